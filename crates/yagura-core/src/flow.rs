@@ -1,0 +1,213 @@
+use std::net::Ipv6Addr;
+
+use serde::{Serialize, Serializer};
+
+use crate::IpAddr;
+
+/// Which way a packet or PDU travels within its flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the client (the initiator, or the side with the non-service port) to the server.
+    ToServer,
+    /// From the server back to the client.
+    ToClient,
+}
+
+impl Direction {
+    #[inline]
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::ToServer => Direction::ToClient,
+            Direction::ToClient => Direction::ToServer,
+        }
+    }
+
+    /// 0 for to-server, 1 for to-client: an index into per-direction arrays.
+    #[inline]
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The transport protocol of a flow (the IP protocol number, named where common).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Transport(pub u8);
+
+impl Transport {
+    pub const ICMP: Transport = Transport(1);
+    pub const IGMP: Transport = Transport(2);
+    pub const TCP: Transport = Transport(6);
+    pub const UDP: Transport = Transport(17);
+    pub const GRE: Transport = Transport(47);
+    pub const ESP: Transport = Transport(50);
+    pub const ICMPV6: Transport = Transport(58);
+    pub const OSPF: Transport = Transport(89);
+    pub const VRRP: Transport = Transport(112);
+    pub const SCTP: Transport = Transport(132);
+
+    /// Does this transport carry ports?
+    #[inline]
+    pub fn has_ports(self) -> bool {
+        matches!(self, Transport::TCP | Transport::UDP | Transport::SCTP)
+    }
+
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
+        let s = match self {
+            Transport::ICMP => "icmp",
+            Transport::IGMP => "igmp",
+            Transport::TCP => "tcp",
+            Transport::UDP => "udp",
+            Transport::GRE => "gre",
+            Transport::ESP => "esp",
+            Transport::ICMPV6 => "icmpv6",
+            Transport::OSPF => "ospf",
+            Transport::VRRP => "vrrp",
+            Transport::SCTP => "sctp",
+            Transport(n) => return std::borrow::Cow::Owned(format!("ip_proto_{n}")),
+        };
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+impl Serialize for Transport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+/// A bidirectional flow key: the same value for both directions of a conversation.
+///
+/// Addresses are stored as 16 bytes (IPv4 as `::ffff:a.b.c.d`) and ordered so that
+/// `(lo_addr, lo_port) <= (hi_addr, hi_port)`; the outer VLAN id takes part, as on a mirror
+/// port the same addresses on two VLANs are two different conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    pub lo_addr: [u8; 16],
+    pub hi_addr: [u8; 16],
+    pub lo_port: u16,
+    pub hi_port: u16,
+    pub vlan: u16,
+    pub transport: Transport,
+}
+
+impl FlowKey {
+    /// The key for a packet from `(src, sport)` to `(dst, dport)`, and whether the packet goes
+    /// from `hi` to `lo` (its endpoints were swapped to make the key).
+    #[inline]
+    pub fn new(
+        src: [u8; 16],
+        sport: u16,
+        dst: [u8; 16],
+        dport: u16,
+        transport: Transport,
+        vlan: u16,
+    ) -> (FlowKey, bool) {
+        let swapped = (dst, dport) < (src, sport);
+        let (lo_addr, lo_port, hi_addr, hi_port) = if swapped {
+            (dst, dport, src, sport)
+        } else {
+            (src, sport, dst, dport)
+        };
+        (
+            FlowKey {
+                lo_addr,
+                hi_addr,
+                lo_port,
+                hi_port,
+                vlan,
+                transport,
+            },
+            swapped,
+        )
+    }
+
+    /// A symmetric 64-bit hash of the address pair only (ports excluded), so that every
+    /// fragment of a datagram and every flow between two hosts land on the same worker.
+    #[inline]
+    pub fn shard_hash(a: &[u8; 16], b: &[u8; 16]) -> u64 {
+        shard_hash(a, b)
+    }
+}
+
+/// Symmetric hash of two 16-byte addresses: `h(a, b) == h(b, a)`. Folds each address to 64
+/// bits, combines with commutative operations and finishes with a strong mixer.
+#[inline]
+pub fn shard_hash(a: &[u8; 16], b: &[u8; 16]) -> u64 {
+    #[inline]
+    fn fold(x: &[u8; 16]) -> u64 {
+        let lo = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+        let hi = u64::from_le_bytes([x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15]]);
+        mix(lo ^ hi.rotate_left(29))
+    }
+    let (x, y) = (fold(a), fold(b));
+    mix(x.wrapping_add(y) ^ (x ^ y).rotate_left(17))
+}
+
+/// The 64-bit finaliser of MurmurHash3 (public domain): full avalanche in a few cycles.
+#[inline]
+fn mix(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// 16-byte form of an IPv4 address (`::ffff:a.b.c.d`).
+#[inline]
+pub fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
+    ]
+}
+
+/// The `IpAddr` a 16-byte stored address stands for (IPv4-mapped becomes IPv4).
+#[inline]
+pub fn to_ip(a: &[u8; 16]) -> IpAddr {
+    let v6 = Ipv6Addr::from(*a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+/// The 16-byte stored form of an `IpAddr`.
+#[inline]
+pub fn from_ip(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4_mapped(v4.octets()),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn key_is_symmetric() {
+        let a = v4_mapped([10, 0, 0, 1]);
+        let b = v4_mapped([10, 0, 0, 2]);
+        let (k1, s1) = FlowKey::new(a, 40000, b, 502, Transport::TCP, 0);
+        let (k2, s2) = FlowKey::new(b, 502, a, 40000, Transport::TCP, 0);
+        assert_eq!(k1, k2);
+        assert_ne!(s1, s2);
+        assert_eq!(to_ip(&k1.lo_addr).to_string(), "10.0.0.1");
+    }
+
+    proptest! {
+        #[test]
+        fn shard_hash_symmetric(a in any::<[u8; 16]>(), b in any::<[u8; 16]>()) {
+            prop_assert_eq!(shard_hash(&a, &b), shard_hash(&b, &a));
+        }
+
+        #[test]
+        fn flow_key_symmetric(a in any::<[u8; 16]>(), b in any::<[u8; 16]>(), p in any::<u16>(), q in any::<u16>()) {
+            let (k1, _) = FlowKey::new(a, p, b, q, Transport::UDP, 7);
+            let (k2, _) = FlowKey::new(b, q, a, p, Transport::UDP, 7);
+            prop_assert_eq!(k1, k2);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Yagura's shared vocabulary.
+//!
+//! Its room in the house: the types every other crate speaks (addresses, timestamps, link
+//! types, symmetric flow keys, directions, observations). It depends on nothing but serde and
+//! does no I/O, so the parsers, the engine and the console can all agree on one meaning.
+
+mod addr;
+mod flow;
+mod linktype;
+mod observation;
+mod time;
+
+pub use addr::{IpAddr, MacAddr};
+pub use flow::{Direction, FlowKey, Transport, from_ip, shard_hash, to_ip, v4_mapped};
+pub use linktype::LinkType;
+pub use observation::{FieldValue, OperationClass, PduEvent, PduStatus};
+pub use time::Timestamp;

@@ -1,0 +1,1 @@
+//! The protocol registry. (Being written.)
