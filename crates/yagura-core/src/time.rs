@@ -37,16 +37,27 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with nanosecond precision, e.g. `2026-01-01T00:00:00.000000001Z`.
     pub fn to_rfc3339(self) -> String {
+        self.format(9)
+    }
+
+    /// RFC 3339 in UTC with microsecond precision, e.g. `2026-01-01T00:00:00.000001Z`
+    /// (the precision of classic pcap, used in `--events`).
+    pub fn to_rfc3339_micros(self) -> String {
+        self.format(6)
+    }
+
+    fn format(self, digits: u32) -> String {
         let secs = self.secs();
         let days = secs / 86_400;
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(days as i64);
         format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:0w$}Z",
             rem / 3600,
             (rem / 60) % 60,
             rem % 60,
-            self.subsec_nanos()
+            self.subsec_nanos() / 10u32.pow(9 - digits),
+            w = digits as usize
         )
     }
 }
@@ -82,6 +93,7 @@ mod tests {
         // 2026-01-01 00:00:00 UTC, the benchmark capture's T0.
         let t = Timestamp::from_secs_nanos(1_767_225_600, 1_500);
         assert_eq!(t.to_rfc3339(), "2026-01-01T00:00:00.000001500Z");
+        assert_eq!(t.to_rfc3339_micros(), "2026-01-01T00:00:00.000001Z");
         // Leap day.
         let t = Timestamp::from_secs_nanos(951_782_400, 0);
         assert_eq!(t.to_rfc3339(), "2000-02-29T00:00:00.000000000Z");

@@ -149,9 +149,18 @@ pub mod tcp_flags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L4 {
     Tcp(Tcp),
-    Udp { src_port: u16, dst_port: u16 },
-    Icmp { kind: u8, code: u8 },
-    Icmpv6 { kind: u8, code: u8 },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+    },
+    Icmp {
+        kind: u8,
+        code: u8,
+    },
+    Icmpv6 {
+        kind: u8,
+        code: u8,
+    },
     /// A non-first fragment or a protocol without a header we decode.
     None,
 }
@@ -381,7 +390,11 @@ fn decode_llc(p: &[u8]) -> Result<(Llc, u16, &[u8]), DecodeError> {
         let s = p.get(hdr..hdr + 5).ok_or(DecodeError::LlcTruncated)?;
         let oui = [s[0], s[1], s[2]];
         let pid = u16::from_be_bytes([s[3], s[4]]);
-        let et = if oui == [0, 0, 0] { pid } else { ethertype::LLC };
+        let et = if oui == [0, 0, 0] {
+            pid
+        } else {
+            ethertype::LLC
+        };
         let llc = Llc {
             dsap,
             ssap,
@@ -586,14 +599,22 @@ pub fn decode_l4(ip: &mut IpInfo<'_>, partial: bool) -> Result<(), DecodeError> 
     match ip.proto {
         6 => {
             if p.len() < 20 {
-                return if lenient { Ok(()) } else { Err(DecodeError::TcpTruncated) };
+                return if lenient {
+                    Ok(())
+                } else {
+                    Err(DecodeError::TcpTruncated)
+                };
             }
             let doff = ((p[12] >> 4) as usize) * 4;
             if doff < 20 {
                 return Err(DecodeError::TcpBadDataOffset);
             }
             if p.len() < doff {
-                return if lenient { Ok(()) } else { Err(DecodeError::TcpTruncated) };
+                return if lenient {
+                    Ok(())
+                } else {
+                    Err(DecodeError::TcpTruncated)
+                };
             }
             ip.l4 = L4::Tcp(Tcp {
                 src_port: be16(p, 0),
@@ -607,7 +628,11 @@ pub fn decode_l4(ip: &mut IpInfo<'_>, partial: bool) -> Result<(), DecodeError> 
         }
         17 => {
             if p.len() < 8 {
-                return if lenient { Ok(()) } else { Err(DecodeError::UdpTruncated) };
+                return if lenient {
+                    Ok(())
+                } else {
+                    Err(DecodeError::UdpTruncated)
+                };
             }
             let ulen = be16(p, 4) as usize;
             let avail = p.len() + ip.truncated as usize;
@@ -628,16 +653,316 @@ pub fn decode_l4(ip: &mut IpInfo<'_>, partial: bool) -> Result<(), DecodeError> 
         }
         1 | 58 => {
             if p.len() < 4 {
-                return if lenient { Ok(()) } else { Err(DecodeError::IcmpTruncated) };
+                return if lenient {
+                    Ok(())
+                } else {
+                    Err(DecodeError::IcmpTruncated)
+                };
             }
             ip.l4 = if ip.proto == 1 {
-                L4::Icmp { kind: p[0], code: p[1] }
+                L4::Icmp {
+                    kind: p[0],
+                    code: p[1],
+                }
             } else {
-                L4::Icmpv6 { kind: p[0], code: p[1] }
+                L4::Icmpv6 {
+                    kind: p[0],
+                    code: p[1],
+                }
             };
             ip.payload = &p[4..];
         }
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Decodes hex (whitespace ignored) into bytes.
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// zeek/zeek Traces/modbus/modbusSmall.pcap, frame 4: Modbus read coils request over
+    /// Ethernet/IPv4/TCP with timestamps options.
+    const MODBUS: &str = "0000000000000000000000000800450000426daa400040061e8976bd608476bd6084d8b801f6acefa5f4ad4a34c380180156fe3600000101080a0156c85b0156c85b000100000008010f000000030100";
+
+    fn ip<'a>(d: &Decoded<'a>) -> IpInfo<'a> {
+        match d.l3 {
+            L3::Ip(ip) => ip,
+            other => panic!("not IP: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_ethernet_ipv4_tcp() {
+        let f = hex(MODBUS);
+        let d = decode(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!(d.ethertype, ethertype::IPV4);
+        assert_eq!(d.vlan_tags, 0);
+        let ip = ip(&d);
+        assert_eq!(yagura_core::to_ip(&ip.src).to_string(), "118.189.96.132");
+        assert_eq!(ip.proto, 6);
+        let L4::Tcp(t) = ip.l4 else { panic!("not TCP") };
+        assert_eq!((t.src_port, t.dst_port), (55480, 502));
+        assert_eq!(t.flags, tcp_flags::ACK | tcp_flags::PSH);
+        // MBAP (7 bytes) + function 1 + address + quantity = 14 bytes of payload.
+        assert_eq!(ip.payload, &hex("000100000008010f000000030100")[..]);
+        assert_eq!(ip.truncated, 0);
+    }
+
+    #[test]
+    fn trims_ethernet_padding_and_reports_snaplen_cut() {
+        let mut f = hex(MODBUS);
+        f.extend_from_slice(&[0; 10]); // padding/FCS after the IP packet
+        let d = decode(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!(ip(&d).payload.len(), 14);
+        // Cut the last 4 payload bytes off, as a snap length would.
+        let f = hex(MODBUS);
+        let d = decode(LinkType::ETHERNET, &f[..f.len() - 4]).unwrap();
+        assert_eq!(ip(&d).payload.len(), 10);
+        assert_eq!(ip(&d).truncated, 4);
+    }
+
+    /// cisagov/icsnpp-enip set_attribute_single_service_cip.pcapng: 802.1Q VLAN 90.
+    #[test]
+    fn parses_vlan_and_qinq() {
+        let f = hex(
+            "cc5a53ace903005056ba1bfe8100005a08004500005c08bc400040069ada0a645a330a64280b93d4af12565085d479d5ff985018fa22645d000070001c00f4ffcab4000000005f7079636f6d6d5f00000000000000000a000200a1000400ba629adab10008000d00100220012400",
+        );
+        let d = decode(LinkType::ETHERNET, &f).unwrap();
+        assert_eq!((d.vlan, d.vlan_tags), (90, 1));
+        assert!(matches!(
+            ip(&d).l4,
+            L4::Tcp(Tcp {
+                dst_port: 44818,
+                ..
+            })
+        ));
+        // The same frame with an 802.1ad outer tag (VLAN 7) in front: QinQ.
+        let mut q = f[..12].to_vec();
+        q.extend_from_slice(&[0x88, 0xa8, 0x00, 0x07]);
+        q.extend_from_slice(&f[12..]);
+        let d = decode(LinkType::ETHERNET, &q).unwrap();
+        assert_eq!((d.vlan, d.vlan_tags), (7, 2));
+        assert_eq!(ip(&d).payload.len(), 0x5c - 40);
+        // Too many tags is malformed, not a loop.
+        let mut deep = f[..12].to_vec();
+        for _ in 0..5 {
+            deep.extend_from_slice(&[0x81, 0x00, 0x00, 0x01]);
+        }
+        deep.extend_from_slice(&f[16..]);
+        assert_eq!(
+            decode(LinkType::ETHERNET, &deep),
+            Err(DecodeError::VlanTooDeep)
+        );
+    }
+
+    /// zeek/zeek Traces/cdp-v1.pcap: IEEE 802.3 + LLC/SNAP (Cisco OUI, PID 0x2000).
+    #[test]
+    fn parses_llc_snap() {
+        let f = hex(
+            "01000ccccccc00e01ed5d515011eaaaa0300000c200001b4dff000010006523100020011000000010101cc0004c0a80a010003000d45746865726e657430",
+        );
+        let d = decode(LinkType::ETHERNET, &f).unwrap();
+        let llc = d.llc.unwrap();
+        assert_eq!((llc.dsap, llc.ssap, llc.control), (0xaa, 0xaa, 0x03));
+        assert_eq!(llc.snap, Some(([0x00, 0x00, 0x0c], 0x2000)));
+        assert_eq!(d.ethertype, ethertype::LLC);
+        let L3::Other(p) = d.l3 else { panic!() };
+        assert_eq!(p[0], 0x01); // CDP version 1
+    }
+
+    /// zeek/zeek Traces/arp-who-has.pcap.
+    #[test]
+    fn parses_arp() {
+        let f = hex(
+            "ffffffffffff7831c1c63fc2080600010800060400017831c1c63fc20a0000020000000000000a000001",
+        );
+        let d = decode(LinkType::ETHERNET, &f).unwrap();
+        let L3::Arp(a) = d.l3 else { panic!() };
+        assert_eq!(a.op, 1);
+        assert_eq!(a.sender_ip, [10, 0, 0, 2]);
+        assert_eq!(a.target_ip, [10, 0, 0, 1]);
+        assert_eq!(a.sender_mac.to_string(), "78:31:c1:c6:3f:c2");
+        assert_eq!(
+            decode(LinkType::ETHERNET, &f[..30]),
+            Err(DecodeError::ArpTruncated)
+        );
+    }
+
+    /// cisagov/icsnpp-s7comm s7comm_plus.pcap: Linux cooked capture v1.
+    #[test]
+    fn parses_linux_sll() {
+        let f = hex(
+            "000300010006ac6417460d51c0a80800450000999f434000400619c7c0a80001c0a800030066c0025229b93237ad2ee05018200067c400000300007102f08072",
+        );
+        let d = decode(LinkType::LINUX_SLL, &f).unwrap();
+        assert_eq!(d.src_mac.to_string(), "ac:64:17:46:0d:51");
+        let ip = ip(&d);
+        assert!(matches!(ip.l4, L4::Tcp(Tcp { src_port: 102, .. })));
+        assert_eq!(&ip.payload[..4], &[0x03, 0x00, 0x00, 0x71]); // TPKT
+        // The same packet as SLL2 (20-byte header, protocol first).
+        let mut v2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0x00, 0x01, 0x03, 6];
+        v2.extend_from_slice(&f[6..14]);
+        v2.extend_from_slice(&f[16..]);
+        let d2 = decode(LinkType::LINUX_SLL2, &v2).unwrap();
+        assert_eq!(d2.src_mac, d.src_mac);
+        let ip2 = super::tests::ip(&d2);
+        assert_eq!(ip.payload, ip2.payload);
+        assert_eq!(
+            decode(LinkType::LINUX_SLL, &f[..10]),
+            Err(DecodeError::SllTruncated)
+        );
+    }
+
+    /// cisagov/icsnpp-opcua-binary open62541 trace: BSD loopback, family 30 (IPv6, macOS).
+    #[test]
+    fn parses_null_ipv6() {
+        let f = hex(
+            "1e00000060016408005806400000000000000000000000000000000100000000000000000000000000000001dc0112e81b2a3ae630531cc4801831c7006000000101080a54ef08bb54ef08bb48454c463800000000000000ffff0000ffff00000000000000000000180000006f70632e7463703a2f2f6c6f63616c686f73743a34383430",
+        );
+        let d = decode(LinkType::NULL, &f).unwrap();
+        let ip = ip(&d);
+        assert!(ip.v6);
+        assert!(matches!(ip.l4, L4::Tcp(Tcp { dst_port: 4840, .. })));
+        assert_eq!(&ip.payload[..4], b"HELF");
+    }
+
+    /// cisagov/icsnpp-omron-fins omron_fins_tcp_commands_responses.pcap: raw IPv4.
+    #[test]
+    fn parses_raw_ipv4() {
+        let f = hex(
+            "45000047000100004006f95cc0a80002c0a8000113882580000003e9000007d150182000ad66000046494e530000001700000002000000008000020000000000007a0401000001",
+        );
+        let d = decode(LinkType::RAW, &f).unwrap();
+        assert!(d.src_mac.is_zero());
+        assert_eq!(&ip(&d).payload[..4], b"FINS");
+        assert_eq!(
+            decode(LinkType::RAW, &[0x55, 0, 0]),
+            Err(DecodeError::RawBadVersion)
+        );
+    }
+
+    /// liushiwen555 cip_1.pcap: DHCPv6 solicit over IPv6/UDP.
+    #[test]
+    fn parses_ipv6_udp() {
+        let f = hex(
+            "3333000100020019d1ed9ac186dd6000000000731101fe80000000000000942b61c9c98662abff020000000000000000000000010002022202230073d3e20163c83c0008000200000001000e000100010e537dc00019d1ed9ac10003000c0d0019d100000000000000000027001d00097461726b6c61623133056b6c6173730364636303747475026565000010000e0000013700084d53465420352e30000600080018001700110027",
+        );
+        // The capture holds the whole frame; here only its first 160 bytes: a snaplen cut.
+        let d = decode(LinkType::ETHERNET, &f).unwrap();
+        let ip = ip(&d);
+        assert!(ip.v6 && d.dst_mac.is_group());
+        assert!(matches!(
+            ip.l4,
+            L4::Udp {
+                src_port: 546,
+                dst_port: 547
+            }
+        ));
+        assert_eq!(ip.payload.len() + ip.truncated as usize, 0x73 - 8);
+    }
+
+    #[test]
+    fn ipv6_extension_headers_and_fragments() {
+        // IPv6 + hop-by-hop (8 bytes) + fragment header (first fragment, more) + UDP.
+        let mut p = vec![0x60, 0, 0, 0, 0, 0, 0, 64];
+        p.extend_from_slice(&[0xfe; 16]);
+        p.extend_from_slice(&[0xfd; 16]);
+        let body = [
+            44, 0, 0, 0, 0, 0, 0, 0, // hop-by-hop → fragment
+            17, 0, 0x00, 0x01, 0, 0, 0, 9, // fragment → UDP, offset 0, M=1, id 9
+            0x04, 0xd2, 0x00, 0x35, 0x00, 0x20, 0,
+            0, // UDP header, length 32 (spans fragments)
+            1, 2, 3, 4,
+        ];
+        p[4..6].copy_from_slice(&(body.len() as u16).to_be_bytes());
+        p[6] = 0; // next header: hop-by-hop
+        p.extend_from_slice(&body);
+        let d = no_l2(ethertype::IPV6, &p).unwrap();
+        let ip = ip(&d);
+        assert_eq!(
+            ip.frag,
+            Some(Frag {
+                id: 9,
+                offset: 0,
+                more: true
+            })
+        );
+        assert!(matches!(
+            ip.l4,
+            L4::Udp {
+                src_port: 1234,
+                dst_port: 53
+            }
+        ));
+        // Non-first fragment: no transport decode.
+        let mut q = p.clone();
+        q[40 + 8 + 2..40 + 8 + 4].copy_from_slice(&[0x00, 0x18]); // offset 3*8 = 24, M=0
+        let d = no_l2(ethertype::IPV6, &q).unwrap();
+        let ip2 = super::tests::ip(&d);
+        assert_eq!(ip2.frag.map(|f| (f.offset, f.more)), Some((24, false)));
+        assert_eq!(ip2.l4, L4::None);
+    }
+
+    #[test]
+    fn ipv4_errors_are_named() {
+        let f = hex(MODBUS);
+        let ipb = &f[14..];
+        assert_eq!(
+            no_l2(ethertype::IPV4, &ipb[..19]).unwrap_err(),
+            DecodeError::Ipv4Truncated
+        );
+        let mut bad = ipb.to_vec();
+        bad[0] = 0x44; // IHL 4 words
+        assert_eq!(
+            no_l2(ethertype::IPV4, &bad).unwrap_err(),
+            DecodeError::Ipv4BadHeaderLength
+        );
+        let mut bad = ipb.to_vec();
+        bad[2..4].copy_from_slice(&10u16.to_be_bytes());
+        assert_eq!(
+            no_l2(ethertype::IPV4, &bad).unwrap_err(),
+            DecodeError::Ipv4BadTotalLength
+        );
+        let mut bad = ipb.to_vec();
+        bad[32] = 0x20; // TCP data offset 2 words
+        assert_eq!(
+            no_l2(ethertype::IPV4, &bad).unwrap_err(),
+            DecodeError::TcpBadDataOffset
+        );
+        assert_eq!(
+            decode(LinkType::ARCNET_LINUX, &f).unwrap_err().name(),
+            "arcnet_linux"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(link in prop_oneof![Just(1u16), Just(0), Just(101), Just(113), Just(276), Just(108), Just(228), Just(229), any::<u16>()],
+                                       data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode(LinkType(link), &data);
+        }
+
+        #[test]
+        fn mutated_real_frames_never_panic(at in 0usize..80, val in any::<u8>(), cut in 0usize..80) {
+            let mut f = hex(MODBUS);
+            let at = at % f.len();
+            f[at] = val;
+            f.truncate(f.len() - cut.min(f.len()));
+            if let Ok(d) = decode(LinkType::ETHERNET, &f)
+                && let L3::Ip(ip) = d.l3 {
+                prop_assert!(ip.payload.len() <= f.len());
+            }
+        }
+    }
 }

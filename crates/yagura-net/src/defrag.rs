@@ -326,7 +326,10 @@ mod tests {
     #[test]
     fn overlap_keeps_first_and_counts_conflict() {
         let mut d = Defragmenter::new(DefragLimits::default());
-        assert_eq!(d.push(Timestamp(1), key(1), 0, true, &[1; 16]), DefragOutcome::Held);
+        assert_eq!(
+            d.push(Timestamp(1), key(1), 0, true, &[1; 16]),
+            DefragOutcome::Held
+        );
         // Overlaps bytes 8..16 with different content, then completes.
         let r = d.push(Timestamp(1), key(1), 8, false, &[9; 16]);
         let mut want = vec![1u8; 16];
@@ -354,7 +357,10 @@ mod tests {
         assert_eq!(d.buffered_bytes(), 0);
         assert_eq!(d.stats().timed_out, 4);
         // Oversize datagram.
-        assert_eq!(d.push(Timestamp(0), key(99), 65_000, true, &[0; 1000]), DefragOutcome::Dropped);
+        assert_eq!(
+            d.push(Timestamp(0), key(99), 65_000, true, &[0; 1000]),
+            DefragOutcome::Dropped
+        );
     }
 
     proptest! {

@@ -100,7 +100,11 @@ impl<A> Flow<A> {
     pub fn endpoints(&self) -> (([u8; 16], u16), ([u8; 16], u16)) {
         let lo = (self.key.lo_addr, self.key.lo_port);
         let hi = (self.key.hi_addr, self.key.hi_port);
-        if self.lo_is_client { (lo, hi) } else { (hi, lo) }
+        if self.lo_is_client {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        }
     }
 
     /// Has the TCP connection been closed (FIN both ways, or RST)?
@@ -217,7 +221,9 @@ impl<A> FlowTable<A> {
     ) -> Lookup<'_, A> {
         self.sweep_one(now, closed);
         if let Some(&slot) = self.index.get(key) {
-            let f = self.slab[slot as usize].as_ref().expect("indexed slot is live");
+            let f = self.slab[slot as usize]
+                .as_ref()
+                .expect("indexed slot is live");
             let idle = now.since(f.last_seen) > f.timeout(&self.limits);
             let reused = syn_only && f.tcp_closed();
             if !idle && !reused {
@@ -362,7 +368,15 @@ mod tests {
     const S: u64 = 1_000_000_000;
 
     fn key(port: u16, t: Transport) -> FlowKey {
-        FlowKey::new(v4_mapped([10, 0, 0, 1]), port, v4_mapped([10, 0, 0, 2]), 502, t, 0).0
+        FlowKey::new(
+            v4_mapped([10, 0, 0, 1]),
+            port,
+            v4_mapped([10, 0, 0, 2]),
+            502,
+            t,
+            0,
+        )
+        .0
     }
 
     #[test]
@@ -371,7 +385,10 @@ mod tests {
         let mut closed = Vec::new();
         let mut cb = |f: Flow<u32>, r| closed.push((f.id, r));
         let k = key(40000, Transport::TCP);
-        assert!(t.lookup(&k, Timestamp(0), false, || (true, 1), 0, &mut cb).new);
+        assert!(
+            t.lookup(&k, Timestamp(0), false, || (true, 1), 0, &mut cb)
+                .new
+        );
         let l = t.lookup(&k, Timestamp(S), false, || (true, 2), 1, &mut cb);
         assert!(!l.new);
         l.flow.last_seen = Timestamp(S);
@@ -392,7 +409,14 @@ mod tests {
         let mut closed = Vec::new();
         let mut cb = |f: Flow<()>, r| closed.push((f.id, r));
         for i in 0..10u16 {
-            let l = t.lookup(&key(i, Transport::UDP), Timestamp(u64::from(i)), false, || (true, ()), u64::from(i), &mut cb);
+            let l = t.lookup(
+                &key(i, Transport::UDP),
+                Timestamp(u64::from(i)),
+                false,
+                || (true, ()),
+                u64::from(i),
+                &mut cb,
+            );
             l.flow.last_seen = Timestamp(u64::from(i));
             assert!(t.len() <= 4);
         }
@@ -417,7 +441,10 @@ mod tests {
         let k = key(1234, Transport::TCP);
         let l = t.lookup(&k, Timestamp(0), true, || (true, ()), 0, &mut cb);
         l.flow.tcp_flags = [tcp_flags::SYN | tcp_flags::RST, 0];
-        assert!(t.lookup(&k, Timestamp(1), true, || (true, ()), 1, &mut cb).new);
+        assert!(
+            t.lookup(&k, Timestamp(1), true, || (true, ()), 1, &mut cb)
+                .new
+        );
         assert_eq!(n, 1);
     }
 
@@ -427,11 +454,25 @@ mod tests {
         let mut n = 0;
         let mut cb = |_: Flow<()>, _| n += 1;
         for i in 0..100u16 {
-            t.lookup(&key(i, Transport::UDP), Timestamp(0), false, || (true, ()), 0, &mut cb);
+            t.lookup(
+                &key(i, Transport::UDP),
+                Timestamp(0),
+                false,
+                || (true, ()),
+                0,
+                &mut cb,
+            );
         }
         // Much later, traffic on another flow sweeps the idle ones away.
         for i in 0..200u64 {
-            t.lookup(&key(9999, Transport::UDP), Timestamp(1000 * S + i), false, || (true, ()), 0, &mut cb);
+            t.lookup(
+                &key(9999, Transport::UDP),
+                Timestamp(1000 * S + i),
+                false,
+                || (true, ()),
+                0,
+                &mut cb,
+            );
         }
         assert_eq!(t.len(), 1);
         assert_eq!(n, 100);

@@ -366,7 +366,12 @@ impl TcpStream {
 
     /// The peer acknowledged up to `ack`: bytes below it that we never saw are lost for good
     /// (a capture drop), so report the gap and deliver what is buffered behind it.
-    pub fn peer_ack(&mut self, pool: &mut ReassemblyPool, ack: u32, out: &mut impl FnMut(Chunk<'_>)) {
+    pub fn peer_ack(
+        &mut self,
+        pool: &mut ReassemblyPool,
+        ack: u32,
+        out: &mut impl FnMut(Chunk<'_>),
+    ) {
         if self.state & INIT == 0 {
             return;
         }
@@ -414,7 +419,13 @@ mod tests {
         G(u32),
     }
 
-    fn collect(s: &mut TcpStream, pool: &mut ReassemblyPool, seq: u32, flags: u8, p: &[u8]) -> Vec<Out> {
+    fn collect(
+        s: &mut TcpStream,
+        pool: &mut ReassemblyPool,
+        seq: u32,
+        flags: u8,
+        p: &[u8],
+    ) -> Vec<Out> {
         let mut v = Vec::new();
         s.segment(pool, seq, flags, p, 0, &mut |c| {
             v.push(match c {
@@ -439,8 +450,14 @@ mod tests {
         let mut p = ReassemblyPool::default();
         let mut s = TcpStream::default();
         assert!(collect(&mut s, &mut p, 99, SYN, b"").is_empty());
-        assert_eq!(text(&collect(&mut s, &mut p, 100, ACK | PSH, b"hello ")), "hello ");
-        assert_eq!(text(&collect(&mut s, &mut p, 106, ACK | PSH, b"world")), "world");
+        assert_eq!(
+            text(&collect(&mut s, &mut p, 100, ACK | PSH, b"hello ")),
+            "hello "
+        );
+        assert_eq!(
+            text(&collect(&mut s, &mut p, 106, ACK | PSH, b"world")),
+            "world"
+        );
         assert_eq!(s.next_seq(), 111);
     }
 
@@ -452,7 +469,10 @@ mod tests {
         assert!(collect(&mut s, &mut p, 6, ACK, b"world").is_empty());
         assert!(collect(&mut s, &mut p, 11, ACK, b"!").is_empty());
         assert_eq!(p.buffered, 6);
-        assert_eq!(text(&collect(&mut s, &mut p, 1, ACK, b"hello")), "helloworld!");
+        assert_eq!(
+            text(&collect(&mut s, &mut p, 1, ACK, b"hello")),
+            "helloworld!"
+        );
         assert_eq!(p.buffered, 0);
         assert_eq!(p.stats.out_of_order, 2);
     }
@@ -470,7 +490,10 @@ mod tests {
         assert!(collect(&mut s, &mut p, 9, ACK, b"ijkl").is_empty());
         assert!(collect(&mut s, &mut p, 9, ACK, b"IJKLmn").is_empty());
         assert_eq!(p.stats.overlap_conflicts, 1);
-        assert_eq!(text(&collect(&mut s, &mut p, 5, ACK, b"efgh")), "efghijklmn");
+        assert_eq!(
+            text(&collect(&mut s, &mut p, 5, ACK, b"efgh")),
+            "efghijklmn"
+        );
     }
 
     #[test]
@@ -509,8 +532,14 @@ mod tests {
         let mut s = TcpStream::default();
         // A pure ACK cannot start the stream.
         assert!(collect(&mut s, &mut p, 5000, ACK, b"").is_empty());
-        assert_eq!(text(&collect(&mut s, &mut p, 5000, ACK | PSH, b"data")), "<gap 0>data");
-        assert_eq!(text(&collect(&mut s, &mut p, 5004, ACK | PSH, b"more")), "more");
+        assert_eq!(
+            text(&collect(&mut s, &mut p, 5000, ACK | PSH, b"data")),
+            "<gap 0>data"
+        );
+        assert_eq!(
+            text(&collect(&mut s, &mut p, 5004, ACK | PSH, b"more")),
+            "more"
+        );
         assert_eq!(p.stats.midstream, 1);
     }
 
@@ -520,7 +549,10 @@ mod tests {
         let mut s = TcpStream::default();
         collect(&mut s, &mut p, u32::MAX - 2, SYN, b"");
         assert!(collect(&mut s, &mut p, 2, ACK, b"cd").is_empty());
-        assert_eq!(text(&collect(&mut s, &mut p, u32::MAX - 1, ACK, b"abXY")), "abXYcd");
+        assert_eq!(
+            text(&collect(&mut s, &mut p, u32::MAX - 1, ACK, b"abXY")),
+            "abXYcd"
+        );
     }
 
     #[test]
