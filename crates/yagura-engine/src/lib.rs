@@ -1,1 +1,370 @@
-//! Engine.
+//! The packet engine: runs the pipeline over a packet source on N worker threads and builds
+//! the analysis report.
+//!
+//! Its room in the house: threads, sharding, batches, aggregation. It depends on
+//! `yagura-capture` (sources), `yagura-net` (per-packet work) and `yagura-dissect`
+//! (application layer). With one thread, packets are processed inline; with N > 1, the
+//! calling thread reads batches and routes each packet, by a symmetric hash of its address
+//! pair, to the worker that owns its flows. Workers share nothing, and every aggregate is
+//! merged in an order derived from the input, so the report does not depend on N.
+
+pub mod events;
+pub mod report;
+mod shard;
+mod worker;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use yagura_capture::{CaptureError, PacketBatch, PacketSource};
+use yagura_dissect::Registry;
+use yagura_net::defrag::DefragLimits;
+use yagura_net::flow::FlowLimits;
+use yagura_net::reassembly::ReassemblyLimits;
+
+pub use report::Report;
+pub use shard::shard_of;
+
+use events::EventSpill;
+use report::{Drops, Partial};
+use worker::Worker;
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+    /// Write one JSON line per application PDU to this file.
+    pub events: Option<PathBuf>,
+    /// Packets per batch read from the source.
+    pub batch_size: usize,
+    /// Flow-table bounds, for the whole engine (split evenly between workers).
+    pub flow_limits: FlowLimits,
+    /// Reassembly bounds per worker.
+    pub reassembly: ReassemblyLimits,
+    /// Defragmentation bounds per worker.
+    pub defrag: DefragLimits,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            events: None,
+            batch_size: 2048,
+            flow_limits: FlowLimits::default(),
+            reassembly: ReassemblyLimits::default(),
+            defrag: DefragLimits::default(),
+        }
+    }
+}
+
+/// Live counters for a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub input_bytes_read: AtomicU64,
+    pub input_bytes_total: AtomicU64,
+}
+
+/// Why an analysis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("writing events to {path}: {source}")]
+    Events {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a worker thread failed: {0}")]
+    Worker(String),
+}
+
+/// Batches queued per worker before the reader waits (back-pressure, bounded memory).
+const QUEUE_DEPTH: usize = 8;
+
+/// Analyse everything `source` delivers and build the report. `stop` ends the run early
+/// (the report then covers what was read).
+pub fn run(
+    source: &mut dyn PacketSource,
+    cfg: &EngineConfig,
+    progress: &Progress,
+    stop: &AtomicBool,
+) -> Result<Report, EngineError> {
+    let registry = Registry::new();
+    let threads = cfg.threads.max(1);
+    let mut wcfg = cfg.clone();
+    wcfg.flow_limits.max_flows = (cfg.flow_limits.max_flows / threads).max(1);
+    let spill = |path: &Option<PathBuf>| -> Result<Option<EventSpill>, EngineError> {
+        match path {
+            Some(p) => EventSpill::new().map(Some).map_err(|e| EngineError::Events {
+                path: p.clone(),
+                source: e,
+            }),
+            None => Ok(None),
+        }
+    };
+
+    let mut warnings = Vec::new();
+    let mut results = Vec::with_capacity(threads);
+    let mut read_err = None;
+    if threads == 1 {
+        let mut w = Worker::new(&registry, &wcfg, spill(&cfg.events)?);
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match source.next_batch(cfg.batch_size) {
+                Ok(Some(batch)) => {
+                    for i in 0..batch.len() {
+                        w.process(&batch.get(i));
+                    }
+                    report_progress(progress, source, &batch);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    read_err = Some(e);
+                    break;
+                }
+            }
+            warnings.extend(source.take_warnings());
+        }
+        results.push(w.finish());
+    } else {
+        std::thread::scope(|scope| -> Result<(), EngineError> {
+            let mut senders = Vec::with_capacity(threads);
+            let mut handles = Vec::with_capacity(threads);
+            for _ in 0..threads {
+                let (tx, rx) = crossbeam_channel::bounded::<(Arc<PacketBatch>, Vec<u32>)>(QUEUE_DEPTH);
+                senders.push(tx);
+                let registry = &registry;
+                let wcfg = &wcfg;
+                let events = spill(&cfg.events)?;
+                handles.push(scope.spawn(move || {
+                    let mut w = Worker::new(registry, wcfg, events);
+                    for (batch, idx) in rx {
+                        for i in idx {
+                            w.process(&batch.get(i as usize));
+                        }
+                    }
+                    w.finish()
+                }));
+            }
+            let mut lists: Vec<Vec<u32>> = vec![Vec::new(); threads];
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match source.next_batch(cfg.batch_size) {
+                    Ok(Some(batch)) => {
+                        for l in &mut lists {
+                            l.clear();
+                        }
+                        for i in 0..batch.len() {
+                            let r = &batch.records[i];
+                            let b: &[u8] = &batch.backings[r.backing as usize];
+                            let data = &b[r.offset..r.offset + r.caplen as usize];
+                            let w = (shard_of(r.link, data) % threads as u64) as usize;
+                            lists[w].push(i as u32);
+                        }
+                        report_progress(progress, source, &batch);
+                        let batch = Arc::new(batch);
+                        for (w, tx) in senders.iter().enumerate() {
+                            if !lists[w].is_empty() {
+                                let list = std::mem::replace(&mut lists[w], Vec::with_capacity(cfg.batch_size));
+                                // A send fails only if the worker died; its join reports why.
+                                let _ = tx.send((Arc::clone(&batch), list));
+                            }
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        read_err = Some(e);
+                        break;
+                    }
+                }
+                warnings.extend(source.take_warnings());
+            }
+            drop(senders);
+            for h in handles {
+                match h.join() {
+                    Ok(r) => results.push(r),
+                    Err(p) => {
+                        let msg = p
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| p.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "panic".into());
+                        return Err(EngineError::Worker(msg));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    warnings.extend(source.take_warnings());
+    if let Some(e) = read_err {
+        return Err(e.into());
+    }
+
+    let st = source.stats();
+    let drops = Drops {
+        kernel: st.kernel_drops,
+        internal: st.internal_drops,
+    };
+    finish(
+        results,
+        cfg,
+        source.files(),
+        warnings.iter().map(|w| w.to_string()).collect(),
+        drops,
+    )
+}
+
+/// Run a live capture: one worker per source (each source is one socket of a fanout group,
+/// so the kernel already keeps each flow on one source). Returns when every source ends,
+/// which happens once `stop` is set (the caller shares it with the sources' stop handles).
+///
+/// Packet indices of live traffic are their capture times in ns: sources count packets
+/// independently, and time orders the merged events sensibly.
+pub fn run_live(
+    sources: Vec<Box<dyn PacketSource>>,
+    cfg: &EngineConfig,
+    progress: &Progress,
+    stop: &AtomicBool,
+) -> Result<Report, EngineError> {
+    let registry = Registry::new();
+    let n = sources.len().max(1);
+    let mut wcfg = cfg.clone();
+    wcfg.flow_limits.max_flows = (cfg.flow_limits.max_flows / n).max(1);
+    let mut results = Vec::with_capacity(n);
+    let mut stats = Vec::with_capacity(n);
+    let mut warnings = Vec::new();
+    let mut first_err = None;
+    std::thread::scope(|scope| -> Result<(), EngineError> {
+        let mut handles = Vec::with_capacity(n);
+        for mut source in sources {
+            let events = match &cfg.events {
+                Some(p) => Some(EventSpill::new().map_err(|e| EngineError::Events {
+                    path: p.clone(),
+                    source: e,
+                })?),
+                None => None,
+            };
+            let registry = &registry;
+            let wcfg = &wcfg;
+            handles.push(scope.spawn(move || {
+                let mut w = Worker::new(registry, wcfg, events);
+                let mut warnings = Vec::new();
+                let mut err = None;
+                loop {
+                    match source.next_batch(wcfg.batch_size) {
+                        Ok(Some(mut batch)) => {
+                            if batch.is_empty() {
+                                // Nothing arrived within the poll timeout: expire idle flows
+                                // by the wall clock, as capture time stands still.
+                                w.tick(yagura_core::Timestamp(wall_clock_ns()));
+                            } else {
+                                for i in 0..batch.len() {
+                                    let mut p = batch.get(i);
+                                    p.index = p.ts.0;
+                                    w.process(&p);
+                                }
+                                report_progress(progress, source.as_ref(), &batch);
+                                batch.records.clear();
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            err = Some(e);
+                            break;
+                        }
+                    }
+                    warnings.extend(source.take_warnings());
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                warnings.extend(source.take_warnings());
+                (w.finish(), source.stats(), warnings, err)
+            }));
+        }
+        for h in handles {
+            let (r, st, w, err) = h
+                .join()
+                .map_err(|_| EngineError::Worker("a live capture worker panicked".into()))?;
+            results.push(r);
+            stats.push(st);
+            warnings.extend(w);
+            if first_err.is_none() {
+                first_err = err;
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(e) = first_err {
+        return Err(e.into());
+    }
+    let drops = Drops {
+        kernel: stats.iter().map(|s| s.kernel_drops).sum(),
+        internal: stats.iter().map(|s| s.internal_drops).sum(),
+    };
+    finish(results, cfg, Vec::new(), warnings.iter().map(|w| w.to_string()).collect(), drops)
+}
+
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+type WorkerResult = (Partial, Option<EventSpill>, Option<std::io::Error>);
+
+/// Merge the workers' results, write the events, and build the report.
+fn finish(
+    results: Vec<WorkerResult>,
+    cfg: &EngineConfig,
+    files: Vec<String>,
+    warnings: Vec<String>,
+    drops: Drops,
+) -> Result<Report, EngineError> {
+    let mut total = Partial::default();
+    let mut spills = Vec::new();
+    for (p, s, err) in results {
+        if let (Some(e), Some(path)) = (err, &cfg.events) {
+            return Err(EngineError::Events {
+                path: path.clone(),
+                source: e,
+            });
+        }
+        total.merge(p);
+        spills.extend(s);
+    }
+    if let Some(path) = &cfg.events {
+        let io = |e| EngineError::Events {
+            path: path.clone(),
+            source: e,
+        };
+        let f = std::fs::File::create(path).map_err(io)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, f);
+        events::merge_spills(spills, &mut out).map_err(io)?;
+        out.flush().map_err(io)?;
+    }
+    Ok(total.into_report(files, warnings, drops))
+}
+
+fn report_progress(progress: &Progress, source: &dyn PacketSource, batch: &PacketBatch) {
+    let bytes: u64 = batch.records.iter().map(|r| u64::from(r.caplen)).sum();
+    progress.packets.fetch_add(batch.len() as u64, Ordering::Relaxed);
+    progress.bytes.fetch_add(bytes, Ordering::Relaxed);
+    let st = source.stats();
+    progress.input_bytes_read.store(st.input_bytes_read, Ordering::Relaxed);
+    if let Some(t) = st.input_bytes_total {
+        progress.input_bytes_total.store(t, Ordering::Relaxed);
+    }
+}

@@ -175,8 +175,8 @@ pub struct IpInfo<'a> {
     /// IP protocol number of the transport (after IPv6 extension headers).
     pub proto: u8,
     pub ttl: u8,
-    /// Set when this packet is a fragment (then `payload` is the fragment's data and `l4` is
-    /// only decoded for the first fragment).
+    /// Set when this packet is a fragment: then `payload` is the fragment's data and `l4` is
+    /// `None` (the transport is decoded once the datagram is reassembled).
     pub frag: Option<Frag>,
     pub l4: L4,
     /// The transport payload (or, for fragments, the fragment data), trimmed of Ethernet padding.
@@ -492,8 +492,9 @@ fn decode_ipv4(p: &[u8]) -> Result<IpInfo<'_>, DecodeError> {
         payload: body,
         truncated,
     };
-    if offset == 0 {
-        decode_l4(&mut ip, frag.is_some())?;
+    // A fragment's transport header is decoded after reassembly, from the whole datagram.
+    if frag.is_none() {
+        decode_l4(&mut ip)?;
     }
     Ok(ip)
 }
@@ -582,39 +583,28 @@ fn decode_ipv6(p: &[u8]) -> Result<IpInfo<'_>, DecodeError> {
         payload: &p[off..end],
         truncated,
     };
-    if frag.is_none_or(|f| f.offset == 0) {
-        decode_l4(&mut ip, frag.is_some())?;
+    if frag.is_none() {
+        decode_l4(&mut ip)?;
     }
     Ok(ip)
 }
 
-/// Decode the transport header at the front of `ip.payload` and move `payload` past it.
-/// For a first fragment (`partial`), a header cut by the fragment boundary leaves `l4` as
-/// `None` instead of failing: the defragmenter decodes the whole datagram later.
+/// Decode the transport header at the front of `ip.payload` and move `payload` past it
+/// (for a reassembled datagram, the engine calls it on the whole payload).
 #[inline]
-pub fn decode_l4(ip: &mut IpInfo<'_>, partial: bool) -> Result<(), DecodeError> {
+pub fn decode_l4(ip: &mut IpInfo<'_>) -> Result<(), DecodeError> {
     let p = ip.payload;
-    // When the capture cut the packet short, a short header is snap-length truncation.
-    let lenient = partial;
     match ip.proto {
         6 => {
             if p.len() < 20 {
-                return if lenient {
-                    Ok(())
-                } else {
-                    Err(DecodeError::TcpTruncated)
-                };
+                return Err(DecodeError::TcpTruncated);
             }
             let doff = ((p[12] >> 4) as usize) * 4;
             if doff < 20 {
                 return Err(DecodeError::TcpBadDataOffset);
             }
             if p.len() < doff {
-                return if lenient {
-                    Ok(())
-                } else {
-                    Err(DecodeError::TcpTruncated)
-                };
+                return Err(DecodeError::TcpTruncated);
             }
             ip.l4 = L4::Tcp(Tcp {
                 src_port: be16(p, 0),
@@ -628,11 +618,7 @@ pub fn decode_l4(ip: &mut IpInfo<'_>, partial: bool) -> Result<(), DecodeError> 
         }
         17 => {
             if p.len() < 8 {
-                return if lenient {
-                    Ok(())
-                } else {
-                    Err(DecodeError::UdpTruncated)
-                };
+                return Err(DecodeError::UdpTruncated);
             }
             let ulen = be16(p, 4) as usize;
             let avail = p.len() + ip.truncated as usize;
@@ -640,7 +626,7 @@ pub fn decode_l4(ip: &mut IpInfo<'_>, partial: bool) -> Result<(), DecodeError> 
             // and fit in the IP payload.
             let end = if ulen == 0 && ip.v6 {
                 p.len()
-            } else if ulen < 8 || (ulen > avail && !partial) {
+            } else if ulen < 8 || ulen > avail {
                 return Err(DecodeError::UdpBadLength);
             } else {
                 ulen.min(p.len())
@@ -653,11 +639,7 @@ pub fn decode_l4(ip: &mut IpInfo<'_>, partial: bool) -> Result<(), DecodeError> 
         }
         1 | 58 => {
             if p.len() < 4 {
-                return if lenient {
-                    Ok(())
-                } else {
-                    Err(DecodeError::IcmpTruncated)
-                };
+                return Err(DecodeError::IcmpTruncated);
             }
             ip.l4 = if ip.proto == 1 {
                 L4::Icmp {

@@ -67,6 +67,8 @@ pub struct ReassemblyStats {
     pub midstream: u64,
     /// Segments dropped because a buffer cap was reached (they become part of a gap).
     pub cap_drops: u64,
+    /// Streams restarted after a sequence jump beyond the window.
+    pub resyncs: u64,
 }
 
 /// Per-worker shared accounting of buffered bytes.
@@ -191,6 +193,13 @@ impl TcpStream {
     ) {
         let rel = seq_diff(seq, self.next_seq);
         let total = payload.len() as u32 + missing;
+        if rel.unsigned_abs() > pool.limits.max_window {
+            // Far outside the window either way: not loss or retransmission but a stream we
+            // lost track of (sequence jump, port reuse without SYN). Start over here.
+            self.resync(pool, seq, out);
+            self.deliver(pool, payload, missing, out);
+            return;
+        }
         if rel < 0 {
             let behind = rel.unsigned_abs();
             if behind >= total {
@@ -212,9 +221,8 @@ impl TcpStream {
             return;
         }
         // Ahead of the next expected byte.
-        let rel = rel as u32;
-        if rel > pool.limits.max_window || missing > 0 {
-            // Too far ahead to wait for (or itself incomplete): the hole is lost.
+        if missing > 0 {
+            // Itself incomplete, so nothing after it can be delivered: the hole is lost.
             self.gap_to(pool, seq, out);
             self.deliver(pool, payload, missing, out);
             return;
@@ -283,6 +291,15 @@ impl TcpStream {
         pool.stats.gaps += 1;
         pool.stats.gap_bytes += u64::from(d as u32);
         out(Chunk::Gap(d as u32));
+        self.next_seq = seq;
+    }
+
+    /// Drop everything buffered and restart the stream at `seq`, announced as a gap of
+    /// unknown length.
+    fn resync(&mut self, pool: &mut ReassemblyPool, seq: u32, out: &mut impl FnMut(Chunk<'_>)) {
+        self.discard(pool);
+        pool.stats.resyncs += 1;
+        out(Chunk::Gap(0));
         self.next_seq = seq;
     }
 
@@ -581,6 +598,19 @@ mod tests {
         });
         assert_eq!(text(&rest), "<gap 9>c<gap 9>d");
         assert_eq!(p.buffered, 0);
+    }
+
+    #[test]
+    fn sequence_jump_resyncs() {
+        let mut p = ReassemblyPool::default();
+        let mut s = TcpStream::default();
+        collect(&mut s, &mut p, 0, SYN, b"");
+        assert_eq!(text(&collect(&mut s, &mut p, 1, ACK, b"ab")), "ab");
+        // 100 MB ahead and then back behind: both are restarts, not gaps or retransmissions.
+        assert_eq!(text(&collect(&mut s, &mut p, 100_000_000, ACK, b"cd")), "<gap 0>cd");
+        assert_eq!(text(&collect(&mut s, &mut p, 7, ACK, b"ef")), "<gap 0>ef");
+        assert_eq!(text(&collect(&mut s, &mut p, 9, ACK, b"gh")), "gh");
+        assert_eq!((p.stats.resyncs, p.stats.gaps, p.stats.retransmissions), (2, 0, 0));
     }
 
     #[test]

@@ -37,7 +37,17 @@ pub struct FileSource {
     warnings: Vec<Warning>,
     pending_error: Option<CaptureError>,
     done: bool,
+    /// Bytes of a memory-mapped file already handed back to the kernel (see
+    /// [`FileSource::release_behind`]).
+    released: usize,
 }
+
+/// How far behind the parse position mapped pages are kept resident: far more than the
+/// batches the engine can have in flight (its queues hold a few MiB), so released pages are
+/// practically never touched again.
+const RELEASE_LAG: usize = 64 << 20;
+/// Release in steps of this size, to keep the madvise calls rare.
+const RELEASE_STEP: usize = 16 << 20;
 
 enum Input {
     /// `chunk` is the whole input.
@@ -180,6 +190,7 @@ impl FileSource {
             warnings: Vec::new(),
             pending_error: None,
             done: false,
+            released: 0,
         }
     }
 
@@ -232,6 +243,7 @@ impl FileSource {
             warnings: Vec::new(),
             pending_error: None,
             done: false,
+            released: 0,
         };
         // Fill the first chunk (at least the sniffing window) to recognise the container.
         src.refill(SNIFF_LEN)?;
@@ -255,6 +267,35 @@ impl FileSource {
             }
         }
         Ok(src)
+    }
+
+    /// Tell the kernel it may drop the mapped pages well behind the parse position, so a
+    /// long capture read through mmap does not accumulate in the process's resident memory
+    /// (file-backed pages count towards it). Nothing is lost: those pages are clean copies of
+    /// the file, re-read from the page cache if anyone touches them again.
+    fn release_behind(&mut self) {
+        let Backing::Mmap(map) = &*self.chunk else {
+            return;
+        };
+        let upto = self.pos.saturating_sub(RELEASE_LAG) & !(4095);
+        if upto < self.released + RELEASE_STEP {
+            return;
+        }
+        // SAFETY: MADV_DONTNEED on a read-only, file-backed shared mapping only drops clean
+        // page-cache references from this process; a later access faults the same file bytes
+        // back in. It never changes what any slice into the mapping reads (that would only be
+        // so for private writable or anonymous mappings, which this is not).
+        #[allow(unsafe_code)]
+        let r = unsafe {
+            map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                self.released,
+                upto - self.released,
+            )
+        };
+        if r.is_ok() {
+            self.released = upto;
+        }
     }
 
     /// The file this source reads.
@@ -449,6 +490,7 @@ impl PacketSource for FileSource {
                 None => Ok(None),
             };
         }
+        self.release_behind();
         self.next_index += batch.records.len() as u64;
         self.packets += batch.records.len() as u64;
         self.bytes += batch

@@ -1,0 +1,650 @@
+//! One worker: decode → defragment → flow → reassemble → dissect, for the packets it owns.
+
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
+use yagura_capture::Packet;
+use yagura_core::{Direction, FlowKey, MacAddr, PduEvent, Timestamp, Transport, to_ip};
+use yagura_dissect::{Detect, Dissector, Parsed, PduSink, ProtocolId, Registry};
+use yagura_net::decode::{self, DecodeError, Decoded, IpInfo, L3, L4, ethertype, tcp_flags};
+use yagura_net::defrag::{DefragOutcome, Defragmenter, FragKey};
+use yagura_net::flow::{CloseReason, Flow, FlowTable};
+use yagura_net::reassembly::{Chunk, ReassemblyPool};
+
+use crate::EngineConfig;
+use crate::events::{EventCtx, EventSpill};
+use crate::report::{ConnAgg, ConnKey, HostAgg, Partial};
+
+/// Bytes of an incomplete PDU kept per flow direction until the rest arrives; a PDU longer
+/// than this is skipped (reported to the dissector as a gap).
+const MAX_PENDING: usize = 64 << 10;
+/// Data chunks offered to protocol detection before a flow is declared unknown.
+const MAX_DETECT_ATTEMPTS: u8 = 8;
+/// Bytes buffered for detection while probes ask for more.
+const MAX_DETECT_BYTES: usize = 4096;
+
+/// Per-flow application-layer state.
+pub(crate) struct App {
+    proto: ProtocolId,
+    detect_done: bool,
+    attempts: u8,
+    /// The first to-server packet was sent to a group (broadcast/multicast) MAC.
+    dst_group: bool,
+    dissector: Option<Box<dyn Dissector>>,
+    pending: [Option<Box<Vec<u8>>>; 2],
+    pdus: u32,
+    anomalies: u32,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App {
+            proto: ProtocolId::UNKNOWN,
+            detect_done: false,
+            attempts: 0,
+            dst_group: false,
+            dissector: None,
+            pending: [None, None],
+            pdus: 0,
+            anomalies: 0,
+        }
+    }
+}
+
+/// Counters that are cheap to bump per packet; turned into report maps at the end.
+struct Counters {
+    packets: u64,
+    bytes: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    /// Records per link type value (the common ones are < 512).
+    links: Vec<u64>,
+    links_other: BTreeMap<u16, u64>,
+    undecodable: BTreeMap<DecodeError, u64>,
+    ipv4: u64,
+    ipv6: u64,
+    arp: u64,
+    llc: u64,
+    ethertypes: BTreeMap<u16, u64>,
+    app_buffer_overflows: u64,
+    pdus: u64,
+    pdu_anomalies: u64,
+}
+
+/// The part of the worker that flow closing and PDU emission need (borrowed apart from the
+/// flow table).
+struct Sink {
+    hosts_ip: HashMap<[u8; 16], HostAgg>,
+    hosts_mac: HashMap<MacAddr, HostAgg>,
+    conns: HashMap<ConnKey, ConnAgg>,
+    events: Option<EventSpill>,
+    event_error: Option<std::io::Error>,
+}
+
+pub(crate) struct Worker<'r> {
+    registry: &'r Registry,
+    flows: FlowTable<App>,
+    pool: ReassemblyPool,
+    defrag: Defragmenter,
+    c: Counters,
+    sink: Sink,
+    now: Timestamp,
+}
+
+/// The [`PduSink`] handed to a dissector for one chunk of one direction.
+struct Emit<'a> {
+    ctx: EventCtx,
+    events: Option<&'a mut EventSpill>,
+    error: &'a mut Option<std::io::Error>,
+    pdus: &'a mut u32,
+    anomalies: &'a mut u32,
+}
+
+impl PduSink for Emit<'_> {
+    fn pdu(&mut self, pdu: PduEvent) {
+        *self.pdus += 1;
+        if !pdu.anomalies.is_empty() {
+            *self.anomalies += 1;
+        }
+        if let Some(ev) = self.events.as_deref_mut()
+            && let Err(e) = ev.push(&self.ctx, &pdu)
+            && self.error.is_none()
+        {
+            *self.error = Some(e);
+        }
+    }
+
+    fn wants_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    fn pdu_count(&mut self, _protocol: &'static str, anomalies: u32) {
+        *self.pdus += 1;
+        if anomalies > 0 {
+            *self.anomalies += 1;
+        }
+    }
+}
+
+/// Endpoints of a flow for events, given the flow and a direction.
+fn ctx_for(flow_key: &FlowKey, lo_is_client: bool, id: u64, dir: Direction, ts: Timestamp, index: u64) -> EventCtx {
+    let lo = (flow_key.lo_addr, flow_key.lo_port);
+    let hi = (flow_key.hi_addr, flow_key.hi_port);
+    let (client, server) = if lo_is_client { (lo, hi) } else { (hi, lo) };
+    let (src, dst) = match dir {
+        Direction::ToServer => (client, server),
+        Direction::ToClient => (server, client),
+    };
+    EventCtx {
+        ts,
+        index,
+        flow_id: id,
+        src,
+        dst,
+        transport: flow_key.transport,
+        vlan: flow_key.vlan,
+    }
+}
+
+impl App {
+    /// Offer a chunk of one direction's data (or a gap) to the application layer.
+    #[allow(clippy::too_many_arguments)]
+    fn chunk(
+        &mut self,
+        registry: &Registry,
+        c: &mut Counters,
+        sink: &mut Sink,
+        ctx: EventCtx,
+        dir: Direction,
+        chunk: Chunk<'_>,
+        stream: bool,
+    ) {
+        let di = dir.index();
+        let data = match chunk {
+            Chunk::Gap(n) => {
+                if let Some(p) = &mut self.pending[di] {
+                    p.clear();
+                }
+                if let Some(d) = &mut self.dissector {
+                    d.on_gap(dir, n);
+                }
+                return;
+            }
+            Chunk::Data(d) => d,
+        };
+        if data.is_empty() {
+            return;
+        }
+        // Bytes held for detection already include `data` once detection has run.
+        let mut appended = false;
+        if !self.detect_done {
+            match self.detect(registry, &ctx, data, di, stream) {
+                Some(a) => appended = a,
+                None => return,
+            }
+        }
+        let Some(dissector) = self.dissector.as_deref_mut() else {
+            return;
+        };
+        let mut emit = Emit {
+            ctx,
+            events: sink.events.as_mut(),
+            error: &mut sink.event_error,
+            pdus: &mut self.pdus,
+            anomalies: &mut self.anomalies,
+        };
+        if !stream {
+            // A datagram is parsed on its own; nothing carries over.
+            dissector.parse(data, dir, &mut emit);
+            return;
+        }
+        match &mut self.pending[di] {
+            Some(p) if !p.is_empty() => {
+                if !appended {
+                    if p.len() + data.len() > MAX_PENDING {
+                        c.app_buffer_overflows += 1;
+                        let lost = p.len() + data.len();
+                        p.clear();
+                        dissector.on_gap(dir, lost as u32);
+                        return;
+                    }
+                    p.extend_from_slice(data);
+                }
+                let Parsed { consumed, .. } = dissector.parse(p, dir, &mut emit);
+                p.drain(..consumed.min(p.len()));
+            }
+            slot => {
+                let Parsed { consumed, .. } = dissector.parse(data, dir, &mut emit);
+                let rest = &data[consumed.min(data.len())..];
+                if !rest.is_empty() {
+                    if rest.len() > MAX_PENDING {
+                        c.app_buffer_overflows += 1;
+                        dissector.on_gap(dir, rest.len() as u32);
+                    } else {
+                        slot.get_or_insert_with(Default::default).extend_from_slice(rest);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Try to recognise the protocol from `data` (after any bytes held from earlier chunks of
+    /// a stream). `Some(appended)` when a dissector should now parse: `appended` says `data`
+    /// was already added to the held bytes, which are then the input. `None` otherwise.
+    fn detect(&mut self, registry: &Registry, ctx: &EventCtx, data: &[u8], di: usize, stream: bool) -> Option<bool> {
+        let held = stream && self.pending[di].as_ref().is_some_and(|p| !p.is_empty());
+        if held {
+            self.pending[di].as_mut().expect("checked").extend_from_slice(data);
+        }
+        let input: &[u8] = if held {
+            self.pending[di].as_deref().expect("checked")
+        } else {
+            data
+        };
+        self.attempts = self.attempts.saturating_add(1);
+        match registry.detect(ctx.transport, ctx.src.1, ctx.dst.1, input) {
+            Detect::Found(id) => {
+                self.proto = id;
+                self.detect_done = true;
+                self.dissector = registry.dissector(id, ctx.transport);
+                Some(held)
+            }
+            Detect::NeedMore
+                if stream && self.attempts < MAX_DETECT_ATTEMPTS && input.len() < MAX_DETECT_BYTES =>
+            {
+                if !held {
+                    self.pending[di] = Some(Box::new(data.to_vec()));
+                }
+                None
+            }
+            Detect::NeedMore | Detect::Unknown => {
+                if let Some(p) = &mut self.pending[di] {
+                    p.clear();
+                }
+                if self.attempts >= MAX_DETECT_ATTEMPTS {
+                    self.detect_done = true;
+                }
+                None
+            }
+        }
+    }
+}
+
+impl<'r> Worker<'r> {
+    pub(crate) fn new(registry: &'r Registry, cfg: &EngineConfig, events: Option<EventSpill>) -> Self {
+        Worker {
+            registry,
+            flows: FlowTable::new(cfg.flow_limits),
+            pool: ReassemblyPool::new(cfg.reassembly),
+            defrag: Defragmenter::new(cfg.defrag),
+            c: Counters {
+                packets: 0,
+                bytes: 0,
+                first: None,
+                last: None,
+                links: vec![0; 512],
+                links_other: BTreeMap::new(),
+                undecodable: BTreeMap::new(),
+                ipv4: 0,
+                ipv6: 0,
+                arp: 0,
+                llc: 0,
+                ethertypes: BTreeMap::new(),
+                app_buffer_overflows: 0,
+                pdus: 0,
+                pdu_anomalies: 0,
+            },
+            sink: Sink {
+                hosts_ip: HashMap::new(),
+                hosts_mac: HashMap::new(),
+                conns: HashMap::new(),
+                events,
+                event_error: None,
+            },
+            now: Timestamp::ZERO,
+        }
+    }
+
+    /// Process one packet.
+    #[inline]
+    pub(crate) fn process(&mut self, pkt: &Packet<'_>) {
+        let c = &mut self.c;
+        c.packets += 1;
+        c.bytes += pkt.data.len() as u64;
+        if c.first.is_none_or(|f| pkt.ts < f) {
+            c.first = Some(pkt.ts);
+        }
+        if c.last.is_none_or(|l| pkt.ts > l) {
+            c.last = Some(pkt.ts);
+        }
+        match c.links.get_mut(pkt.link.0 as usize) {
+            Some(n) => *n += 1,
+            None => *c.links_other.entry(pkt.link.0).or_default() += 1,
+        }
+        if pkt.ts > self.now {
+            self.now = pkt.ts;
+            // Fragments: expire by capture time, cheaply (few are ever pending).
+            if self.defrag.pending() > 0 {
+                self.defrag.expire(pkt.ts);
+            }
+        }
+        match decode::decode(pkt.link, pkt.data) {
+            Err(e) => *self.c.undecodable.entry(e).or_default() += 1,
+            Ok(d) => match d.l3 {
+                L3::Ip(ip) => {
+                    if ip.v6 {
+                        self.c.ipv6 += 1;
+                    } else {
+                        self.c.ipv4 += 1;
+                    }
+                    self.ip(pkt, &d, ip);
+                }
+                L3::Arp(a) => {
+                    self.c.arp += 1;
+                    self.l2_host(pkt, d.src_mac);
+                    if a.sender_ip != [0; 4] && !a.sender_mac.is_group() && !a.sender_mac.is_zero() {
+                        let h = self
+                            .sink
+                            .hosts_ip
+                            .entry(yagura_core::v4_mapped(a.sender_ip))
+                            .or_insert_with(|| HostAgg::new(pkt.ts));
+                        h.touch(pkt.ts);
+                        if h.mac.is_none() {
+                            h.mac = Some((pkt.index, a.sender_mac));
+                        }
+                    }
+                }
+                L3::Other(_) => {
+                    if d.ethertype == ethertype::LLC {
+                        self.c.llc += 1;
+                    } else {
+                        *self.c.ethertypes.entry(d.ethertype).or_default() += 1;
+                    }
+                    self.l2_host(pkt, d.src_mac);
+                }
+            },
+        }
+    }
+
+    /// A frame without IP: its source MAC is a (possibly layer-2-only) device.
+    fn l2_host(&mut self, pkt: &Packet<'_>, mac: MacAddr) {
+        if mac.is_zero() || mac.is_group() {
+            return;
+        }
+        let h = self.sink.hosts_mac.entry(mac).or_insert_with(|| HostAgg::new(pkt.ts));
+        h.touch(pkt.ts);
+        h.packets_sent += 1;
+        h.bytes_sent += u64::from(pkt.orig_len);
+    }
+
+    fn ip(&mut self, pkt: &Packet<'_>, d: &Decoded<'_>, ip: IpInfo<'_>) {
+        let Some(frag) = ip.frag else {
+            self.transport(pkt, d, &ip);
+            return;
+        };
+        let key = FragKey {
+            src: ip.src,
+            dst: ip.dst,
+            id: frag.id,
+            proto: ip.proto,
+            vlan: d.vlan,
+        };
+        if let DefragOutcome::Complete(buf) = self.defrag.push(pkt.ts, key, frag.offset, frag.more, ip.payload) {
+            let mut full = IpInfo {
+                frag: None,
+                l4: L4::None,
+                payload: &buf,
+                truncated: 0,
+                ..ip
+            };
+            match decode::decode_l4(&mut full) {
+                Ok(()) => self.transport(pkt, d, &full),
+                Err(e) => *self.c.undecodable.entry(e).or_default() += 1,
+            }
+        }
+    }
+
+    fn transport(&mut self, pkt: &Packet<'_>, d: &Decoded<'_>, ip: &IpInfo<'_>) {
+        let (sport, dport, tcp) = match ip.l4 {
+            L4::Tcp(t) => (t.src_port, t.dst_port, Some(t)),
+            L4::Udp { src_port, dst_port } => (src_port, dst_port, None),
+            _ => (0, 0, None),
+        };
+        let transport = Transport(ip.proto);
+        let (key, swapped) = FlowKey::new(ip.src, sport, ip.dst, dport, transport, d.vlan);
+        let from_lo = !swapped;
+        let syn_only = tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
+        let registry = self.registry;
+        let create = || {
+            // Who is the client? The SYN sender; else the side not on a service port; else
+            // the side with the higher port (ephemeral ports are high).
+            let src_client = match tcp {
+                Some(t) if t.flags & tcp_flags::SYN != 0 => t.flags & tcp_flags::ACK == 0,
+                _ => {
+                    let s = registry.is_service_port(transport, sport);
+                    let ds = registry.is_service_port(transport, dport);
+                    if ds != s { ds } else { sport >= dport }
+                }
+            };
+            (src_client == from_lo, App::default())
+        };
+        let Worker {
+            flows,
+            pool,
+            c,
+            sink,
+            ..
+        } = self;
+        let look = flows.lookup(&key, pkt.ts, syn_only, create, pkt.index, &mut |f, r| {
+            close_flow(f, r, pool, sink)
+        });
+        let f = look.flow;
+        let dir = f.direction(from_lo);
+        let di = dir.index();
+        if f.packets[di] == 0 {
+            f.macs[di] = d.src_mac;
+            if dir == Direction::ToServer {
+                f.app.dst_group = d.dst_mac.is_group();
+            }
+        }
+        f.packets[di] += 1;
+        f.bytes[di] += u64::from(pkt.orig_len);
+        if pkt.ts > f.last_seen {
+            f.last_seen = pkt.ts;
+        }
+        let ctx = ctx_for(&f.key, f.lo_is_client, f.id, dir, pkt.ts, pkt.index);
+        match tcp {
+            Some(t) => {
+                f.tcp_flags[di] |= t.flags;
+                let [s0, s1] = &mut f.tcp;
+                let (this, other) = if di == 0 { (s0, s1) } else { (s1, s0) };
+                let app = &mut f.app;
+                this.segment(pool, t.seq, t.flags, ip.payload, ip.truncated, &mut |ch| {
+                    app.chunk(registry, c, sink, ctx, dir, ch, true)
+                });
+                if t.flags & tcp_flags::ACK != 0 && other.is_initialised() {
+                    let rdir = dir.reverse();
+                    let rctx = ctx_for(&f.key, f.lo_is_client, f.id, rdir, pkt.ts, pkt.index);
+                    other.peer_ack(pool, t.ack, &mut |ch| app.chunk(registry, c, sink, rctx, rdir, ch, true));
+                }
+            }
+            None if transport == Transport::UDP => {
+                f.app.chunk(registry, c, sink, ctx, dir, Chunk::Data(ip.payload), false);
+            }
+            None => {}
+        }
+    }
+
+    /// Time passes without packets (live capture): reclaim flows idle at `now`.
+    pub(crate) fn tick(&mut self, now: Timestamp) {
+        let Worker { flows, pool, sink, .. } = self;
+        flows.expire_all(now, &mut |f, r| close_flow(f, r, pool, sink));
+        self.defrag.expire(now);
+    }
+
+    /// End of input: close every flow, in a deterministic order, and return the aggregates.
+    pub(crate) fn finish(mut self) -> (Partial, Option<EventSpill>, Option<std::io::Error>) {
+        let mut rest = Vec::with_capacity(self.flows.len());
+        self.flows.drain(&mut |f, _| rest.push(f));
+        rest.sort_by_key(|f| f.id);
+        for f in rest {
+            close_flow(f, CloseReason::End, &mut self.pool, &mut self.sink);
+        }
+        let fs = self.flows.stats();
+        let rs = self.pool.stats;
+        let ds = self.defrag.stats();
+        let c = self.c;
+        let mut p = Partial {
+            packets: c.packets,
+            bytes: c.bytes,
+            first_seen: c.first,
+            last_seen: c.last,
+            hosts_ip: self.sink.hosts_ip,
+            hosts_mac: self.sink.hosts_mac,
+            conns: self.sink.conns,
+            ..Default::default()
+        };
+        for (i, n) in c.links.iter().enumerate().filter(|(_, n)| **n > 0) {
+            p.link_types.insert(yagura_core::LinkType(i as u16).name().into_owned(), *n);
+        }
+        for (l, n) in c.links_other {
+            p.link_types.insert(yagura_core::LinkType(l).name().into_owned(), n);
+        }
+        for (e, n) in c.undecodable {
+            *p.undecodable.entry(e.name().into_owned()).or_default() += n;
+        }
+        for (name, n) in [("ipv4", c.ipv4), ("ipv6", c.ipv6), ("arp", c.arp), ("llc", c.llc)] {
+            if n > 0 {
+                p.l3.insert(name.to_string(), n);
+            }
+        }
+        for (et, n) in c.ethertypes {
+            p.l3.insert(ethertype_name(et), n);
+        }
+        let pl = &mut p.pipeline;
+        pl.flows_created = fs.created;
+        pl.flows_evicted = fs.evicted;
+        pl.flows_reused = fs.reused;
+        pl.tcp_retransmissions = rs.retransmissions;
+        pl.tcp_overlaps = rs.overlaps;
+        pl.tcp_overlap_conflicts = rs.overlap_conflicts;
+        pl.tcp_out_of_order = rs.out_of_order;
+        pl.tcp_gaps = rs.gaps;
+        pl.tcp_gap_bytes = rs.gap_bytes;
+        pl.tcp_midstream = rs.midstream;
+        pl.tcp_cap_drops = rs.cap_drops;
+        pl.tcp_resyncs = rs.resyncs;
+        pl.fragments = ds.fragments;
+        pl.fragments_reassembled = ds.reassembled;
+        pl.fragments_timed_out = ds.timed_out;
+        pl.fragments_evicted = ds.evicted + ds.too_many_fragments;
+        pl.fragment_overlap_conflicts = ds.overlap_conflicts;
+        pl.fragments_oversize = ds.oversize;
+        pl.app_buffer_overflows = c.app_buffer_overflows;
+        pl.pdus = p.conns.values().map(|c| c.pdus).sum();
+        pl.pdu_anomalies = p.conns.values().map(|c| c.pdu_anomalies).sum();
+        let _ = (c.pdus, c.pdu_anomalies);
+        (p, self.sink.events, self.sink.event_error)
+    }
+}
+
+/// Name of a non-IP ethertype for the `l3` counters.
+fn ethertype_name(et: u16) -> String {
+    match et {
+        ethertype::LLDP => "lldp".into(),
+        ethertype::PROFINET => "profinet".into(),
+        ethertype::GOOSE => "goose".into(),
+        ethertype::SV => "sampled_values".into(),
+        0x88e1 | 0x8912 => "homeplug".into(),
+        0x88f7 => "ptp".into(),
+        0x8809 => "slow_protocols".into(),
+        0x888e => "eapol".into(),
+        0x88e3 => "mrp".into(),
+        0x88a4 => "ethercat".into(),
+        0x8863 | 0x8864 => "pppoe".into(),
+        0x9000 => "loopback".into(),
+        0x8035 => "rarp".into(),
+        _ => format!("ethertype_0x{et:04x}"),
+    }
+}
+
+/// A flow leaves the table: fold it into its connection and its hosts. Data still buffered
+/// out of order is dropped (not delivered), so no PDU is emitted at a time that depends on
+/// when the flow happened to be swept.
+fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool, sink: &mut Sink) {
+    for s in &mut f.tcp {
+        s.discard(pool);
+    }
+    let ((client, cport), (server, sport)) = f.endpoints();
+    let key = ConnKey {
+        client,
+        server,
+        transport: f.key.transport,
+        client_port: cport,
+        server_port: sport,
+        vlan: f.key.vlan,
+    };
+    let proto = (f.app.proto != ProtocolId::UNKNOWN).then(|| f.app.proto.name());
+    let tcp_state = f.tcp_state();
+    let c = sink.conns.entry(key).or_insert_with(|| ConnAgg {
+        protocol: None,
+        packets: [0; 2],
+        bytes: [0; 2],
+        first_seen: f.first_seen,
+        last_seen: f.last_seen,
+        first_id: f.id,
+        sessions: 0,
+        tcp_state: None,
+        pdus: 0,
+        pdu_anomalies: 0,
+    });
+    c.protocol = c.protocol.or(proto);
+    for i in 0..2 {
+        c.packets[i] += f.packets[i];
+        c.bytes[i] += f.bytes[i];
+    }
+    if f.first_seen < c.first_seen || (f.first_seen == c.first_seen && f.id < c.first_id) {
+        c.first_seen = f.first_seen;
+        c.first_id = f.id;
+    }
+    if f.last_seen >= c.last_seen {
+        c.last_seen = f.last_seen;
+        c.tcp_state = tcp_state;
+    }
+    c.sessions += 1;
+    c.pdus += u64::from(f.app.pdus);
+    c.pdu_anomalies += u64::from(f.app.anomalies);
+
+    // Hosts: the client always; the server when it answered, or when it was addressed as a
+    // unicast host (not a broadcast/multicast address).
+    host_from_flow(sink, &client, f.macs[0], f.id, &f, 0);
+    let server_ip = to_ip(&server);
+    let server_is_group = f.app.dst_group || server_ip.is_multicast() || is_broadcast(&server_ip);
+    if f.packets[1] > 0 || !server_is_group {
+        host_from_flow(sink, &server, f.macs[1], f.id, &f, 1);
+    }
+}
+
+fn is_broadcast(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_broadcast() || v4.is_unspecified(),
+        std::net::IpAddr::V6(v6) => v6.is_unspecified(),
+    }
+}
+
+fn host_from_flow(sink: &mut Sink, ip: &[u8; 16], mac: MacAddr, id: u64, f: &Flow<App>, di: usize) {
+    if is_broadcast(&to_ip(ip)) {
+        return;
+    }
+    let h = sink.hosts_ip.entry(*ip).or_insert_with(|| HostAgg::new(f.first_seen));
+    h.touch(f.first_seen);
+    h.touch(f.last_seen);
+    h.packets_sent += f.packets[di];
+    h.bytes_sent += f.bytes[di];
+    if f.packets[di] > 0 && !mac.is_zero() && !mac.is_group() {
+        h.mac = match h.mac {
+            Some((i, m)) if i <= id => Some((i, m)),
+            _ => Some((id, mac)),
+        };
+    }
+}

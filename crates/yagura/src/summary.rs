@@ -1,0 +1,97 @@
+//! The readable end-of-run summary.
+
+use std::io::Write;
+use std::time::Duration;
+
+use yagura_engine::Report;
+
+/// `1234567` → `1,234,567`.
+pub fn count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in binary units.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// A rate in packets per second.
+pub fn rate(pps: f64) -> String {
+    if pps >= 1e6 {
+        format!("{:.2} M pkt", pps / 1e6)
+    } else if pps >= 1e3 {
+        format!("{:.1} k pkt", pps / 1e3)
+    } else {
+        format!("{pps:.0} pkt")
+    }
+}
+
+fn duration(secs: f64) -> String {
+    let s = secs as u64;
+    let (h, m, sec) = (s / 3600, (s / 60) % 60, s % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m {sec:02}s")
+    } else if m > 0 {
+        format!("{m}m {sec:02}s")
+    } else {
+        format!("{secs:.3} s")
+    }
+}
+
+pub fn print(out: &mut impl Write, r: &Report, elapsed: Duration) -> std::io::Result<()> {
+    let c = &r.capture;
+    writeln!(out, "Yagura {} — capture summary", r.generator.version)?;
+    writeln!(out, "  files        {}", c.files.len())?;
+    writeln!(out, "  packets      {}", count(c.packets))?;
+    writeln!(out, "  bytes        {} ({})", count(c.bytes), bytes(c.bytes))?;
+    match (&c.first_seen, &c.last_seen) {
+        (Some(a), Some(b)) => {
+            writeln!(out, "  time span    {} → {} ({})", a.to_rfc3339_micros(), b.to_rfc3339_micros(), duration(c.duration_s))?
+        }
+        _ => writeln!(out, "  time span    (no packets)")?,
+    }
+    let links: Vec<String> = c.link_types.iter().map(|(k, v)| format!("{k} {}", count(*v))).collect();
+    writeln!(out, "  link types   {}", if links.is_empty() { "-".into() } else { links.join(", ") })?;
+    let ips = r.assets.iter().filter(|a| !a.ips.is_empty()).count();
+    writeln!(out, "  hosts        {} ({} with IP, {} layer-2 only)", r.assets.len(), ips, r.assets.len() - ips)?;
+    let sessions: u64 = r.connections.iter().map(|c| c.sessions).sum();
+    writeln!(out, "  flows        {} ({} connections)", count(sessions), count(r.connections.len() as u64))?;
+    if !r.protocols.is_empty() {
+        writeln!(out, "  application protocols")?;
+        writeln!(out, "    {:<14} {:>12} {:>14} {:>6}", "protocol", "packets", "bytes", "conns")?;
+        for p in &r.protocols {
+            writeln!(out, "    {:<14} {:>12} {:>14} {:>6}", p.protocol, count(p.packets), bytes(p.bytes), p.connections)?;
+        }
+    }
+    let undecodable: u64 = c.undecodable.values().sum();
+    if undecodable > 0 {
+        writeln!(out, "  undecodable  {}", count(undecodable))?;
+        for (k, v) in &c.undecodable {
+            writeln!(out, "    {k:<28} {}", count(*v))?;
+        }
+    }
+    if c.drops.kernel + c.drops.internal > 0 {
+        writeln!(out, "  dropped      {} by the kernel, {} internally", count(c.drops.kernel), count(c.drops.internal))?;
+    }
+    if !c.warnings.is_empty() {
+        writeln!(out, "  warnings     {}", c.warnings.len())?;
+    }
+    let secs = elapsed.as_secs_f64().max(1e-6);
+    writeln!(out, "  analysed in  {:.3} s ({}/s)", secs, rate(c.packets as f64 / secs))?;
+    Ok(())
+}
