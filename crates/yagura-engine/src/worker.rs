@@ -416,14 +416,20 @@ impl<'r> Worker<'r> {
         let syn_only = tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
         let registry = self.registry;
         let create = || {
-            // Who is the client? The SYN sender; else the side not on a service port; else
-            // the side with the higher port (ephemeral ports are high).
+            // Who is the client? The SYN sender; else the side not on a service port; else,
+            // for TCP picked up midstream, the side with the higher (ephemeral) port, and for
+            // datagrams the sender of the first packet (as Zeek does).
             let src_client = match tcp {
                 Some(t) if t.flags & tcp_flags::SYN != 0 => t.flags & tcp_flags::ACK == 0,
                 _ => {
                     let s = registry.is_service_port(transport, sport);
                     let ds = registry.is_service_port(transport, dport);
-                    if ds != s { ds } else { sport >= dport }
+                    match (s, ds) {
+                        (false, true) => true,
+                        (true, false) => false,
+                        _ if tcp.is_some() => sport >= dport,
+                        _ => true,
+                    }
                 }
             };
             (src_client == from_lo, App::default())
