@@ -103,7 +103,11 @@ impl FlowKey {
         transport: Transport,
         vlan: u16,
     ) -> (FlowKey, bool) {
-        let swapped = (dst, dport) < (src, sport);
+        // Lexicographic order of (address, port), as one integer comparison: big-endian
+        // bytes order like the integer they spell.
+        let a = (u128::from_be_bytes(src), sport);
+        let b = (u128::from_be_bytes(dst), dport);
+        let swapped = b < a;
         let (lo_addr, lo_port, hi_addr, hi_port) = if swapped {
             (dst, dport, src, sport)
         } else {

@@ -5,17 +5,47 @@
 //! common path. Depends only on `yagura-core`.
 //!
 //! The contract (after sawp and Suricata's app-layer template):
-//! - [`Dissector::probe`] looks at the first bytes of a flow and says whether they are this
-//!   protocol;
+//! - each protocol module has a free function `probe(&[u8]) -> Probe` that looks at the first
+//!   bytes of a flow (or of a stream after a gap) and says whether they are this protocol; the
+//!   [`Registry`] combines them with port tables to label a flow ([`Registry::detect`]);
 //! - [`Dissector::parse`] consumes as many whole PDUs as the input holds and reports how many
 //!   bytes it used; the caller keeps the unconsumed tail and offers it again with more data;
-//! - [`Dissector::on_gap`] tells it that bytes were lost, after which it resynchronises.
+//! - [`Dissector::on_gap`] tells it that bytes were lost, after which it re-probes the stream
+//!   before trusting its framing again.
+//!
+//! Anomalies are flags on a PDU that is still reported ([`Anomaly`]), never errors: bytes that
+//! cannot be framed become one `malformed` PDU and are skipped.
 //!
 //! Adding a protocol: a module under `src/<proto>/`, one line in [`registry`].
 
-pub mod registry;
+#![warn(missing_docs)]
+mod anomaly;
+mod bytes;
+mod emit;
+#[macro_use]
+mod macros;
+mod stream;
 
-pub use registry::{ProtocolId, Registry};
+pub mod bacnet;
+pub mod dhcp;
+pub mod dnp3;
+pub mod dns;
+pub mod enip;
+pub mod http;
+pub mod iec104;
+pub mod modbus;
+pub mod ntp;
+pub mod opaque;
+mod probes;
+pub mod registry;
+pub mod s7comm;
+pub mod snmp;
+
+#[cfg(test)]
+mod testutil;
+
+pub use anomaly::{Anomalies, Anomaly};
+pub use registry::{Detect, ProtocolId, Registry};
 
 use yagura_core::{Direction, PduEvent};
 
@@ -40,8 +70,26 @@ pub struct Parsed {
     pub needed: usize,
 }
 
+impl Parsed {
+    /// Everything up to `consumed` was used and nothing more is awaited.
+    #[inline]
+    pub const fn done(consumed: usize) -> Parsed {
+        Parsed {
+            consumed,
+            needed: 0,
+        }
+    }
+
+    /// `consumed` bytes were used; the rest is the start of a PDU needing `needed` more bytes.
+    #[inline]
+    pub const fn incomplete(consumed: usize, needed: usize) -> Parsed {
+        Parsed { consumed, needed }
+    }
+}
+
 /// Where a PDU goes: the engine's sink that stamps it with time and endpoints.
 pub trait PduSink {
+    /// Take one PDU event (only called when [`PduSink::wants_events`] is true).
     fn pdu(&mut self, pdu: PduEvent);
     /// Does anyone want the event objects? When not, dissectors may skip building them
     /// (they still count PDUs and anomalies through [`PduSink::pdu_count`]).
@@ -52,12 +100,19 @@ pub trait PduSink {
 
 /// One protocol's parser, with the per-flow state it needs (one value per flow).
 pub trait Dissector: Send {
-    /// The protocol id used in reports and events (`modbus`, `s7comm`, …).
+    /// The protocol id the flow is labelled with (`modbus`, `s7comm`, …). A dissector may
+    /// emit events of closely related protocols too (the ISO-on-TCP one emits `cotp`,
+    /// `s7comm` and `s7comm_plus` PDUs).
     fn protocol(&self) -> ProtocolId;
 
     /// Parse whole PDUs from the front of `data`, which travels in direction `dir`.
+    ///
+    /// Over TCP, an incomplete PDU at the end is left unconsumed (`needed` says how much more
+    /// it wants). Over UDP each call is one whole datagram and is always consumed entirely: a
+    /// truncated PDU is reported as malformed, never awaited.
     fn parse(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Parsed;
 
-    /// `len` bytes were lost in direction `dir` (a TCP gap); drop partial state and resync.
+    /// `len` bytes were lost in direction `dir` (a TCP gap); drop partial state and re-probe
+    /// before trusting framing again.
     fn on_gap(&mut self, _dir: Direction, _len: u32) {}
 }

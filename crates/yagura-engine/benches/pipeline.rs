@@ -15,13 +15,15 @@ fn capture() -> PathBuf {
     if let Ok(p) = std::env::var("YAGURA_BENCH_PCAP") {
         return PathBuf::from(p);
     }
-    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/pcap/modbus/iti__mb2.pcap");
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/pcap/modbus/iti__mb2.pcap");
     eprintln!("YAGURA_BENCH_PCAP not set; using {}", corpus.display());
     corpus
 }
 
 fn count_packets(path: &PathBuf) -> u64 {
-    let mut src = yagura_capture::file::open_paths(std::slice::from_ref(path)).expect("open capture");
+    let mut src =
+        yagura_capture::file::open_paths(std::slice::from_ref(path)).expect("open capture");
     let mut n = 0;
     while let Some(b) = src.next_batch(4096).expect("read") {
         n += b.len() as u64;
@@ -39,7 +41,8 @@ fn bench(c: &mut Criterion) {
     // The floor: iterate the records and touch each packet's first byte.
     g.bench_function("bare_loop", |b| {
         b.iter(|| {
-            let mut src = yagura_capture::file::open_paths(std::slice::from_ref(&path)).expect("open");
+            let mut src =
+                yagura_capture::file::open_paths(std::slice::from_ref(&path)).expect("open");
             let mut acc = 0u64;
             while let Some(batch) = src.next_batch(2048).expect("read") {
                 for p in batch.iter() {
@@ -52,7 +55,8 @@ fn bench(c: &mut Criterion) {
 
     g.bench_function("decode", |b| {
         b.iter(|| {
-            let mut src = yagura_capture::file::open_paths(std::slice::from_ref(&path)).expect("open");
+            let mut src =
+                yagura_capture::file::open_paths(std::slice::from_ref(&path)).expect("open");
             let mut ok = 0u64;
             while let Some(batch) = src.next_batch(2048).expect("read") {
                 for p in batch.iter() {
@@ -66,13 +70,19 @@ fn bench(c: &mut Criterion) {
     for threads in [1, 2] {
         g.bench_function(format!("analyze_{threads}_thread"), |b| {
             b.iter(|| {
-                let mut src = yagura_capture::file::open_paths(std::slice::from_ref(&path)).expect("open");
+                let mut src =
+                    yagura_capture::file::open_paths(std::slice::from_ref(&path)).expect("open");
                 let cfg = EngineConfig {
                     threads,
                     ..EngineConfig::default()
                 };
-                let r = yagura_engine::run(src.as_mut(), &cfg, &Progress::default(), &AtomicBool::new(false))
-                    .expect("analyze");
+                let r = yagura_engine::run(
+                    src.as_mut(),
+                    &cfg,
+                    &Progress::default(),
+                    &AtomicBool::new(false),
+                )
+                .expect("analyze");
                 r.capture.packets
             })
         });

@@ -140,11 +140,27 @@ impl PipelineStats {
     pub fn add(&mut self, o: &PipelineStats) {
         macro_rules! sum { ($($f:ident),*) => { $( self.$f += o.$f; )* } }
         sum!(
-            flows_created, flows_evicted, flows_reused, tcp_retransmissions,
-            tcp_overlaps, tcp_overlap_conflicts, tcp_out_of_order, tcp_gaps, tcp_gap_bytes,
-            tcp_midstream, tcp_cap_drops, tcp_resyncs, fragments, fragments_reassembled, fragments_timed_out,
-            fragments_evicted, fragment_overlap_conflicts, fragments_oversize,
-            app_buffer_overflows, pdus, pdu_anomalies
+            flows_created,
+            flows_evicted,
+            flows_reused,
+            tcp_retransmissions,
+            tcp_overlaps,
+            tcp_overlap_conflicts,
+            tcp_out_of_order,
+            tcp_gaps,
+            tcp_gap_bytes,
+            tcp_midstream,
+            tcp_cap_drops,
+            tcp_resyncs,
+            fragments,
+            fragments_reassembled,
+            fragments_timed_out,
+            fragments_evicted,
+            fragment_overlap_conflicts,
+            fragments_oversize,
+            app_buffer_overflows,
+            pdus,
+            pdu_anomalies
         );
     }
 }
@@ -252,10 +268,16 @@ impl Partial {
             *self.l3.entry(k).or_default() += v;
         }
         for (k, v) in o.hosts_ip {
-            self.hosts_ip.entry(k).and_modify(|h| h.merge(&v)).or_insert(v);
+            self.hosts_ip
+                .entry(k)
+                .and_modify(|h| h.merge(&v))
+                .or_insert(v);
         }
         for (k, v) in o.hosts_mac {
-            self.hosts_mac.entry(k).and_modify(|h| h.merge(&v)).or_insert(v);
+            self.hosts_mac
+                .entry(k)
+                .and_modify(|h| h.merge(&v))
+                .or_insert(v);
         }
         // A connection key belongs to one worker (flows are sharded by address pair).
         self.conns.extend(o.conns);
@@ -303,7 +325,9 @@ impl Partial {
         assets.sort_by(|a, b| (a.ips.first(), a.mac).cmp(&(b.ips.first(), b.mac)));
 
         let mut conns: Vec<(ConnKey, ConnAgg)> = self.conns.into_iter().collect();
-        conns.sort_by(|a, b| (a.1.first_seen, a.1.first_id, a.0).cmp(&(b.1.first_seen, b.1.first_id, b.0)));
+        conns.sort_by(|a, b| {
+            (a.1.first_seen, a.1.first_id, a.0).cmp(&(b.1.first_seen, b.1.first_id, b.0))
+        });
         let mut protocols: BTreeMap<&'static str, ProtocolCount> = BTreeMap::new();
         let connections: Vec<Connection> = conns
             .into_iter()

@@ -17,7 +17,9 @@ pub fn shard_of(link: LinkType, data: &[u8]) -> u64 {
             let mut off = 14;
             let mut tags = 0;
             while matches!(et, 0x8100 | 0x88a8 | 0x9100) && tags < 4 {
-                let Some(t) = data.get(off + 2..off + 4) else { return 0 };
+                let Some(t) = data.get(off + 2..off + 4) else {
+                    return 0;
+                };
                 et = u16::from_be_bytes([t[0], t[1]]);
                 off += 4;
                 tags += 1;
@@ -28,11 +30,17 @@ pub fn shard_of(link: LinkType, data: &[u8]) -> u64 {
             (&data[off..], et)
         }
         LinkType::LINUX_SLL => match data.get(14..16) {
-            Some(p) => (&data[16.min(data.len())..], u16::from_be_bytes([p[0], p[1]])),
+            Some(p) => (
+                &data[16.min(data.len())..],
+                u16::from_be_bytes([p[0], p[1]]),
+            ),
             None => return 0,
         },
         LinkType::LINUX_SLL2 => match data.get(0..2) {
-            Some(p) => (&data[20.min(data.len())..], u16::from_be_bytes([p[0], p[1]])),
+            Some(p) => (
+                &data[20.min(data.len())..],
+                u16::from_be_bytes([p[0], p[1]]),
+            ),
             None => return 0,
         },
         LinkType::NULL | LinkType::LOOP => (data.get(4..).unwrap_or(&[]), 0),
@@ -49,7 +57,10 @@ pub fn shard_of(link: LinkType, data: &[u8]) -> u64 {
     };
     match et {
         0x0800 => match l3.get(12..20) {
-            Some(a) => shard_hash(&v4_mapped([a[0], a[1], a[2], a[3]]), &v4_mapped([a[4], a[5], a[6], a[7]])),
+            Some(a) => shard_hash(
+                &v4_mapped([a[0], a[1], a[2], a[3]]),
+                &v4_mapped([a[4], a[5], a[6], a[7]]),
+            ),
             None => 0,
         },
         0x86dd => match l3.get(8..40) {
@@ -63,7 +74,10 @@ pub fn shard_of(link: LinkType, data: &[u8]) -> u64 {
             None => 0,
         },
         0x0806 => match l3.get(14..28) {
-            Some(a) => shard_hash(&v4_mapped([a[0], a[1], a[2], a[3]]), &v4_mapped([a[10], a[11], a[12], a[13]])),
+            Some(a) => shard_hash(
+                &v4_mapped([a[0], a[1], a[2], a[3]]),
+                &v4_mapped([a[10], a[11], a[12], a[13]]),
+            ),
             None => 0,
         },
         _ => 0,

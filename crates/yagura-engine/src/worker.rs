@@ -127,7 +127,14 @@ impl PduSink for Emit<'_> {
 }
 
 /// Endpoints of a flow for events, given the flow and a direction.
-fn ctx_for(flow_key: &FlowKey, lo_is_client: bool, id: u64, dir: Direction, ts: Timestamp, index: u64) -> EventCtx {
+fn ctx_for(
+    flow_key: &FlowKey,
+    lo_is_client: bool,
+    id: u64,
+    dir: Direction,
+    ts: Timestamp,
+    index: u64,
+) -> EventCtx {
     let lo = (flow_key.lo_addr, flow_key.lo_port);
     let hi = (flow_key.hi_addr, flow_key.hi_port);
     let (client, server) = if lo_is_client { (lo, hi) } else { (hi, lo) };
@@ -221,7 +228,8 @@ impl App {
                         c.app_buffer_overflows += 1;
                         dissector.on_gap(dir, rest.len() as u32);
                     } else {
-                        slot.get_or_insert_with(Default::default).extend_from_slice(rest);
+                        slot.get_or_insert_with(Default::default)
+                            .extend_from_slice(rest);
                     }
                 }
             }
@@ -231,10 +239,20 @@ impl App {
     /// Try to recognise the protocol from `data` (after any bytes held from earlier chunks of
     /// a stream). `Some(appended)` when a dissector should now parse: `appended` says `data`
     /// was already added to the held bytes, which are then the input. `None` otherwise.
-    fn detect(&mut self, registry: &Registry, ctx: &EventCtx, data: &[u8], di: usize, stream: bool) -> Option<bool> {
+    fn detect(
+        &mut self,
+        registry: &Registry,
+        ctx: &EventCtx,
+        data: &[u8],
+        di: usize,
+        stream: bool,
+    ) -> Option<bool> {
         let held = stream && self.pending[di].as_ref().is_some_and(|p| !p.is_empty());
         if held {
-            self.pending[di].as_mut().expect("checked").extend_from_slice(data);
+            self.pending[di]
+                .as_mut()
+                .expect("checked")
+                .extend_from_slice(data);
         }
         let input: &[u8] = if held {
             self.pending[di].as_deref().expect("checked")
@@ -250,7 +268,9 @@ impl App {
                 Some(held)
             }
             Detect::NeedMore
-                if stream && self.attempts < MAX_DETECT_ATTEMPTS && input.len() < MAX_DETECT_BYTES =>
+                if stream
+                    && self.attempts < MAX_DETECT_ATTEMPTS
+                    && input.len() < MAX_DETECT_BYTES =>
             {
                 if !held {
                     self.pending[di] = Some(Box::new(data.to_vec()));
@@ -271,7 +291,11 @@ impl App {
 }
 
 impl<'r> Worker<'r> {
-    pub(crate) fn new(registry: &'r Registry, cfg: &EngineConfig, events: Option<EventSpill>) -> Self {
+    pub(crate) fn new(
+        registry: &'r Registry,
+        cfg: &EngineConfig,
+        events: Option<EventSpill>,
+    ) -> Self {
         Worker {
             registry,
             flows: FlowTable::new(cfg.flow_limits),
@@ -342,7 +366,8 @@ impl<'r> Worker<'r> {
                 L3::Arp(a) => {
                     self.c.arp += 1;
                     self.l2_host(pkt, d.src_mac);
-                    if a.sender_ip != [0; 4] && !a.sender_mac.is_group() && !a.sender_mac.is_zero() {
+                    if a.sender_ip != [0; 4] && !a.sender_mac.is_group() && !a.sender_mac.is_zero()
+                    {
                         let h = self
                             .sink
                             .hosts_ip
@@ -371,7 +396,11 @@ impl<'r> Worker<'r> {
         if mac.is_zero() || mac.is_group() {
             return;
         }
-        let h = self.sink.hosts_mac.entry(mac).or_insert_with(|| HostAgg::new(pkt.ts));
+        let h = self
+            .sink
+            .hosts_mac
+            .entry(mac)
+            .or_insert_with(|| HostAgg::new(pkt.ts));
         h.touch(pkt.ts);
         h.packets_sent += 1;
         h.bytes_sent += u64::from(pkt.orig_len);
@@ -389,7 +418,10 @@ impl<'r> Worker<'r> {
             proto: ip.proto,
             vlan: d.vlan,
         };
-        if let DefragOutcome::Complete(buf) = self.defrag.push(pkt.ts, key, frag.offset, frag.more, ip.payload) {
+        if let DefragOutcome::Complete(buf) =
+            self.defrag
+                .push(pkt.ts, key, frag.offset, frag.more, ip.payload)
+        {
             let mut full = IpInfo {
                 frag: None,
                 l4: L4::None,
@@ -413,7 +445,8 @@ impl<'r> Worker<'r> {
         let transport = Transport(ip.proto);
         let (key, swapped) = FlowKey::new(ip.src, sport, ip.dst, dport, transport, d.vlan);
         let from_lo = !swapped;
-        let syn_only = tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
+        let syn_only =
+            tcp.is_some_and(|t| t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
         let registry = self.registry;
         let create = || {
             // Who is the client? The SYN sender; else the side not on a service port; else,
@@ -458,24 +491,39 @@ impl<'r> Worker<'r> {
         if pkt.ts > f.last_seen {
             f.last_seen = pkt.ts;
         }
-        let ctx = ctx_for(&f.key, f.lo_is_client, f.id, dir, pkt.ts, pkt.index);
+        // The event context is built only when a chunk reaches the application layer (pure
+        // ACKs, most TCP packets, never get that far).
+        let Flow {
+            key,
+            lo_is_client,
+            id,
+            tcp: streams,
+            app,
+            tcp_flags: flags_seen,
+            ..
+        } = f;
+        let (key, lo_is_client, id) = (&*key, *lo_is_client, *id);
+        let (ts, index) = (pkt.ts, pkt.index);
         match tcp {
             Some(t) => {
-                f.tcp_flags[di] |= t.flags;
-                let [s0, s1] = &mut f.tcp;
+                flags_seen[di] |= t.flags;
+                let [s0, s1] = streams;
                 let (this, other) = if di == 0 { (s0, s1) } else { (s1, s0) };
-                let app = &mut f.app;
                 this.segment(pool, t.seq, t.flags, ip.payload, ip.truncated, &mut |ch| {
+                    let ctx = ctx_for(key, lo_is_client, id, dir, ts, index);
                     app.chunk(registry, c, sink, ctx, dir, ch, true)
                 });
                 if t.flags & tcp_flags::ACK != 0 && other.is_initialised() {
                     let rdir = dir.reverse();
-                    let rctx = ctx_for(&f.key, f.lo_is_client, f.id, rdir, pkt.ts, pkt.index);
-                    other.peer_ack(pool, t.ack, &mut |ch| app.chunk(registry, c, sink, rctx, rdir, ch, true));
+                    other.peer_ack(pool, t.ack, &mut |ch| {
+                        let ctx = ctx_for(key, lo_is_client, id, rdir, ts, index);
+                        app.chunk(registry, c, sink, ctx, rdir, ch, true)
+                    });
                 }
             }
             None if transport == Transport::UDP => {
-                f.app.chunk(registry, c, sink, ctx, dir, Chunk::Data(ip.payload), false);
+                let ctx = ctx_for(key, lo_is_client, id, dir, ts, index);
+                app.chunk(registry, c, sink, ctx, dir, Chunk::Data(ip.payload), false);
             }
             None => {}
         }
@@ -483,7 +531,9 @@ impl<'r> Worker<'r> {
 
     /// Time passes without packets (live capture): reclaim flows idle at `now`.
     pub(crate) fn tick(&mut self, now: Timestamp) {
-        let Worker { flows, pool, sink, .. } = self;
+        let Worker {
+            flows, pool, sink, ..
+        } = self;
         flows.expire_all(now, &mut |f, r| close_flow(f, r, pool, sink));
         self.defrag.expire(now);
     }
@@ -511,15 +561,22 @@ impl<'r> Worker<'r> {
             ..Default::default()
         };
         for (i, n) in c.links.iter().enumerate().filter(|(_, n)| **n > 0) {
-            p.link_types.insert(yagura_core::LinkType(i as u16).name().into_owned(), *n);
+            p.link_types
+                .insert(yagura_core::LinkType(i as u16).name().into_owned(), *n);
         }
         for (l, n) in c.links_other {
-            p.link_types.insert(yagura_core::LinkType(l).name().into_owned(), n);
+            p.link_types
+                .insert(yagura_core::LinkType(l).name().into_owned(), n);
         }
         for (e, n) in c.undecodable {
             *p.undecodable.entry(e.name().into_owned()).or_default() += n;
         }
-        for (name, n) in [("ipv4", c.ipv4), ("ipv6", c.ipv6), ("arp", c.arp), ("llc", c.llc)] {
+        for (name, n) in [
+            ("ipv4", c.ipv4),
+            ("ipv6", c.ipv6),
+            ("arp", c.arp),
+            ("llc", c.llc),
+        ] {
             if n > 0 {
                 p.l3.insert(name.to_string(), n);
             }
@@ -570,6 +627,8 @@ fn ethertype_name(et: u16) -> String {
         0x8863 | 0x8864 => "pppoe".into(),
         0x9000 => "loopback".into(),
         0x8035 => "rarp".into(),
+        // ARP for other hardware or protocol address types (not IPv4 over Ethernet).
+        ethertype::ARP => "arp_other".into(),
         _ => format!("ethertype_0x{et:04x}"),
     }
 }
@@ -642,7 +701,10 @@ fn host_from_flow(sink: &mut Sink, ip: &[u8; 16], mac: MacAddr, id: u64, f: &Flo
     if is_broadcast(&to_ip(ip)) {
         return;
     }
-    let h = sink.hosts_ip.entry(*ip).or_insert_with(|| HostAgg::new(f.first_seen));
+    let h = sink
+        .hosts_ip
+        .entry(*ip)
+        .or_insert_with(|| HostAgg::new(f.first_seen));
     h.touch(f.first_seen);
     h.touch(f.last_seen);
     h.packets_sent += f.packets[di];

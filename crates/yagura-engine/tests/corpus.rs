@@ -45,7 +45,13 @@ fn analyze(paths: &[PathBuf], threads: usize, events: Option<PathBuf>) -> Report
         events,
         ..EngineConfig::default()
     };
-    yagura_engine::run(src.as_mut(), &cfg, &Progress::default(), &AtomicBool::new(false)).expect("analyze")
+    yagura_engine::run(
+        src.as_mut(),
+        &cfg,
+        &Progress::default(),
+        &AtomicBool::new(false),
+    )
+    .expect("analyze")
 }
 
 #[test]
@@ -65,7 +71,12 @@ fn every_capture_analyses_with_manifest_packet_count_on_any_thread_count() {
         );
         if rel.contains("arcnet") {
             // Not decodable: counted under the link type's name, not an error.
-            let (name, n) = one.capture.undecodable.iter().next().expect("arcnet undecodable");
+            let (name, n) = one
+                .capture
+                .undecodable
+                .iter()
+                .next()
+                .expect("arcnet undecodable");
             assert!(name.starts_with("arcnet"), "{rel}: {name}");
             assert_eq!(*n, packets);
         }
@@ -81,7 +92,10 @@ fn whole_corpus_merged_is_thread_count_independent_events_included() {
     let one = analyze(std::slice::from_ref(&dir), 1, Some(e1.clone()));
     let three = analyze(std::slice::from_ref(&dir), 3, Some(e3.clone()));
     assert_eq!(one.capture.packets, total);
-    assert_eq!(serde_json::to_value(&one).unwrap(), serde_json::to_value(&three).unwrap());
+    assert_eq!(
+        serde_json::to_value(&one).unwrap(),
+        serde_json::to_value(&three).unwrap()
+    );
     let (a, b) = (std::fs::read(&e1).unwrap(), std::fs::read(&e3).unwrap());
     assert!(a == b, "events differ between 1 and 3 threads");
     let lines = a.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
@@ -89,13 +103,31 @@ fn whole_corpus_merged_is_thread_count_independent_events_included() {
     assert!(lines > 10_000, "the corpus has many OT PDUs, got {lines}");
     // Events are in input order.
     let mut last = String::new();
-    for l in a.split(|b| *b == b'\n').filter(|l| !l.is_empty()).take(2000) {
+    for l in a
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .take(2000)
+    {
         let v: serde_json::Value = serde_json::from_slice(l).unwrap();
-        for k in ["ts", "src", "src_port", "dst", "dst_port", "transport", "protocol", "direction", "operation", "status"] {
+        for k in [
+            "ts",
+            "src",
+            "src_port",
+            "dst",
+            "dst_port",
+            "transport",
+            "protocol",
+            "direction",
+            "operation",
+            "status",
+        ] {
             assert!(v.get(k).is_some(), "event without {k}: {v}");
         }
         let ts = v["ts"].as_str().unwrap().to_string();
-        assert!(ts.len() == "2026-01-01T00:00:00.000000Z".len(), "µs RFC 3339: {ts}");
+        assert!(
+            ts.len() == "2026-01-01T00:00:00.000000Z".len(),
+            "µs RFC 3339: {ts}"
+        );
         let _ = std::mem::replace(&mut last, ts);
     }
 }
@@ -112,16 +144,34 @@ fn zeek_conns(log: &Path) -> Option<Tuples> {
         None => vec!["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto"],
     };
     let col = |n: &str| fields.iter().position(|f| *f == n);
-    let (oh, op, rh, rp, pr) = (col("id.orig_h")?, col("id.orig_p")?, col("id.resp_h")?, col("id.resp_p")?, col("proto")?);
+    let (oh, op, rh, rp, pr) = (
+        col("id.orig_h")?,
+        col("id.orig_p")?,
+        col("id.resp_h")?,
+        col("id.resp_p")?,
+        col("proto")?,
+    );
     let pkts = col("orig_pkts").zip(col("resp_pkts"));
     let mut out = Tuples::new();
-    for l in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for l in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let f: Vec<&str> = l.split('\t').collect();
         if f.len() < fields.len() || f[pr] == "icmp" {
             continue;
         }
-        let n = pkts.map(|(a, b)| f[a].parse::<u64>().unwrap_or(0) + f[b].parse::<u64>().unwrap_or(0));
-        let e = out.entry((f[oh].into(), f[op].parse().ok()?, f[rh].into(), f[rp].parse().ok()?, f[pr].into())).or_insert(Some(0));
+        let n =
+            pkts.map(|(a, b)| f[a].parse::<u64>().unwrap_or(0) + f[b].parse::<u64>().unwrap_or(0));
+        let e = out
+            .entry((
+                f[oh].into(),
+                f[op].parse().ok()?,
+                f[rh].into(),
+                f[rp].parse().ok()?,
+                f[pr].into(),
+            ))
+            .or_insert(Some(0));
         *e = e.zip(n).map(|(a, b)| a + b);
     }
     Some(out)
@@ -138,7 +188,9 @@ fn connections_agree_with_zeek_conn_logs() {
         if !f[0].ends_with("/conn.log") {
             continue;
         }
-        let Some(zeek) = zeek_conns(&dir.join(f[0])) else { continue };
+        let Some(zeek) = zeek_conns(&dir.join(f[0])) else {
+            continue;
+        };
         if zeek.is_empty() {
             continue;
         }
@@ -152,7 +204,13 @@ fn connections_agree_with_zeek_conn_logs() {
                 _ => "unknown_transport".to_string(),
             };
             *ours
-                .entry((c.src.to_string(), c.src_port, c.dst.to_string(), c.dst_port, t))
+                .entry((
+                    c.src.to_string(),
+                    c.src_port,
+                    c.dst.to_string(),
+                    c.dst_port,
+                    t,
+                ))
                 .or_default() += c.packets;
         }
         for (k, n) in &zeek {
@@ -177,11 +235,19 @@ fn connections_agree_with_zeek_conn_logs() {
             }
         }
     }
-    eprintln!("{logs} conn.logs, {tuples} connections: {same_dir} same orientation, {same_pkts} same packet count\n{report}");
+    eprintln!(
+        "{logs} conn.logs, {tuples} connections: {same_dir} same orientation, {same_pkts} same packet count\n{report}"
+    );
     assert!(logs >= 25, "conn.logs read: {logs}");
     // Every Zeek connection exists in ours (in one orientation or the other)...
     assert!(!report.contains("missing"), "{report}");
     // ...and nearly all agree on orientation and packets; the rest is documented.
-    assert!(same_dir * 100 >= tuples * 95, "orientation agreement {same_dir}/{tuples}\n{report}");
-    assert!(same_pkts * 100 >= tuples * 95, "packet agreement {same_pkts}/{tuples}\n{report}");
+    assert!(
+        same_dir * 100 >= tuples * 95,
+        "orientation agreement {same_dir}/{tuples}\n{report}"
+    );
+    assert!(
+        same_pkts * 100 >= tuples * 95,
+        "packet agreement {same_pkts}/{tuples}\n{report}"
+    );
 }

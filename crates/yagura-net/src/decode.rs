@@ -226,7 +226,7 @@ fn mac(b: &[u8], at: usize) -> MacAddr {
 }
 
 /// Decode one captured frame of link type `link`.
-#[inline]
+#[inline(always)]
 pub fn decode(link: LinkType, data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     match link {
         LinkType::ETHERNET => decode_ethernet(data),
@@ -330,7 +330,7 @@ fn sll_common(src_mac: MacAddr, proto: u16, payload: &[u8]) -> Result<Decoded<'_
 }
 
 /// Ethernet II or IEEE 802.3, with any number (up to [`MAX_VLAN_TAGS`]) of 802.1Q/ad tags.
-#[inline]
+#[inline(always)]
 fn decode_ethernet(data: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     if data.len() < 14 {
         return Err(DecodeError::EthernetTruncated);
@@ -412,7 +412,7 @@ fn decode_llc(p: &[u8]) -> Result<(Llc, u16, &[u8]), DecodeError> {
     Ok((llc, ethertype::LLC, &p[hdr..]))
 }
 
-#[inline]
+#[inline(always)]
 fn decode_l3(et: u16, p: &[u8]) -> Result<L3<'_>, DecodeError> {
     match et {
         ethertype::IPV4 => decode_ipv4(p).map(L3::Ip),
@@ -443,7 +443,7 @@ fn decode_arp(p: &[u8]) -> Result<L3<'_>, DecodeError> {
     }))
 }
 
-#[inline]
+#[inline(always)]
 fn decode_ipv4(p: &[u8]) -> Result<IpInfo<'_>, DecodeError> {
     if p.len() < 20 {
         return Err(DecodeError::Ipv4Truncated);
@@ -591,7 +591,7 @@ fn decode_ipv6(p: &[u8]) -> Result<IpInfo<'_>, DecodeError> {
 
 /// Decode the transport header at the front of `ip.payload` and move `payload` past it
 /// (for a reassembled datagram, the engine calls it on the whole payload).
-#[inline]
+#[inline(always)]
 pub fn decode_l4(ip: &mut IpInfo<'_>) -> Result<(), DecodeError> {
     let p = ip.payload;
     match ip.proto {

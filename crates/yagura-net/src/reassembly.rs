@@ -607,10 +607,16 @@ mod tests {
         collect(&mut s, &mut p, 0, SYN, b"");
         assert_eq!(text(&collect(&mut s, &mut p, 1, ACK, b"ab")), "ab");
         // 100 MB ahead and then back behind: both are restarts, not gaps or retransmissions.
-        assert_eq!(text(&collect(&mut s, &mut p, 100_000_000, ACK, b"cd")), "<gap 0>cd");
+        assert_eq!(
+            text(&collect(&mut s, &mut p, 100_000_000, ACK, b"cd")),
+            "<gap 0>cd"
+        );
         assert_eq!(text(&collect(&mut s, &mut p, 7, ACK, b"ef")), "<gap 0>ef");
         assert_eq!(text(&collect(&mut s, &mut p, 9, ACK, b"gh")), "gh");
-        assert_eq!((p.stats.resyncs, p.stats.gaps, p.stats.retransmissions), (2, 0, 0));
+        assert_eq!(
+            (p.stats.resyncs, p.stats.gaps, p.stats.retransmissions),
+            (2, 0, 0)
+        );
     }
 
     #[test]

@@ -1,0 +1,82 @@
+//! Turning a parsed PDU summary into an event, or only a count when nobody wants events.
+
+use yagura_core::{FieldValue, OperationClass, PduEvent, PduStatus};
+
+use crate::{Anomalies, PduSink};
+
+/// What a dissector knows about one PDU before deciding whether to build its event. `Copy`
+/// and allocation-free: the event (with its `Vec`s) is only built when the sink wants it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Summary {
+    pub protocol: &'static str,
+    pub function: Option<u32>,
+    pub function_name: Option<&'static str>,
+    pub operation: OperationClass,
+    pub response: bool,
+    pub status: PduStatus,
+    pub length: u32,
+    pub anomalies: Anomalies,
+}
+
+impl Summary {
+    /// A PDU of `protocol` with `length` bytes, class `other`, no function yet.
+    #[inline]
+    pub fn new(protocol: &'static str, response: bool, length: usize) -> Summary {
+        Summary {
+            protocol,
+            function: None,
+            function_name: None,
+            operation: OperationClass::Other,
+            response,
+            status: PduStatus::Ok,
+            length: u32::try_from(length).unwrap_or(u32::MAX),
+            anomalies: Anomalies::NONE,
+        }
+    }
+
+    /// A `malformed` PDU of `length` unframeable bytes.
+    #[inline]
+    pub fn malformed(
+        protocol: &'static str,
+        response: bool,
+        length: usize,
+        why: crate::Anomaly,
+    ) -> Summary {
+        let mut s = Summary::new(protocol, response, length);
+        s.status = PduStatus::Malformed;
+        s.anomalies.set(why);
+        s
+    }
+}
+
+/// Field list under construction (only exists when events are wanted).
+pub(crate) type Fields = Vec<(&'static str, FieldValue)>;
+
+/// Emit `s`: a full event with the fields `fill` adds when the sink wants events, otherwise a
+/// count (no allocation, `fill` never runs).
+#[inline]
+pub(crate) fn emit(sink: &mut dyn PduSink, s: &Summary, fill: impl FnOnce(&mut Fields)) {
+    if !sink.wants_events() {
+        sink.pdu_count(s.protocol, s.anomalies.count());
+        return;
+    }
+    let mut fields = Vec::new();
+    fill(&mut fields);
+    sink.pdu(PduEvent {
+        protocol: s.protocol,
+        function: s.function,
+        function_name: s.function_name,
+        operation: s.operation,
+        response: s.response,
+        status: s.status,
+        length: s.length,
+        anomalies: s.anomalies.names(),
+        fields,
+    });
+}
+
+/// Shorthand for an unsigned field value.
+#[inline]
+pub(crate) fn u(v: impl Into<u64>) -> FieldValue {
+    FieldValue::U64(v.into())
+}

@@ -1,0 +1,382 @@
+//! HTTP/1.x message heads over TCP (with Content-Length and chunked bodies skipped), and
+//! SSDP / HTTP over UDP where one datagram is one message. The method, or the status code of
+//! a response, is the function.
+
+use yagura_core::{Direction, OperationClass, PduStatus};
+
+use crate::emit::{Summary, emit, u};
+use crate::stream::{Framing, Step, Stream};
+use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
+
+/// Longest message head we wait for; beyond it the bytes are not an HTTP head we frame.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+/// Request methods we name (RFC 9110, WebDAV basics, UPnP/SSDP and GENA).
+const METHODS: &[(&[u8], &str)] = &[
+    (b"GET", "get"),
+    (b"HEAD", "head"),
+    (b"POST", "post"),
+    (b"PUT", "put"),
+    (b"DELETE", "delete"),
+    (b"CONNECT", "connect"),
+    (b"OPTIONS", "options"),
+    (b"TRACE", "trace"),
+    (b"PATCH", "patch"),
+    (b"M-SEARCH", "m_search"),
+    (b"NOTIFY", "notify"),
+    (b"SUBSCRIBE", "subscribe"),
+    (b"UNSUBSCRIBE", "unsubscribe"),
+    (b"PROPFIND", "propfind"),
+];
+
+/// The method of a request line, if it is one we know.
+fn method(line: &[u8]) -> Option<&'static str> {
+    let sp = line.iter().position(|&b| b == b' ')?;
+    METHODS
+        .iter()
+        .find(|(m, _)| *m == &line[..sp])
+        .map(|(_, n)| *n)
+}
+
+/// The status code of a response line.
+fn status_code(line: &[u8]) -> Option<u16> {
+    let rest = line
+        .strip_prefix(b"HTTP/1.1 ")
+        .or_else(|| line.strip_prefix(b"HTTP/1.0 "))?;
+    let d = rest.get(..3)?;
+    if !d.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&c| c != b' ' && c != b'\r') {
+        return None;
+    }
+    Some(d.iter().fold(0u16, |v, &c| v * 10 + u16::from(c - b'0')))
+}
+
+/// The first line (without CRLF), if complete.
+fn first_line(d: &[u8]) -> Option<&[u8]> {
+    let e = d.windows(2).take(MAX_HEAD).position(|w| w == b"\r\n")?;
+    Some(&d[..e])
+}
+
+/// Does `data` start with an HTTP/1.x request line (known method, `HTTP/1.x` version) or
+/// status line?
+pub fn probe_http(data: &[u8]) -> Probe {
+    let Some(line) = first_line(data) else {
+        // An incomplete first line that so far looks right.
+        let plausible = data.len() < 2048
+            && (METHODS
+                .iter()
+                .any(|(m, _)| data.starts_with(m) || m.starts_with(data))
+                || data.starts_with(b"HTTP/")
+                || b"HTTP/".starts_with(data));
+        return if plausible {
+            Probe::NeedMore
+        } else {
+            Probe::NoMatch
+        };
+    };
+    let request = method(line).is_some()
+        && line.len() > 9
+        && line[line.len() - 9..line.len() - 1] == *b" HTTP/1."
+        && matches!(line[line.len() - 1], b'0' | b'1');
+    if request || status_code(line).is_some() {
+        Probe::Match
+    } else {
+        Probe::NoMatch
+    }
+}
+
+/// SSDP: an M-SEARCH or NOTIFY request, or a response, over UDP.
+pub fn probe_ssdp(data: &[u8]) -> Probe {
+    crate::probes::any_prefix(
+        data,
+        &[
+            b"M-SEARCH * HTTP/1.1",
+            b"NOTIFY * HTTP/1.1",
+            b"HTTP/1.1 200",
+        ],
+    )
+}
+
+/// Operation class of a method.
+pub fn operation(m: &str) -> OperationClass {
+    match m {
+        "get" | "head" | "propfind" => OperationClass::Read,
+        "post" | "put" | "patch" | "delete" => OperationClass::Write,
+        "options" | "trace" => OperationClass::Diagnostic,
+        // Discovery and announcements of devices and services.
+        "m_search" | "notify" => OperationClass::Identify,
+        _ => OperationClass::Other,
+    }
+}
+
+/// Where a direction's byte stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Body {
+    /// At the start of a message head.
+    #[default]
+    Head,
+    /// Inside a body of known length: bytes left.
+    Length(u64),
+    /// At a chunk-size line.
+    ChunkSize,
+    /// Inside chunk data: bytes left including the closing CRLF.
+    ChunkData(u64),
+    /// After the last chunk: trailer fields up to an empty line.
+    Trailer,
+    /// A response body delimited by the connection's close.
+    UntilClose,
+}
+
+/// Per-flow HTTP state.
+#[derive(Debug, Clone)]
+pub struct HttpDissector {
+    id: ProtocolId,
+    udp: bool,
+    stream: Stream,
+    framing: HttpFraming,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct HttpFraming {
+    body: [Body; 2],
+    /// HEAD requests awaiting their response (whose Content-Length describes no body).
+    heads_pending: u8,
+}
+
+impl HttpDissector {
+    /// A dissector for `id` (`http` or `ssdp`); `udp` when each call is a whole datagram.
+    pub fn new(id: ProtocolId, udp: bool) -> HttpDissector {
+        HttpDissector {
+            id,
+            udp,
+            stream: Stream::new(udp),
+            framing: HttpFraming::default(),
+        }
+    }
+}
+
+impl Dissector for HttpDissector {
+    fn protocol(&self) -> ProtocolId {
+        self.id
+    }
+    fn parse(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Parsed {
+        if self.udp {
+            if !data.is_empty() {
+                let end = head_end(data).unwrap_or(data.len());
+                head(self.id.name(), &data[..end], data.len(), dir, sink);
+            }
+            return Parsed::done(data.len());
+        }
+        self.stream.run(&mut self.framing, data, dir, sink)
+    }
+    fn on_gap(&mut self, dir: Direction, _len: u32) {
+        self.stream.gap(dir);
+        self.framing.body[dir.index()] = Body::Head;
+    }
+}
+
+/// Offset just past the blank line ending a head.
+fn head_end(d: &[u8]) -> Option<usize> {
+    d.windows(4)
+        .take(MAX_HEAD)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4)
+}
+
+/// What a head says about its body.
+struct HeadInfo {
+    content_length: Option<u64>,
+    chunked: bool,
+    request_method: Option<&'static str>,
+    status: Option<u16>,
+}
+
+/// Emit one message head and say what follows it.
+fn head(
+    name: &'static str,
+    h: &[u8],
+    wire_len: usize,
+    dir: Direction,
+    sink: &mut dyn PduSink,
+) -> HeadInfo {
+    let line = first_line(h).unwrap_or(h);
+    let m = method(line);
+    let status = status_code(line);
+    let mut s = Summary::new(name, status.is_some(), wire_len);
+    if let Some(m) = m {
+        s.function_name = Some(m);
+        s.operation = operation(m);
+    } else if let Some(c) = status {
+        s.function = Some(u32::from(c));
+        if c >= 400 {
+            s.status = PduStatus::Exception;
+        }
+    } else {
+        s.anomalies.set(Anomaly::BadHeader);
+        s.status = PduStatus::Malformed;
+        s.response = dir == Direction::ToClient;
+    }
+    let mut info = HeadInfo {
+        content_length: None,
+        chunked: false,
+        request_method: m,
+        status,
+    };
+    for field in h.split(|&b| b == b'\n').skip(1) {
+        let field = field.strip_suffix(b"\r").unwrap_or(field);
+        let Some(colon) = field.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (k, v) = (&field[..colon], field[colon + 1..].trim_ascii());
+        if k.eq_ignore_ascii_case(b"content-length") {
+            info.content_length = std::str::from_utf8(v).ok().and_then(|v| v.parse().ok());
+        } else if k.eq_ignore_ascii_case(b"transfer-encoding") {
+            info.chunked = v.len() >= 7 && v[v.len() - 7..].eq_ignore_ascii_case(b"chunked");
+        }
+    }
+    emit(sink, &s, |fields| {
+        if let Some(c) = status {
+            fields.push(("status_code", u(c)));
+        }
+    });
+    info
+}
+
+impl Framing for HttpFraming {
+    const PROTOCOL: &'static str = "http";
+
+    fn probe(data: &[u8]) -> Probe {
+        probe_http(data)
+    }
+
+    fn step(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Step {
+        let i = dir.index();
+        match self.body[i] {
+            Body::Head => {
+                let Some(end) = head_end(data) else {
+                    return if data.len() >= MAX_HEAD || probe_http(data) == Probe::NoMatch {
+                        Step::Bad(Anomaly::BadHeader)
+                    } else {
+                        Step::Need(0)
+                    };
+                };
+                let info = head("http", &data[..end], end, dir, sink);
+                let head_request = info.request_method == Some("head");
+                if head_request {
+                    self.heads_pending = self.heads_pending.saturating_add(1);
+                }
+                let mut no_body =
+                    info.request_method.is_some() && info.content_length.is_none() && !info.chunked;
+                if let Some(c) = info.status {
+                    // 1xx, 204 and 304 never have a body; nor does the answer to HEAD.
+                    let answered_head = c >= 200 && self.heads_pending > 0;
+                    if answered_head {
+                        self.heads_pending -= 1;
+                    }
+                    no_body |= c < 200 || c == 204 || c == 304 || answered_head;
+                }
+                self.body[i] = if no_body {
+                    Body::Head
+                } else if info.chunked {
+                    Body::ChunkSize
+                } else if let Some(n) = info.content_length {
+                    if n == 0 { Body::Head } else { Body::Length(n) }
+                } else {
+                    Body::UntilClose
+                };
+                Step::Used(end)
+            }
+            Body::Length(n) | Body::ChunkData(n) => {
+                let k = (data.len() as u64).min(n);
+                let left = n - k;
+                self.body[i] = match (self.body[i], left) {
+                    (Body::Length(_), 0) => Body::Head,
+                    (Body::Length(_), l) => Body::Length(l),
+                    (_, 0) => Body::ChunkSize,
+                    (_, l) => Body::ChunkData(l),
+                };
+                Step::Used(k as usize)
+            }
+            Body::ChunkSize => {
+                let Some(line) = first_line(data) else {
+                    return if data.len() > 1024 {
+                        Step::Bad(Anomaly::BadLength)
+                    } else {
+                        Step::Need(0)
+                    };
+                };
+                let hex = line
+                    .split(|&b| b == b';')
+                    .next()
+                    .unwrap_or(&[])
+                    .trim_ascii();
+                let size = std::str::from_utf8(hex)
+                    .ok()
+                    .and_then(|h| u64::from_str_radix(h, 16).ok());
+                let Some(size) = size else {
+                    self.body[i] = Body::Head;
+                    return Step::Bad(Anomaly::BadLength);
+                };
+                self.body[i] = if size == 0 {
+                    Body::Trailer
+                } else {
+                    Body::ChunkData(size.saturating_add(2))
+                };
+                Step::Used(line.len() + 2)
+            }
+            Body::Trailer => {
+                let Some(line) = first_line(data) else {
+                    return Step::Need(0);
+                };
+                if line.is_empty() {
+                    self.body[i] = Body::Head;
+                }
+                Step::Used(line.len() + 2)
+            }
+            Body::UntilClose => Step::Used(data.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{VecSink, hex};
+
+    #[test]
+    fn parses_ssdp_search() {
+        // iti__wrapup.pcapng: an SSDP M-SEARCH.
+        let b = hex(
+            "4d2d534541524348202a20485454502f312e310d0a486f73743a3233392e3235352e3235352e3235303a313930300d0a53543a75726e3a736368656d61732d75706e702d6f72673a6465766963653a496e7465726e6574476174657761794465766963653a310d0a4d616e3a22737364703a646973636f766572220d0a4d583a330d0a0d0a",
+        );
+        assert_eq!(probe_ssdp(&b), Probe::Match);
+        let mut d = HttpDissector::new(ProtocolId::SSDP, true);
+        let mut s = VecSink::default();
+        assert_eq!(d.parse(&b, Direction::ToServer, &mut s).consumed, b.len());
+        assert_eq!(s.events[0].protocol, "ssdp");
+        assert_eq!(s.events[0].function_name, Some("m_search"));
+        assert_eq!(s.events[0].operation, OperationClass::Identify);
+    }
+
+    #[test]
+    fn frames_bodies_over_tcp() {
+        let mut d = HttpDissector::new(ProtocolId::HTTP, false);
+        let mut s = VecSink::default();
+        let req = b"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\n\r\n";
+        assert_eq!(probe_http(req), Probe::Match);
+        assert_eq!(
+            d.parse(req, Direction::ToServer, &mut s),
+            Parsed::done(req.len())
+        );
+        assert_eq!(s.events.len(), 2);
+        assert_eq!(s.events[0].operation, OperationClass::Write);
+        let rsp = b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(
+            d.parse(rsp, Direction::ToClient, &mut s),
+            Parsed::done(rsp.len())
+        );
+        assert_eq!(s.events[2].status, PduStatus::Exception);
+        assert_eq!(s.events[2].function, Some(404));
+        assert_eq!(s.events[3].function, Some(200));
+        assert_eq!(s.events.len(), 4);
+    }
+}

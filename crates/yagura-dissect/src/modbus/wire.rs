@@ -1,0 +1,125 @@
+//! Modbus/TCP wire format: the 7-byte MBAP header and the function code.
+
+use crate::bytes::{be16, u8_at};
+
+/// Byte offsets of the MBAP header fields (Modbus Messaging on TCP/IP v1.0b, 3.1.3).
+mod field {
+    pub const TRANSACTION_ID: usize = 0;
+    pub const PROTOCOL_ID: usize = 2;
+    /// Counts the unit id and the PDU: the bytes after itself.
+    pub const LENGTH: usize = 4;
+    pub const UNIT_ID: usize = 6;
+    pub const FUNCTION: usize = 7;
+}
+
+/// MBAP header length.
+pub const MBAP_LEN: usize = 7;
+/// Smallest legal MBAP length field: unit id + function code.
+pub const MIN_LENGTH: u16 = 2;
+/// Largest MBAP length field we frame: unit id + the 253-byte PDU limit, with slack for the
+/// few devices that overrun it by a couple of bytes (they are flagged, not dropped).
+pub const MAX_LENGTH: u16 = 260;
+/// The length the spec allows (1 + 253).
+pub const SPEC_MAX_LENGTH: u16 = 254;
+
+/// A checked view of one MBAP-framed PDU: `new_checked` guarantees that the header and the
+/// function code are present and the slice is exactly one frame long.
+#[derive(Debug, Clone, Copy)]
+pub struct MbapFrame<'a>(&'a [u8]);
+
+impl<'a> MbapFrame<'a> {
+    /// Read the frame length from a header prefix (`None` until 6 bytes are there).
+    #[inline]
+    pub fn frame_len(b: &[u8]) -> Option<usize> {
+        be16(b, field::LENGTH).map(|l| 6 + l as usize)
+    }
+
+    /// A view over exactly one frame, if `b` holds the header, the function code and the
+    /// length the header announces.
+    #[inline]
+    pub fn new_checked(b: &'a [u8]) -> Option<MbapFrame<'a>> {
+        let n = Self::frame_len(b)?;
+        (n > MBAP_LEN && b.len() >= n).then(|| MbapFrame(&b[..n]))
+    }
+
+    /// The whole frame.
+    #[inline]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
+    /// Transaction identifier, echoed by the server.
+    #[inline]
+    pub fn transaction_id(&self) -> u16 {
+        be16(self.0, field::TRANSACTION_ID).unwrap_or(0)
+    }
+    /// Protocol identifier: 0 for Modbus.
+    #[inline]
+    pub fn protocol_id(&self) -> u16 {
+        be16(self.0, field::PROTOCOL_ID).unwrap_or(0)
+    }
+    /// MBAP length field.
+    #[inline]
+    pub fn length(&self) -> u16 {
+        be16(self.0, field::LENGTH).unwrap_or(0)
+    }
+    /// Unit identifier (slave address behind a gateway).
+    #[inline]
+    pub fn unit_id(&self) -> u8 {
+        u8_at(self.0, field::UNIT_ID).unwrap_or(0)
+    }
+    /// Raw function code, exception bit included.
+    #[inline]
+    pub fn raw_function(&self) -> u8 {
+        u8_at(self.0, field::FUNCTION).unwrap_or(0)
+    }
+    /// PDU data after the function code.
+    #[inline]
+    pub fn data(&self) -> &'a [u8] {
+        &self.0[field::FUNCTION + 1..]
+    }
+}
+
+open_enum! {
+    /// Modbus public function codes (Modbus Application Protocol v1.1b3, 6), plus Schneider's
+    /// UMAS carrier 90.
+    pub struct FunctionCode(u8) {
+        READ_COILS = 1 => "read_coils",
+        READ_DISCRETE_INPUTS = 2 => "read_discrete_inputs",
+        READ_HOLDING_REGISTERS = 3 => "read_holding_registers",
+        READ_INPUT_REGISTERS = 4 => "read_input_registers",
+        WRITE_SINGLE_COIL = 5 => "write_single_coil",
+        WRITE_SINGLE_REGISTER = 6 => "write_single_register",
+        READ_EXCEPTION_STATUS = 7 => "read_exception_status",
+        DIAGNOSTICS = 8 => "diagnostics",
+        GET_COMM_EVENT_COUNTER = 11 => "get_comm_event_counter",
+        GET_COMM_EVENT_LOG = 12 => "get_comm_event_log",
+        WRITE_MULTIPLE_COILS = 15 => "write_multiple_coils",
+        WRITE_MULTIPLE_REGISTERS = 16 => "write_multiple_registers",
+        REPORT_SERVER_ID = 17 => "report_server_id",
+        READ_FILE_RECORD = 20 => "read_file_record",
+        WRITE_FILE_RECORD = 21 => "write_file_record",
+        MASK_WRITE_REGISTER = 22 => "mask_write_register",
+        READ_WRITE_MULTIPLE_REGISTERS = 23 => "read_write_multiple_registers",
+        READ_FIFO_QUEUE = 24 => "read_fifo_queue",
+        ENCAPSULATED_INTERFACE_TRANSPORT = 43 => "encapsulated_interface_transport",
+        UMAS = 90 => "umas",
+    }
+}
+
+open_enum! {
+    /// Modbus exception codes (7).
+    pub struct ExceptionCode(u8) {
+        ILLEGAL_FUNCTION = 1 => "illegal_function",
+        ILLEGAL_DATA_ADDRESS = 2 => "illegal_data_address",
+        ILLEGAL_DATA_VALUE = 3 => "illegal_data_value",
+        SERVER_DEVICE_FAILURE = 4 => "server_device_failure",
+        ACKNOWLEDGE = 5 => "acknowledge",
+        SERVER_DEVICE_BUSY = 6 => "server_device_busy",
+        MEMORY_PARITY_ERROR = 8 => "memory_parity_error",
+        GATEWAY_PATH_UNAVAILABLE = 10 => "gateway_path_unavailable",
+        GATEWAY_TARGET_FAILED = 11 => "gateway_target_failed_to_respond",
+    }
+}
+
+/// MEI type of function 43 that reads the device identification objects.
+pub const MEI_READ_DEVICE_ID: u8 = 14;

@@ -1,0 +1,59 @@
+//! Test helpers: a sink that records events, hex decoding.
+
+use yagura_core::PduEvent;
+
+use crate::PduSink;
+
+/// Records events (or only counts when `events` is false).
+#[derive(Default)]
+pub(crate) struct VecSink {
+    pub events: Vec<PduEvent>,
+    pub counted: Vec<(&'static str, u32)>,
+    pub count_only: bool,
+}
+
+impl VecSink {
+    pub fn counting() -> VecSink {
+        VecSink {
+            count_only: true,
+            ..VecSink::default()
+        }
+    }
+
+    /// The value of field `name` in event `i`, as u64.
+    pub fn field(&self, i: usize, name: &str) -> Option<u64> {
+        self.events[i]
+            .fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| match v {
+                yagura_core::FieldValue::U64(x) => Some(*x),
+                _ => None,
+            })
+    }
+}
+
+impl PduSink for VecSink {
+    fn pdu(&mut self, pdu: PduEvent) {
+        assert!(
+            !self.count_only,
+            "pdu() called although wants_events() is false"
+        );
+        self.events.push(pdu);
+    }
+    fn wants_events(&self) -> bool {
+        !self.count_only
+    }
+    fn pdu_count(&mut self, protocol: &'static str, anomalies: u32) {
+        self.counted.push((protocol, anomalies));
+    }
+}
+
+/// Decode a hex string (test data cut from captures with `tshark -T fields -e tcp.payload`).
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    let s: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    assert!(s.len().is_multiple_of(2), "odd hex length");
+    s.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
