@@ -454,6 +454,8 @@ impl<'r> Worker<'r> {
             // datagrams the sender of the first packet (as Zeek does).
             let src_client = match tcp {
                 Some(t) if t.flags & tcp_flags::SYN != 0 => t.flags & tcp_flags::ACK == 0,
+                // Sent to a broadcast or multicast group: the group is no server.
+                _ if is_group_addr(&ip.dst) => true,
                 _ => {
                     let s = registry.is_service_port(transport, sport);
                     let ds = registry.is_service_port(transport, dport);
@@ -688,6 +690,12 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
     if f.packets[1] > 0 || !server_is_group {
         host_from_flow(sink, &server, f.macs[1], f.id, &f, 1);
     }
+}
+
+/// Broadcast (255.255.255.255) or multicast, IPv4 or IPv6, in the 16-byte stored form.
+fn is_group_addr(a: &[u8; 16]) -> bool {
+    let ip = to_ip(a);
+    ip.is_multicast() || is_broadcast(&ip)
 }
 
 fn is_broadcast(ip: &std::net::IpAddr) -> bool {

@@ -111,9 +111,11 @@ fn write_json(report: &Report, path: Option<&PathBuf>) -> Result<()> {
     }
     let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = std::io::BufWriter::new(f);
-    serde_json::to_writer_pretty(&mut w, report).with_context(|| format!("writing {}", path.display()))?;
+    serde_json::to_writer_pretty(&mut w, report)
+        .with_context(|| format!("writing {}", path.display()))?;
     writeln!(w)?;
-    w.flush().with_context(|| format!("writing {}", path.display()))?;
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -188,7 +190,10 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
             args.interface,
             live.workers,
             if live.workers == 1 { "" } else { "s" },
-            args.filter.as_deref().map(|f| format!(", filter \"{f}\"")).unwrap_or_default()
+            args.filter
+                .as_deref()
+                .map(|f| format!(", filter \"{f}\""))
+                .unwrap_or_default()
         );
         let (p, s) = (Arc::clone(&progress), Arc::clone(&stop));
         std::thread::spawn(move || {
@@ -209,8 +214,10 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         });
     }
     let started = Instant::now();
-    let boxed: Vec<Box<dyn yagura_capture::PacketSource>> =
-        sources.into_iter().map(|s| Box::new(s) as Box<dyn yagura_capture::PacketSource>).collect();
+    let boxed: Vec<Box<dyn yagura_capture::PacketSource>> = sources
+        .into_iter()
+        .map(|s| Box::new(s) as Box<dyn yagura_capture::PacketSource>)
+        .collect();
     let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop)?;
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");

@@ -27,7 +27,11 @@ pub fn bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// A rate in packets per second.
@@ -58,24 +62,67 @@ pub fn print(out: &mut impl Write, r: &Report, elapsed: Duration) -> std::io::Re
     writeln!(out, "Yagura {} — capture summary", r.generator.version)?;
     writeln!(out, "  files        {}", c.files.len())?;
     writeln!(out, "  packets      {}", count(c.packets))?;
-    writeln!(out, "  bytes        {} ({})", count(c.bytes), bytes(c.bytes))?;
+    writeln!(
+        out,
+        "  bytes        {} ({})",
+        count(c.bytes),
+        bytes(c.bytes)
+    )?;
     match (&c.first_seen, &c.last_seen) {
-        (Some(a), Some(b)) => {
-            writeln!(out, "  time span    {} → {} ({})", a.to_rfc3339_micros(), b.to_rfc3339_micros(), duration(c.duration_s))?
-        }
+        (Some(a), Some(b)) => writeln!(
+            out,
+            "  time span    {} → {} ({})",
+            a.to_rfc3339_micros(),
+            b.to_rfc3339_micros(),
+            duration(c.duration_s)
+        )?,
         _ => writeln!(out, "  time span    (no packets)")?,
     }
-    let links: Vec<String> = c.link_types.iter().map(|(k, v)| format!("{k} {}", count(*v))).collect();
-    writeln!(out, "  link types   {}", if links.is_empty() { "-".into() } else { links.join(", ") })?;
+    let links: Vec<String> = c
+        .link_types
+        .iter()
+        .map(|(k, v)| format!("{k} {}", count(*v)))
+        .collect();
+    writeln!(
+        out,
+        "  link types   {}",
+        if links.is_empty() {
+            "-".into()
+        } else {
+            links.join(", ")
+        }
+    )?;
     let ips = r.assets.iter().filter(|a| !a.ips.is_empty()).count();
-    writeln!(out, "  hosts        {} ({} with IP, {} layer-2 only)", r.assets.len(), ips, r.assets.len() - ips)?;
+    writeln!(
+        out,
+        "  hosts        {} ({} with IP, {} layer-2 only)",
+        r.assets.len(),
+        ips,
+        r.assets.len() - ips
+    )?;
     let sessions: u64 = r.connections.iter().map(|c| c.sessions).sum();
-    writeln!(out, "  flows        {} ({} connections)", count(sessions), count(r.connections.len() as u64))?;
+    writeln!(
+        out,
+        "  flows        {} ({} connections)",
+        count(sessions),
+        count(r.connections.len() as u64)
+    )?;
     if !r.protocols.is_empty() {
         writeln!(out, "  application protocols")?;
-        writeln!(out, "    {:<14} {:>12} {:>14} {:>6}", "protocol", "packets", "bytes", "conns")?;
+        writeln!(
+            out,
+            "    {:<14} {:>12} {:>14} {:>6}",
+            "protocol", "packets", "bytes", "conns"
+        )?;
         for p in &r.protocols {
-            writeln!(out, "    {:<14} {:>12} {:>14} {:>6}", p.protocol, count(p.packets), bytes(p.bytes), p.connections)?;
+            writeln!(
+                out,
+                "    {:<14} {:>12} {:>14} {:>6}",
+                p.protocol,
+                count(p.packets),
+                bytes(p.bytes),
+                p.connections
+            )?;
         }
     }
     let undecodable: u64 = c.undecodable.values().sum();
@@ -86,12 +133,22 @@ pub fn print(out: &mut impl Write, r: &Report, elapsed: Duration) -> std::io::Re
         }
     }
     if c.drops.kernel + c.drops.internal > 0 {
-        writeln!(out, "  dropped      {} by the kernel, {} internally", count(c.drops.kernel), count(c.drops.internal))?;
+        writeln!(
+            out,
+            "  dropped      {} by the kernel, {} internally",
+            count(c.drops.kernel),
+            count(c.drops.internal)
+        )?;
     }
     if !c.warnings.is_empty() {
         writeln!(out, "  warnings     {}", c.warnings.len())?;
     }
     let secs = elapsed.as_secs_f64().max(1e-6);
-    writeln!(out, "  analysed in  {:.3} s ({}/s)", secs, rate(c.packets as f64 / secs))?;
+    writeln!(
+        out,
+        "  analysed in  {:.3} s ({}/s)",
+        secs,
+        rate(c.packets as f64 / secs)
+    )?;
     Ok(())
 }

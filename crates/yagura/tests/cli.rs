@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn yagura(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_yagura")).args(args).output().expect("run yagura")
+    Command::new(env!("CARGO_BIN_EXE_yagura"))
+        .args(args)
+        .output()
+        .expect("run yagura")
 }
 
 fn repo() -> PathBuf {
@@ -32,7 +35,17 @@ fn analyzes_the_bundled_sample_and_prints_a_summary() {
     let out = yagura(&["analyze", &sample()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
-    for want in ["packets      786", "files        9", "link types   ethernet 370, linux_sll 262, null 154", "modbus", "s7comm", "dnp3", "iec104", "enip", "opcua"] {
+    for want in [
+        "packets      786",
+        "files        9",
+        "link types   ethernet 370, linux_sll 262, null 154",
+        "modbus",
+        "s7comm",
+        "dnp3",
+        "iec104",
+        "enip",
+        "opcua",
+    ] {
         assert!(s.contains(want), "summary lacks {want:?}:\n{s}");
     }
 }
@@ -43,7 +56,17 @@ fn json_report_has_the_documented_shape_and_is_thread_independent() {
     let (a, b) = (tmp.path().join("a.json"), tmp.path().join("b.json"));
     let ev = tmp.path().join("events.jsonl");
     for (path, threads) in [(&a, "1"), (&b, "4")] {
-        let out = yagura(&["analyze", &sample(), "--quiet", "--threads", threads, "--json", path.to_str().unwrap(), "--events", ev.to_str().unwrap()]);
+        let out = yagura(&[
+            "analyze",
+            &sample(),
+            "--quiet",
+            "--threads",
+            threads,
+            "--json",
+            path.to_str().unwrap(),
+            "--events",
+            ev.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert!(out.stdout.is_empty(), "--quiet prints nothing");
     }
@@ -58,7 +81,11 @@ fn json_report_has_the_documented_shape_and_is_thread_independent() {
     assert_eq!(c["files"].as_array().unwrap().len(), 9);
     assert_eq!(c["link_types"]["ethernet"], 370);
     assert_eq!(c["first_seen"], "2009-11-18T08:00:20.093410000Z");
-    assert!(c["undecodable"].is_object() && c["last_seen"].is_string() && c["bytes"].as_u64().unwrap() > 0);
+    assert!(
+        c["undecodable"].is_object()
+            && c["last_seen"].is_string()
+            && c["bytes"].as_u64().unwrap() > 0
+    );
     let assets = r["assets"].as_array().unwrap();
     assert!(!assets.is_empty());
     for a in assets {
@@ -67,18 +94,41 @@ fn json_report_has_the_documented_shape_and_is_thread_independent() {
         }
     }
     let conns = r["connections"].as_array().unwrap();
-    for k in ["src", "dst", "transport", "src_port", "dst_port", "protocol", "packets", "bytes", "first_seen", "last_seen"] {
-        assert!(conns.iter().all(|c| c.get(k).is_some()), "connection without {k}");
+    for k in [
+        "src",
+        "dst",
+        "transport",
+        "src_port",
+        "dst_port",
+        "protocol",
+        "packets",
+        "bytes",
+        "first_seen",
+        "last_seen",
+    ] {
+        assert!(
+            conns.iter().all(|c| c.get(k).is_some()),
+            "connection without {k}"
+        );
     }
     // Every Modbus connection of the sample is a TCP session to the server's port 502.
     let modbus: Vec<_> = conns.iter().filter(|c| c["protocol"] == "modbus").collect();
-    assert!(!modbus.is_empty() && modbus.iter().all(|c| c["dst_port"] == 502 && c["transport"] == "tcp"));
+    assert!(
+        !modbus.is_empty()
+            && modbus
+                .iter()
+                .all(|c| c["dst_port"] == 502 && c["transport"] == "tcp")
+    );
     assert!(r["alerts"].as_array().unwrap().is_empty());
     // Events: one JSON object per line, as many as the report's PDU count.
     let events = std::fs::read_to_string(&ev).unwrap();
     let n = events.lines().count() as u64;
     assert_eq!(n, r["pipeline"]["pdus"].as_u64().unwrap());
-    assert!(events.lines().any(|l| l.contains("\"protocol\":\"modbus\"")));
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains("\"protocol\":\"modbus\""))
+    );
 }
 
 #[test]
@@ -86,7 +136,10 @@ fn unreadable_and_non_capture_files_fail_clearly() {
     let out = yagura(&["analyze", "/nonexistent/plant.pcap"]);
     assert!(!out.status.success());
     let e = text(&out.stderr);
-    assert!(e.contains("/nonexistent/plant.pcap") && e.contains("cannot read"), "{e}");
+    assert!(
+        e.contains("/nonexistent/plant.pcap") && e.contains("cannot read"),
+        "{e}"
+    );
 
     let tmp = tempfile::tempdir().unwrap();
     let junk = tmp.path().join("notes.pcap");
@@ -106,9 +159,18 @@ fn corrupt_capture_is_an_error_and_truncated_tail_a_warning() {
     let cut = tmp.path().join("cut.pcap");
     std::fs::write(&cut, &good[..good.len() - 10]).unwrap();
     let j = tmp.path().join("cut.json");
-    let out = yagura(&["analyze", cut.to_str().unwrap(), "--json", j.to_str().unwrap()]);
+    let out = yagura(&[
+        "analyze",
+        cut.to_str().unwrap(),
+        "--json",
+        j.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("warning"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
     assert_eq!(r["capture"]["packets"], 165);
     assert_eq!(r["capture"]["warnings"].as_array().unwrap().len(), 1);
@@ -132,13 +194,22 @@ fn compressed_captures_and_directories() {
     let raw = std::fs::read(corpus("pcap/dnp3/zeek__dnp3.pcap")).unwrap();
     let gz = tmp.path().join("sub/dnp3.pcap.gz");
     std::fs::create_dir_all(gz.parent().unwrap()).unwrap();
-    let mut e = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    let mut e = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
     e.write_all(&raw).unwrap();
     e.finish().unwrap();
     let zst = tmp.path().join("dnp3-copy.bin");
     std::fs::write(&zst, zstd::encode_all(&raw[..], 3).unwrap()).unwrap();
     let j = tmp.path().join("r.json");
-    let out = yagura(&["analyze", tmp.path().to_str().unwrap(), "--json", j.to_str().unwrap(), "-q"]);
+    let out = yagura(&[
+        "analyze",
+        tmp.path().to_str().unwrap(),
+        "--json",
+        j.to_str().unwrap(),
+        "-q",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
     assert_eq!(r["capture"]["packets"], 2 * 214);
