@@ -724,3 +724,22 @@ fn host_from_flow(sink: &mut Sink, ip: &[u8; 16], mac: MacAddr, id: u64, f: &Flo
         };
     }
 }
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// The per-flow memory budget: at most 320 bytes per live flow (the flow in its slab
+    /// slot, plus its index entry and control byte in the hash map), before any buffered
+    /// data (bounded separately) or dissector state.
+    #[test]
+    fn a_live_flow_fits_in_320_bytes() {
+        let slot = std::mem::size_of::<Option<Flow<App>>>();
+        let index = std::mem::size_of::<(FlowKey, u32)>() + 1;
+        eprintln!("flow slot {slot} B + index entry {index} B");
+        assert!(
+            slot + index <= 320,
+            "flow slot {slot} B + index entry {index} B > 320 B"
+        );
+    }
+}

@@ -45,9 +45,9 @@ pub struct FileSource {
 /// How far behind the parse position mapped pages are kept resident: far more than the
 /// batches the engine can have in flight (its queues hold a few MiB), so released pages are
 /// practically never touched again.
-const RELEASE_LAG: usize = 64 << 20;
+const RELEASE_LAG: usize = 16 << 20;
 /// Release in steps of this size, to keep the madvise calls rare.
-const RELEASE_STEP: usize = 16 << 20;
+const RELEASE_STEP: usize = 4 << 20;
 
 enum Input {
     /// `chunk` is the whole input.
