@@ -863,8 +863,7 @@ mod tests {
         let body = [
             44, 0, 0, 0, 0, 0, 0, 0, // hop-by-hop → fragment
             17, 0, 0x00, 0x01, 0, 0, 0, 9, // fragment → UDP, offset 0, M=1, id 9
-            0x04, 0xd2, 0x00, 0x35, 0x00, 0x20, 0,
-            0, // UDP header, length 32 (spans fragments)
+            0x04, 0xd2, 0x00, 0x35, 0x00, 0x0c, 0, 0, // UDP header, length 12
             1, 2, 3, 4,
         ];
         p[4..6].copy_from_slice(&(body.len() as u16).to_be_bytes());
@@ -880,8 +879,14 @@ mod tests {
                 more: true
             })
         );
+        // The fragment's data starts with the UDP header, decoded after reassembly.
+        assert_eq!(ip.l4, L4::None);
+        assert_eq!(&ip.payload[..4], &[0x04, 0xd2, 0x00, 0x35]);
+        let mut whole = ip;
+        whole.frag = None;
+        decode_l4(&mut whole).unwrap();
         assert!(matches!(
-            ip.l4,
+            whole.l4,
             L4::Udp {
                 src_port: 1234,
                 dst_port: 53
