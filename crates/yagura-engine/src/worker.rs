@@ -70,8 +70,6 @@ struct Counters {
     llc: u64,
     ethertypes: BTreeMap<u16, u64>,
     app_buffer_overflows: u64,
-    pdus: u64,
-    pdu_anomalies: u64,
 }
 
 /// The part of the worker that flow closing and PDU emission need (borrowed apart from the
@@ -105,9 +103,9 @@ struct Emit<'a> {
 
 impl PduSink for Emit<'_> {
     fn pdu(&mut self, pdu: PduEvent) {
-        *self.pdus += 1;
+        *self.pdus = self.pdus.saturating_add(1);
         if !pdu.anomalies.is_empty() {
-            *self.anomalies += 1;
+            *self.anomalies = self.anomalies.saturating_add(1);
         }
         if let Some(ev) = self.events.as_deref_mut()
             && let Err(e) = ev.push(&self.ctx, &pdu)
@@ -122,9 +120,9 @@ impl PduSink for Emit<'_> {
     }
 
     fn pdu_count(&mut self, _protocol: &'static str, anomalies: u32) {
-        *self.pdus += 1;
+        *self.pdus = self.pdus.saturating_add(1);
         if anomalies > 0 {
-            *self.anomalies += 1;
+            *self.anomalies = self.anomalies.saturating_add(1);
         }
     }
 }
@@ -318,8 +316,6 @@ impl<'r> Worker<'r> {
                 llc: 0,
                 ethertypes: BTreeMap::new(),
                 app_buffer_overflows: 0,
-                pdus: 0,
-                pdu_anomalies: 0,
             },
             sink: Sink {
                 hosts_ip: HashMap::new(),
@@ -611,7 +607,6 @@ impl<'r> Worker<'r> {
         pl.app_buffer_overflows = c.app_buffer_overflows;
         pl.pdus = p.conns.values().map(|c| c.pdus).sum();
         pl.pdu_anomalies = p.conns.values().map(|c| c.pdu_anomalies).sum();
-        let _ = (c.pdus, c.pdu_anomalies);
         (p, self.sink.events, self.sink.event_error)
     }
 }
@@ -746,3 +741,7 @@ mod size_tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "robustness_tests.rs"]
+mod robustness_tests;
