@@ -159,6 +159,62 @@ pub fn run(
             warnings.extend(source.take_warnings());
         }
         results.push(w.finish());
+    } else if let Some(forks) = (1..threads)
+        .map(|_| source.fork())
+        .collect::<Option<Vec<_>>>()
+    {
+        // Parallel readers: every worker walks the whole (memory-mapped) input itself and
+        // processes the packets of its own buckets. Reading is cheap next to processing, so
+        // repeating it beats handing packets between cores; no queues, nothing shared.
+        let owners: [u16; BUCKETS] = std::array::from_fn(|b| (b % threads) as u16);
+        let owners = &owners;
+        let registry = &registry;
+        let wcfg = &wcfg;
+        std::thread::scope(|scope| -> Result<(), EngineError> {
+            let mut handles = Vec::with_capacity(threads - 1);
+            for (k, mut fork) in forks.into_iter().enumerate() {
+                let me = (k + 1) as u16;
+                let events = spill(&cfg.events)?;
+                handles.push(scope.spawn(move || {
+                    let mut w = Worker::new(registry, wcfg, events);
+                    // Read errors and warnings are the same for every reader: worker 0
+                    // reports them.
+                    while let Ok(Some(batch)) = fork.next_batch(wcfg.batch_size) {
+                        process_own(&mut w, &batch, owners, me);
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                    }
+                    w.finish()
+                }));
+            }
+            let mut own = Worker::new(registry, wcfg, spill(&cfg.events)?);
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match source.next_batch(cfg.batch_size) {
+                    Ok(Some(batch)) => {
+                        process_own(&mut own, &batch, owners, 0);
+                        report_progress(progress, source, &batch);
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        read_err = Some(e);
+                        break;
+                    }
+                }
+                warnings.extend(source.take_warnings());
+            }
+            results.push(own.finish());
+            for h in handles {
+                results.push(
+                    h.join()
+                        .map_err(|p| EngineError::Worker(panic_message(&p)))?,
+                );
+            }
+            Ok(())
+        })?;
     } else {
         std::thread::scope(|scope| -> Result<(), EngineError> {
             // The calling thread is worker 0 *and* the reader: it reads each batch, routes
@@ -228,17 +284,10 @@ pub fn run(
             results.push(own.finish());
             drop(senders);
             for h in handles {
-                match h.join() {
-                    Ok(r) => results.push(r),
-                    Err(p) => {
-                        let msg = p
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| p.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "panic".into());
-                        return Err(EngineError::Worker(msg));
-                    }
-                }
+                results.push(
+                    h.join()
+                        .map_err(|p| EngineError::Worker(panic_message(&p)))?,
+                );
             }
             Ok(())
         })?;
@@ -357,6 +406,24 @@ pub fn run_live(
         warnings.iter().map(|w| w.to_string()).collect(),
         drops,
     )
+}
+
+/// Process the packets of `batch` whose bucket `owners` gives to worker `me`.
+fn process_own(w: &mut Worker<'_>, batch: &PacketBatch, owners: &[u16; BUCKETS], me: u16) {
+    for i in 0..batch.len() {
+        let p = batch.get(i);
+        if owners[(shard_of(p.link, p.data) % BUCKETS as u64) as usize] == me {
+            w.process(&p);
+        }
+    }
+}
+
+/// The message of a worker's panic, for the error report.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
 fn wall_clock_ns() -> u64 {
