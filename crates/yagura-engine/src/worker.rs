@@ -547,6 +547,9 @@ impl<'r> Worker<'r> {
         for f in rest {
             close_flow(f, CloseReason::End, &mut self.pool, &mut self.sink);
         }
+        // Datagrams still incomplete are dropped too, and counted as such whether or not a
+        // later packet of this worker happened to expire them (which depends on the sharding).
+        self.defrag.expire(Timestamp(u64::MAX));
         let fs = self.flows.stats();
         let rs = self.pool.stats;
         let ds = self.defrag.stats();

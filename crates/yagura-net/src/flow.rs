@@ -234,12 +234,14 @@ impl<A> FlowTable<A> {
                     slot,
                 };
             }
-            let reason = if reused {
-                self.stats.reused += 1;
-                CloseReason::Reused
-            } else {
+            // Idle first: an idle flow may as well have been swept already (depending on
+            // when the sweep passed), and must count the same either way.
+            let reason = if idle {
                 self.stats.expired += 1;
                 CloseReason::Idle
+            } else {
+                self.stats.reused += 1;
+                CloseReason::Reused
             };
             let old = self.remove(slot);
             closed(old, reason);
@@ -450,6 +452,42 @@ mod tests {
                 .new
         );
         assert_eq!(n, 1);
+    }
+
+    /// Found by the `pipeline` fuzz target (reports compared on one and two threads): a SYN
+    /// on a closed flow that had also gone idle counted as a reuse when the sweep had not
+    /// reached the flow yet, and as an expiry when it had, so `flows_reused` depended on
+    /// where the sweep cursor was (which differs between thread counts).
+    #[test]
+    fn syn_on_closed_idle_flow_counts_the_same_swept_or_not() {
+        let stats = |sweep: bool| {
+            let mut t: FlowTable<()> = FlowTable::new(FlowLimits::default());
+            let mut cb = |_: Flow<()>, _| {};
+            let k = key(1234, Transport::TCP);
+            let l = t.lookup(&k, Timestamp(0), true, || (true, ()), 0, &mut cb);
+            l.flow.tcp_flags = [tcp_flags::SYN | tcp_flags::RST, 0];
+            // Other flows, so that the sweep is elsewhere when the SYN comes.
+            for i in 0..32u16 {
+                let other = key(10_000 + i, Transport::UDP);
+                t.lookup(&other, Timestamp(0), false, || (true, ()), 1, &mut cb);
+            }
+            if sweep {
+                // Their packets, past the closed-flow timeout, sweep the closed flow away.
+                let other = key(10_000, Transport::UDP);
+                for _ in 0..64 {
+                    t.lookup(&other, Timestamp(31 * S), false, || (true, ()), 1, &mut cb);
+                }
+                assert_eq!(t.len(), 32);
+            } else {
+                assert_eq!(t.len(), 33);
+            }
+            let l = t.lookup(&k, Timestamp(32 * S), true, || (true, ()), 9, &mut cb);
+            assert!(l.new);
+            let s = t.stats();
+            (s.reused, s.expired)
+        };
+        assert_eq!(stats(true), (0, 1));
+        assert_eq!(stats(false), (0, 1));
     }
 
     #[test]
