@@ -235,9 +235,7 @@ pub fn run(
                 handles.push(scope.spawn(move || {
                     let mut w = Worker::new(registry, wcfg, events);
                     for (batch, idx) in rx {
-                        for i in idx {
-                            w.process(&batch.get(i as usize));
-                        }
+                        process_list(&mut w, &batch, &idx);
                     }
                     w.finish()
                 }));
@@ -260,17 +258,16 @@ pub fn run(
                         report_progress(progress, source, &batch);
                         let batch = Arc::new(batch);
                         for (w, tx) in senders.iter().enumerate() {
-                            let list = &mut lists[w + 1];
-                            if !list.is_empty() {
-                                let list =
-                                    std::mem::replace(list, Vec::with_capacity(cfg.batch_size));
-                                // A send fails only if the worker died; its join reports why.
-                                let _ = tx.send((Arc::clone(&batch), list));
-                            }
+                            // Sent even when empty: every worker's clock advances over every
+                            // packet.
+                            let list = std::mem::replace(
+                                &mut lists[w + 1],
+                                Vec::with_capacity(cfg.batch_size),
+                            );
+                            // A send fails only if the worker died; its join reports why.
+                            let _ = tx.send((Arc::clone(&batch), list));
                         }
-                        for &i in &lists[0] {
-                            own.process(&batch.get(i as usize));
-                        }
+                        process_list(&mut own, &batch, &lists[0]);
                         lists[0].clear();
                     }
                     Ok(None) => break,
@@ -409,12 +406,32 @@ pub fn run_live(
 }
 
 /// Process the packets of `batch` whose bucket `owners` gives to worker `me`.
+/// Every packet advances the worker's clock; only its own are processed.
 fn process_own(w: &mut Worker<'_>, batch: &PacketBatch, owners: &[u16; BUCKETS], me: u16) {
     for i in 0..batch.len() {
         let p = batch.get(i);
         if owners[(shard_of(p.link, p.data) % BUCKETS as u64) as usize] == me {
             w.process(&p);
+        } else {
+            w.observe(p.ts);
         }
+    }
+}
+
+/// Process the packets `idx` (ascending) of `batch`, advancing the clock over every record
+/// of the batch up to each of them, including the ones other workers own.
+fn process_list(w: &mut Worker<'_>, batch: &PacketBatch, idx: &[u32]) {
+    let mut next = 0;
+    for &i in idx {
+        let i = i as usize;
+        for r in &batch.records[next..i] {
+            w.observe(r.ts);
+        }
+        next = i + 1;
+        w.process(&batch.get(i));
+    }
+    for r in &batch.records[next..] {
+        w.observe(r.ts);
     }
 }
 

@@ -328,6 +328,20 @@ impl<'r> Worker<'r> {
         }
     }
 
+    /// Advance the worker's clock to `ts` if it is later. The clock is the latest time of the
+    /// input so far, *all* packets counted (also those other workers own): expiry decisions
+    /// are taken against it, so that they do not depend on how packets were shared out.
+    #[inline]
+    pub(crate) fn observe(&mut self, ts: Timestamp) {
+        if ts > self.now {
+            self.now = ts;
+            // Fragments: expire by capture time, cheaply (few are ever pending).
+            if self.defrag.pending() > 0 {
+                self.defrag.expire(ts);
+            }
+        }
+    }
+
     /// Process one packet.
     #[inline]
     pub(crate) fn process(&mut self, pkt: &Packet<'_>) {
@@ -344,13 +358,7 @@ impl<'r> Worker<'r> {
             Some(n) => *n += 1,
             None => *c.links_other.entry(pkt.link.0).or_default() += 1,
         }
-        if pkt.ts > self.now {
-            self.now = pkt.ts;
-            // Fragments: expire by capture time, cheaply (few are ever pending).
-            if self.defrag.pending() > 0 {
-                self.defrag.expire(pkt.ts);
-            }
-        }
+        self.observe(pkt.ts);
         match decode::decode(pkt.link, pkt.data) {
             Err(e) => *self.c.undecodable.entry(e).or_default() += 1,
             Ok(d) => match d.l3 {
@@ -419,7 +427,7 @@ impl<'r> Worker<'r> {
         };
         if let DefragOutcome::Complete(buf) =
             self.defrag
-                .push(pkt.ts, key, frag.offset, frag.more, ip.payload)
+                .push(self.now, key, frag.offset, frag.more, ip.payload)
         {
             let mut full = IpInfo {
                 frag: None,
@@ -473,11 +481,18 @@ impl<'r> Worker<'r> {
             pool,
             c,
             sink,
+            now,
             ..
         } = self;
-        let look = flows.lookup(&key, pkt.ts, syn_only, create, pkt.index, &mut |f, r| {
-            close_flow(f, r, pool, sink)
-        });
+        let look = flows.lookup_at(
+            &key,
+            *now,
+            pkt.ts,
+            syn_only,
+            create,
+            pkt.index,
+            &mut |f, r| close_flow(f, r, pool, sink),
+        );
         let f = look.flow;
         let dir = f.direction(from_lo);
         let di = dir.index();

@@ -206,14 +206,33 @@ impl<A> FlowTable<A> {
         self.slab.get_mut(slot as usize).and_then(|s| s.as_mut())
     }
 
-    /// Find the flow of `key` at time `now`, creating it with `create` when it does not exist
-    /// or has expired. `syn_only` marks a TCP packet with SYN and no ACK: on a closed flow it
-    /// starts a new connection. Flows leaving the table go to `closed`.
+    /// [`FlowTable::lookup_at`] for a packet whose time is the clock (`ts == now`).
     #[inline]
     pub fn lookup(
         &mut self,
         key: &FlowKey,
         now: Timestamp,
+        syn_only: bool,
+        create: impl FnOnce() -> (bool, A),
+        id: u64,
+        closed: &mut impl FnMut(Flow<A>, CloseReason),
+    ) -> Lookup<'_, A> {
+        self.lookup_at(key, now, now, syn_only, create, id, closed)
+    }
+
+    /// Find the flow of `key` for a packet of time `ts`, creating it with `create` when it
+    /// does not exist or has expired. Expiry is judged against the clock `now` (the latest
+    /// time of the input so far, which a packet out of time order can be behind), so that
+    /// whether a flow expired does not depend on which worker saw which packets. `syn_only`
+    /// marks a TCP packet with SYN and no ACK: on a closed flow it starts a new connection.
+    /// Flows leaving the table go to `closed`.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn lookup_at(
+        &mut self,
+        key: &FlowKey,
+        now: Timestamp,
+        ts: Timestamp,
         syn_only: bool,
         create: impl FnOnce() -> (bool, A),
         id: u64,
@@ -254,8 +273,8 @@ impl<A> FlowTable<A> {
             key: *key,
             id,
             lo_is_client,
-            first_seen: now,
-            last_seen: now,
+            first_seen: ts,
+            last_seen: ts,
             packets: [0; 2],
             bytes: [0; 2],
             macs: [MacAddr::default(); 2],
