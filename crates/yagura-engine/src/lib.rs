@@ -139,25 +139,18 @@ pub fn run(
     let mut read_err = None;
     if threads == 1 {
         let mut w = Worker::new(&registry, &wcfg, spill(&cfg.events)?);
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            match source.next_batch(cfg.batch_size) {
-                Ok(Some(batch)) => {
-                    for i in 0..batch.len() {
-                        w.process(&batch.get(i));
-                    }
-                    report_progress(progress, source, &batch);
+        read_err = read_all(
+            source,
+            cfg.batch_size,
+            progress,
+            stop,
+            &mut warnings,
+            |batch| {
+                for i in 0..batch.len() {
+                    w.process(&batch.get(i));
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    read_err = Some(e);
-                    break;
-                }
-            }
-            warnings.extend(source.take_warnings());
-        }
+            },
+        );
         results.push(w.finish());
     } else if let Some(forks) = (1..threads)
         .map(|_| source.fork())
@@ -189,23 +182,14 @@ pub fn run(
                 }));
             }
             let mut own = Worker::new(registry, wcfg, spill(&cfg.events)?);
-            loop {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                match source.next_batch(cfg.batch_size) {
-                    Ok(Some(batch)) => {
-                        process_own(&mut own, &batch, owners, 0);
-                        report_progress(progress, source, &batch);
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        read_err = Some(e);
-                        break;
-                    }
-                }
-                warnings.extend(source.take_warnings());
-            }
+            read_err = read_all(
+                source,
+                cfg.batch_size,
+                progress,
+                stop,
+                &mut warnings,
+                |batch| process_own(&mut own, &batch, owners, 0),
+            );
             results.push(own.finish());
             for h in handles {
                 results.push(
@@ -242,42 +226,34 @@ pub fn run(
             }
             let mut own = Worker::new(&registry, &wcfg, spill(&cfg.events)?);
             let mut lists: Vec<Vec<u32>> = vec![Vec::new(); threads];
-            loop {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                match source.next_batch(cfg.batch_size) {
-                    Ok(Some(batch)) => {
-                        for i in 0..batch.len() {
-                            let r = &batch.records[i];
-                            let b: &[u8] = &batch.backings[r.backing as usize];
-                            let data = &b[r.offset..r.offset + r.caplen as usize];
-                            let w = owners[(shard_of(r.link, data) % BUCKETS as u64) as usize];
-                            lists[w as usize].push(i as u32);
-                        }
-                        report_progress(progress, source, &batch);
-                        let batch = Arc::new(batch);
-                        for (w, tx) in senders.iter().enumerate() {
-                            // Sent even when empty: every worker's clock advances over every
-                            // packet.
-                            let list = std::mem::replace(
-                                &mut lists[w + 1],
-                                Vec::with_capacity(cfg.batch_size),
-                            );
-                            // A send fails only if the worker died; its join reports why.
-                            let _ = tx.send((Arc::clone(&batch), list));
-                        }
-                        process_list(&mut own, &batch, &lists[0]);
-                        lists[0].clear();
+            read_err = read_all(
+                source,
+                cfg.batch_size,
+                progress,
+                stop,
+                &mut warnings,
+                |batch| {
+                    for i in 0..batch.len() {
+                        let r = &batch.records[i];
+                        let b: &[u8] = &batch.backings[r.backing as usize];
+                        let data = &b[r.offset..r.offset + r.caplen as usize];
+                        let w = owners[(shard_of(r.link, data) % BUCKETS as u64) as usize];
+                        lists[w as usize].push(i as u32);
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        read_err = Some(e);
-                        break;
+                    let batch = Arc::new(batch);
+                    for (w, tx) in senders.iter().enumerate() {
+                        // Sent even when empty: every worker's clock advances over every packet.
+                        let list = std::mem::replace(
+                            &mut lists[w + 1],
+                            Vec::with_capacity(cfg.batch_size),
+                        );
+                        // A send fails only if the worker died; its join reports why.
+                        let _ = tx.send((Arc::clone(&batch), list));
                     }
-                }
-                warnings.extend(source.take_warnings());
-            }
+                    process_list(&mut own, &batch, &lists[0]);
+                    lists[0].clear();
+                },
+            );
             results.push(own.finish());
             drop(senders);
             for h in handles {
@@ -406,6 +382,34 @@ pub fn run_live(
 }
 
 /// Process the packets of `batch` whose bucket `owners` gives to worker `me`.
+/// Read `source` until it ends, fails or `stop` is set, handing each batch to `each` (after
+/// recording progress and warnings). Returns the read error, if any.
+fn read_all(
+    source: &mut dyn PacketSource,
+    batch_size: usize,
+    progress: &Progress,
+    stop: &AtomicBool,
+    warnings: &mut Vec<yagura_capture::Warning>,
+    mut each: impl FnMut(PacketBatch),
+) -> Option<CaptureError> {
+    let mut err = None;
+    while !stop.load(Ordering::Relaxed) {
+        match source.next_batch(batch_size) {
+            Ok(Some(batch)) => {
+                report_progress(progress, source, &batch);
+                each(batch);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+        warnings.extend(source.take_warnings());
+    }
+    err
+}
+
 /// Every packet advances the worker's clock; only its own are processed.
 fn process_own(w: &mut Worker<'_>, batch: &PacketBatch, owners: &[u16; BUCKETS], me: u16) {
     for i in 0..batch.len() {
