@@ -48,7 +48,9 @@ pub fn rate(pps: f64) -> String {
 fn duration(secs: f64) -> String {
     let s = secs as u64;
     let (h, m, sec) = (s / 3600, (s / 60) % 60, s % 60);
-    if h > 0 {
+    if h >= 48 {
+        format!("{}d {}h {m:02}m", h / 24, h % 24)
+    } else if h > 0 {
         format!("{h}h {m:02}m {sec:02}s")
     } else if m > 0 {
         format!("{m}m {sec:02}s")
