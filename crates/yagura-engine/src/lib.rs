@@ -234,10 +234,8 @@ pub fn run(
                 &mut warnings,
                 |batch| {
                     for i in 0..batch.len() {
-                        let r = &batch.records[i];
-                        let b: &[u8] = &batch.backings[r.backing as usize];
-                        let data = &b[r.offset..r.offset + r.caplen as usize];
-                        let w = owners[(shard_of(r.link, data) % BUCKETS as u64) as usize];
+                        let p = batch.get(i);
+                        let w = owners[(shard_of(p.link, p.data) % BUCKETS as u64) as usize];
                         lists[w as usize].push(i as u32);
                     }
                     let batch = Arc::new(batch);
