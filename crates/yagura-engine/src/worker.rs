@@ -361,7 +361,7 @@ impl<'r> Worker<'r> {
         self.observe(pkt.ts);
         match decode::decode(pkt.link, pkt.data) {
             Err(e) => *self.c.undecodable.entry(e).or_default() += 1,
-            Ok(d) => match d.l3 {
+            Ok(d) => match &d.l3 {
                 L3::Ip(ip) => {
                     if ip.v6 {
                         self.c.ipv6 += 1;
@@ -413,9 +413,9 @@ impl<'r> Worker<'r> {
         h.bytes_sent += u64::from(pkt.orig_len);
     }
 
-    fn ip(&mut self, pkt: &Packet<'_>, d: &Decoded<'_>, ip: IpInfo<'_>) {
+    fn ip(&mut self, pkt: &Packet<'_>, d: &Decoded<'_>, ip: &IpInfo<'_>) {
         let Some(frag) = ip.frag else {
-            self.transport(pkt, d, &ip);
+            self.transport(pkt, d, ip);
             return;
         };
         let key = FragKey {
@@ -434,7 +434,7 @@ impl<'r> Worker<'r> {
                 l4: L4::None,
                 payload: &buf,
                 truncated: 0,
-                ..ip
+                ..*ip
             };
             match decode::decode_l4(&mut full) {
                 Ok(()) => self.transport(pkt, d, &full),
