@@ -52,14 +52,6 @@ pub trait PacketSource: Send {
     fn files(&self) -> Vec<String> {
         Vec::new()
     }
-
-    /// A second, independent reader of the same input from its start, sharing its memory
-    /// (so parallel workers can each walk the input without a reader thread handing packets
-    /// over). `None` where that would repeat expensive work (decompression) or cannot be
-    /// done (pipes, live capture, merged inputs).
-    fn fork(&self) -> Option<Box<dyn PacketSource>> {
-        None
-    }
 }
 
 /// Link types the decoder understands; every other one is counted as undecodable under its

@@ -13,10 +13,11 @@ pub mod report;
 mod shard;
 mod worker;
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use yagura_capture::{CaptureError, PacketBatch, PacketSource};
 use yagura_dissect::Registry;
@@ -88,27 +89,8 @@ pub enum EngineError {
 /// Shard buckets: packets are routed by `shard_of(..) % BUCKETS`, and buckets to workers.
 const BUCKETS: usize = 64;
 
-/// Work of reading and routing one packet relative to processing it (measured on the
-/// benchmark capture: about 25 ns against 100 ns).
-const READ_SHARE: f64 = 0.25;
-
-/// Which worker owns each shard bucket, for `n >= 2` workers where worker 0 also reads.
-/// Worker 0 gets the fraction f0 of the buckets that balances it with the others:
-/// `READ + f0 = (1 - f0) / (n - 1)`, i.e. `f0 = (1 - READ (n - 1)) / n` (none for large n);
-/// the rest go round-robin to workers 1..n. Results do not depend on this split (flows of
-/// one address pair always meet on one worker), only the balance does.
-fn bucket_owners(n: usize) -> [u16; BUCKETS] {
-    let f0 = ((1.0 - READ_SHARE * (n - 1) as f64) / n as f64).max(0.0);
-    let n0 = ((BUCKETS as f64 * f0).round() as usize).min(BUCKETS);
-    let mut owners = [0u16; BUCKETS];
-    for (b, o) in owners.iter_mut().enumerate().skip(n0) {
-        *o = (1 + (b - n0) % (n - 1)) as u16;
-    }
-    owners
-}
-
-/// Batches queued per worker before the reader waits (back-pressure, bounded memory).
-const QUEUE_DEPTH: usize = 8;
+/// Batches read ahead of the slowest worker before the others wait for it (bounded memory).
+const WINDOW: usize = 16;
 
 /// Analyse everything `source` delivers and build the report. `stop` ends the run early
 /// (the report then covers what was read).
@@ -136,7 +118,7 @@ pub fn run(
 
     let mut warnings = Vec::new();
     let mut results = Vec::with_capacity(threads);
-    let mut read_err = None;
+    let read_err;
     if threads == 1 {
         let mut w = Worker::new(&registry, &wcfg, spill(&cfg.events)?);
         read_err = read_all(
@@ -152,45 +134,51 @@ pub fn run(
             },
         );
         results.push(w.finish());
-    } else if let Some(forks) = (1..threads)
-        .map(|_| source.fork())
-        .collect::<Option<Vec<_>>>()
-    {
-        // Parallel readers: every worker walks the whole (memory-mapped) input itself and
-        // processes the packets of its own buckets. Reading is cheap next to processing, so
-        // repeating it beats handing packets between cores; no queues, nothing shared.
-        let owners: [u16; BUCKETS] = std::array::from_fn(|b| (b % threads) as u16);
-        let owners = &owners;
+    } else {
+        // Workers take turns reading: whoever needs a batch that is not read yet reads it
+        // (and hashes every record's address pair into its shard bucket, once), and every
+        // worker walks every batch in input order, processing the packets of its own
+        // buckets and skipping the others without touching their bytes. No reader thread,
+        // nothing read twice, and any source works (compressed files are decompressed once).
+        let turns = Turns {
+            state: Mutex::new(TurnState {
+                source: Some(&mut *source),
+                base: 0,
+                batches: VecDeque::new(),
+                next: vec![0; threads],
+                done: false,
+                err: None,
+                warnings: Vec::new(),
+            }),
+            changed: Condvar::new(),
+            batch_size: cfg.batch_size,
+            progress,
+            stop,
+        };
+        let t = &turns;
         let registry = &registry;
         let wcfg = &wcfg;
         std::thread::scope(|scope| -> Result<(), EngineError> {
-            let mut handles = Vec::with_capacity(threads - 1);
-            for (k, mut fork) in forks.into_iter().enumerate() {
-                let me = (k + 1) as u16;
+            let mut handles = Vec::with_capacity(threads);
+            for me in 0..threads {
                 let events = spill(&cfg.events)?;
                 handles.push(scope.spawn(move || {
                     let mut w = Worker::new(registry, wcfg, events);
-                    // Read errors and warnings are the same for every reader: worker 0
-                    // reports them.
-                    while let Ok(Some(batch)) = fork.next_batch(wcfg.batch_size) {
-                        process_own(&mut w, &batch, owners, me);
-                        if stop.load(Ordering::Relaxed) {
-                            break;
+                    let mut seq = 0u64;
+                    while let Some(b) = t.batch(me, seq) {
+                        for (i, &bucket) in b.buckets.iter().enumerate() {
+                            if owner(bucket, threads) == me {
+                                w.process(&b.batch.get(i));
+                            } else {
+                                w.observe(b.batch.records[i].ts);
+                            }
                         }
+                        seq += 1;
+                        t.done_with(me, seq);
                     }
                     w.finish()
                 }));
             }
-            let mut own = Worker::new(registry, wcfg, spill(&cfg.events)?);
-            read_err = read_all(
-                source,
-                cfg.batch_size,
-                progress,
-                stop,
-                &mut warnings,
-                |batch| process_own(&mut own, &batch, owners, 0),
-            );
-            results.push(own.finish());
             for h in handles {
                 results.push(
                     h.join()
@@ -199,69 +187,12 @@ pub fn run(
             }
             Ok(())
         })?;
-    } else {
-        std::thread::scope(|scope| -> Result<(), EngineError> {
-            // The calling thread is worker 0 *and* the reader: it reads each batch, routes
-            // every packet by its shard bucket, hands the other workers their lists, then
-            // processes its own share while they work. Its share is smaller, sized so that
-            // reading plus its share takes as long as another worker's share (see
-            // `bucket_owners`).
-            let owners = bucket_owners(threads);
-            let mut senders = Vec::with_capacity(threads - 1);
-            let mut handles = Vec::with_capacity(threads - 1);
-            for _ in 1..threads {
-                let (tx, rx) =
-                    crossbeam_channel::bounded::<(Arc<PacketBatch>, Vec<u32>)>(QUEUE_DEPTH);
-                senders.push(tx);
-                let registry = &registry;
-                let wcfg = &wcfg;
-                let events = spill(&cfg.events)?;
-                handles.push(scope.spawn(move || {
-                    let mut w = Worker::new(registry, wcfg, events);
-                    for (batch, idx) in rx {
-                        process_list(&mut w, &batch, &idx);
-                    }
-                    w.finish()
-                }));
-            }
-            let mut own = Worker::new(&registry, &wcfg, spill(&cfg.events)?);
-            let mut lists: Vec<Vec<u32>> = vec![Vec::new(); threads];
-            read_err = read_all(
-                source,
-                cfg.batch_size,
-                progress,
-                stop,
-                &mut warnings,
-                |batch| {
-                    for i in 0..batch.len() {
-                        let p = batch.get(i);
-                        let w = owners[(shard_of(p.link, p.data) % BUCKETS as u64) as usize];
-                        lists[w as usize].push(i as u32);
-                    }
-                    let batch = Arc::new(batch);
-                    for (w, tx) in senders.iter().enumerate() {
-                        // Sent even when empty: every worker's clock advances over every packet.
-                        let list = std::mem::replace(
-                            &mut lists[w + 1],
-                            Vec::with_capacity(cfg.batch_size),
-                        );
-                        // A send fails only if the worker died; its join reports why.
-                        let _ = tx.send((Arc::clone(&batch), list));
-                    }
-                    process_list(&mut own, &batch, &lists[0]);
-                    lists[0].clear();
-                },
-            );
-            results.push(own.finish());
-            drop(senders);
-            for h in handles {
-                results.push(
-                    h.join()
-                        .map_err(|p| EngineError::Worker(panic_message(&p)))?,
-                );
-            }
-            Ok(())
-        })?;
+        let st = turns
+            .state
+            .into_inner()
+            .map_err(|_| EngineError::Worker("a worker panicked while reading".into()))?;
+        warnings.extend(st.warnings);
+        read_err = st.err;
     }
     warnings.extend(source.take_warnings());
     if let Some(e) = read_err {
@@ -408,32 +339,120 @@ fn read_all(
     err
 }
 
-/// Every packet advances the worker's clock; only its own are processed.
-fn process_own(w: &mut Worker<'_>, batch: &PacketBatch, owners: &[u16; BUCKETS], me: u16) {
-    for i in 0..batch.len() {
-        let p = batch.get(i);
-        if owners[(shard_of(p.link, p.data) % BUCKETS as u64) as usize] == me {
-            w.process(&p);
-        } else {
-            w.observe(p.ts);
-        }
-    }
+/// The worker that owns shard bucket `bucket` when there are `threads` workers.
+#[inline]
+fn owner(bucket: u8, threads: usize) -> usize {
+    bucket as usize % threads
 }
 
-/// Process the packets `idx` (ascending) of `batch`, advancing the clock over every record
-/// of the batch up to each of them, including the ones other workers own.
-fn process_list(w: &mut Worker<'_>, batch: &PacketBatch, idx: &[u32]) {
-    let mut next = 0;
-    for &i in idx {
-        let i = i as usize;
-        for r in &batch.records[next..i] {
-            w.observe(r.ts);
+/// A batch as the workers share it: the packets and each record's shard bucket.
+struct Shared {
+    batch: PacketBatch,
+    buckets: Vec<u8>,
+}
+
+/// The input, read in turns by the workers that need the next batch.
+struct Turns<'s> {
+    state: Mutex<TurnState<'s>>,
+    changed: Condvar,
+    batch_size: usize,
+    progress: &'s Progress,
+    stop: &'s AtomicBool,
+}
+
+struct TurnState<'s> {
+    /// The source, or `None` while a worker is reading from it.
+    source: Option<&'s mut dyn PacketSource>,
+    /// Sequence number of `batches[0]`.
+    base: u64,
+    batches: VecDeque<Arc<Shared>>,
+    /// The next batch each worker needs.
+    next: Vec<u64>,
+    done: bool,
+    err: Option<CaptureError>,
+    warnings: Vec<yagura_capture::Warning>,
+}
+
+impl Turns<'_> {
+    /// Batch `seq` for worker `me`, reading it if nobody has; `None` at the end of the input.
+    fn batch(&self, me: usize, seq: u64) -> Option<Arc<Shared>> {
+        let _ = me;
+        let mut st = self.state.lock().ok()?;
+        loop {
+            if let Some(b) = st.batches.get((seq - st.base) as usize) {
+                return Some(Arc::clone(b));
+            }
+            if st.done {
+                return None;
+            }
+            // Read the next batch if the source is free and the window has room; the
+            // slowest worker's batch is always in the window, so it never waits here.
+            if st.batches.len() < WINDOW
+                && let Some(src) = st.source.take()
+            {
+                drop(st);
+                let (read, src) = self.read(src);
+                st = self.state.lock().ok()?;
+                st.warnings.extend(src.take_warnings());
+                st.source = Some(src);
+                match read {
+                    Ok(Some(b)) => st.batches.push_back(Arc::new(b)),
+                    Ok(None) => st.done = true,
+                    Err(e) => {
+                        st.err = Some(e);
+                        st.done = true;
+                    }
+                }
+                self.changed.notify_all();
+                continue;
+            }
+            st = self.changed.wait(st).ok()?;
         }
-        next = i + 1;
-        w.process(&batch.get(i));
     }
-    for r in &batch.records[next..] {
-        w.observe(r.ts);
+
+    /// Read one batch and bucket its records (outside the lock).
+    #[allow(clippy::type_complexity)]
+    fn read<'a>(
+        &self,
+        src: &'a mut dyn PacketSource,
+    ) -> (
+        Result<Option<Shared>, CaptureError>,
+        &'a mut dyn PacketSource,
+    ) {
+        if self.stop.load(Ordering::Relaxed) {
+            return (Ok(None), src);
+        }
+        let r = src.next_batch(self.batch_size).map(|b| {
+            b.map(|batch| {
+                report_progress(self.progress, src, &batch);
+                let buckets = (0..batch.len())
+                    .map(|i| {
+                        let p = batch.get(i);
+                        (shard_of(p.link, p.data) % BUCKETS as u64) as u8
+                    })
+                    .collect();
+                Shared { batch, buckets }
+            })
+        });
+        (r, src)
+    }
+
+    /// Worker `me` has processed every batch before `next`: drop batches nobody needs.
+    fn done_with(&self, me: usize, next: u64) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.next[me] = next;
+        let min = st.next.iter().copied().min().unwrap_or(next);
+        let mut freed = false;
+        while st.base < min && !st.batches.is_empty() {
+            st.batches.pop_front();
+            st.base += 1;
+            freed = true;
+        }
+        if freed {
+            self.changed.notify_all();
+        }
     }
 }
 

@@ -858,9 +858,11 @@ fn incomplete_datagrams_count_the_same_on_any_thread_count() {
         "08003715e6bc00123f4a33d2080045000046aa34123401080045000238000200001e11195fc0a80001c0a80003c00188940224ad5a04002000100000000000a0de976cd1118271000000fa002a0100a0de976cd1",
     );
     let later = hex("005503206b25000000040002000700080001");
-    let owners = crate::bucket_owners(2);
     let worker = |f: &[u8]| {
-        owners[(crate::shard_of(LinkType::ETHERNET, f) % crate::BUCKETS as u64) as usize]
+        crate::owner(
+            (crate::shard_of(LinkType::ETHERNET, f) % crate::BUCKETS as u64) as u8,
+            2,
+        )
     };
     assert_ne!(worker(&frag), worker(&later), "the case needs two workers");
     let mut f = pcap_header(1);

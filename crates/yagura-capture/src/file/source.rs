@@ -430,30 +430,6 @@ impl FileSource {
 }
 
 impl PacketSource for FileSource {
-    /// A fresh reader over the same mapped (or in-memory) file; streamed input has none.
-    fn fork(&self) -> Option<Box<dyn PacketSource>> {
-        if !matches!(self.input, Input::Whole) {
-            return None;
-        }
-        let container = Container::sniff(&self.chunk[..self.chunk.len().min(SNIFF_LEN)])?;
-        Some(Box::new(FileSource {
-            path: self.path.clone(),
-            input: Input::Whole,
-            chunk: Arc::clone(&self.chunk),
-            pos: 0,
-            base: 0,
-            parser: Parser::new(container),
-            next_index: 0,
-            packets: 0,
-            bytes: 0,
-            total: self.total,
-            warnings: Vec::new(),
-            pending_error: None,
-            done: false,
-            released: 0,
-        }))
-    }
-
     /// Batches of up to `max` records (`max` 0 is taken as 1). Records parsed before a
     /// corruption are delivered first; the error comes with the next call.
     fn next_batch(&mut self, max: usize) -> Result<Option<PacketBatch>, CaptureError> {
