@@ -125,17 +125,12 @@ impl FlowKey {
             swapped,
         )
     }
-
-    /// A symmetric 64-bit hash of the address pair only (ports excluded), so that every
-    /// fragment of a datagram and every flow between two hosts land on the same worker.
-    #[inline]
-    pub fn shard_hash(a: &[u8; 16], b: &[u8; 16]) -> u64 {
-        shard_hash(a, b)
-    }
 }
 
-/// Symmetric hash of two 16-byte addresses: `h(a, b) == h(b, a)`. Folds each address to 64
-/// bits, combines with commutative operations and finishes with a strong mixer.
+/// Symmetric hash of two 16-byte addresses, `h(a, b) == h(b, a)`: the worker shard of a
+/// conversation (ports excluded, so every fragment of a datagram and every flow between two
+/// hosts land on the same worker). Folds each address to 64 bits, combines them with
+/// commutative operations and finishes with a strong mixer.
 #[inline]
 pub fn shard_hash(a: &[u8; 16], b: &[u8; 16]) -> u64 {
     #[inline]
