@@ -96,6 +96,18 @@ pub(crate) fn ts_from_parts(secs: u32, frac: u32, frac_to_ns: u64) -> Timestamp 
     Timestamp(u64::from(secs) * 1_000_000_000 + u64::from(frac) * frac_to_ns)
 }
 
+/// The `u32` at `b[at..at + 4]` in the file's byte order. Inlined, so callers that know the
+/// order at compile time (the pcap record loop is generic over it) pay no branch.
+#[inline(always)]
+pub(crate) fn rd32(b: &[u8], at: usize, big_endian: bool) -> u32 {
+    let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    if big_endian {
+        u32::from_be_bytes(v)
+    } else {
+        u32::from_le_bytes(v)
+    }
+}
+
 /// How far ahead of the parse position record loops prefetch, in bytes: far enough to
 /// cover the memory latency, near enough to stay in L1/L2 (measured: 1 KiB gains less,
 /// 16 KiB no more).

@@ -7,7 +7,7 @@
 use yagura_core::LinkType;
 
 use super::format::PcapFlavour;
-use super::parse::{Bad, MAX_RECORD, PREFETCH_AHEAD, Stop, prefetch, ts_from_parts};
+use super::parse::{Bad, MAX_RECORD, PREFETCH_AHEAD, Stop, prefetch, rd32, ts_from_parts};
 use crate::RecordMeta;
 
 /// Length of the pcap file header.
@@ -23,16 +23,6 @@ pub(crate) struct PcapParser {
     record_header: usize,
     link: LinkType,
     header_read: bool,
-}
-
-#[inline(always)]
-fn rd32<const BE: bool>(b: &[u8; 16], at: usize) -> u32 {
-    let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-    if BE {
-        u32::from_be_bytes(v)
-    } else {
-        u32::from_le_bytes(v)
-    }
 }
 
 impl PcapParser {
@@ -112,7 +102,7 @@ impl PcapParser {
                     what: "record header",
                 });
             };
-            let caplen = rd32::<BE>(h, 8);
+            let caplen = rd32(h, 8, BE);
             if caplen > MAX_RECORD {
                 break Err(Bad {
                     at: p,
@@ -129,10 +119,10 @@ impl PcapParser {
                 });
             }
             out.push(RecordMeta {
-                ts: ts_from_parts(rd32::<BE>(h, 0), rd32::<BE>(h, 4), self.frac_to_ns),
+                ts: ts_from_parts(rd32(h, 0, BE), rd32(h, 4, BE), self.frac_to_ns),
                 offset: p + header_len,
                 caplen,
-                orig_len: rd32::<BE>(h, 12),
+                orig_len: rd32(h, 12, BE),
                 link: self.link,
                 backing,
             });

@@ -7,7 +7,7 @@
 use yagura_core::{LinkType, Timestamp};
 
 use super::format::{BOM_BE, BOM_LE, SHB_MAGIC};
-use super::parse::{Bad, MAX_BLOCK, MAX_RECORD, Note, PREFETCH_AHEAD, Stop, prefetch};
+use super::parse::{Bad, MAX_BLOCK, MAX_RECORD, Note, PREFETCH_AHEAD, Stop, prefetch, rd32};
 use crate::RecordMeta;
 
 const SHB: u32 = 0x0a0d_0d0a;
@@ -127,16 +127,6 @@ impl Block<'_> {
     #[inline]
     fn u32_at(&self, at: usize) -> u32 {
         rd32(self.bytes, at, self.big_endian)
-    }
-}
-
-#[inline]
-fn rd32(b: &[u8], at: usize, big_endian: bool) -> u32 {
-    let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-    if big_endian {
-        u32::from_be_bytes(v)
-    } else {
-        u32::from_le_bytes(v)
     }
 }
 
