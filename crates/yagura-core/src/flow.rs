@@ -92,6 +92,14 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
+    /// `((client address, port), (server address, port))`, given which side is the client.
+    #[inline]
+    pub fn oriented(&self, lo_is_client: bool) -> (([u8; 16], u16), ([u8; 16], u16)) {
+        let lo = (self.lo_addr, self.lo_port);
+        let hi = (self.hi_addr, self.hi_port);
+        if lo_is_client { (lo, hi) } else { (hi, lo) }
+    }
+
     /// The key for a packet from `(src, sport)` to `(dst, dport)`, and whether the packet goes
     /// from `hi` to `lo` (its endpoints were swapped to make the key).
     #[inline]

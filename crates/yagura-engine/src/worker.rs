@@ -136,9 +136,7 @@ fn ctx_for(
     ts: Timestamp,
     index: u64,
 ) -> EventCtx {
-    let lo = (flow_key.lo_addr, flow_key.lo_port);
-    let hi = (flow_key.hi_addr, flow_key.hi_port);
-    let (client, server) = if lo_is_client { (lo, hi) } else { (hi, lo) };
+    let (client, server) = flow_key.oriented(lo_is_client);
     let (src, dst) = match dir {
         Direction::ToServer => (client, server),
         Direction::ToClient => (server, client),

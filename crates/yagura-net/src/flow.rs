@@ -98,13 +98,7 @@ impl<A> Flow<A> {
 
     /// Client address/port and server address/port.
     pub fn endpoints(&self) -> (([u8; 16], u16), ([u8; 16], u16)) {
-        let lo = (self.key.lo_addr, self.key.lo_port);
-        let hi = (self.key.hi_addr, self.key.hi_port);
-        if self.lo_is_client {
-            (lo, hi)
-        } else {
-            (hi, lo)
-        }
+        self.key.oriented(self.lo_is_client)
     }
 
     /// Has the TCP connection been closed (FIN both ways, or RST)?
