@@ -1,4 +1,4 @@
-//! L2–L4 decoding (`yagura_net::decode`), the engine's shard routing (`shard_of`), and the
+//! L2–L4 decoding (`yagura_net::decode`), the engine's shard routing (`route`), and the
 //! transport decoder run again on the IP payload as it is on reassembled datagrams.
 //!
 //! Input: `[selector, frame…]`: a selector below 0xF0 picks one of the decodable link types;
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         return;
     };
-    std::hint::black_box(yagura_engine::shard_of(link, frame));
+    std::hint::black_box(yagura_engine::route(link, frame));
     match decode::decode(link, frame) {
         Err(e) => {
             assert!(!e.name().is_empty());

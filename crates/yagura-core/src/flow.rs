@@ -135,20 +135,38 @@ impl FlowKey {
     }
 }
 
-/// Symmetric hash of two 16-byte addresses, `h(a, b) == h(b, a)`: the worker shard of a
-/// conversation (ports excluded, so every fragment of a datagram and every flow between two
-/// hosts land on the same worker). Folds each address to 64 bits, combines them with
-/// commutative operations and finishes with a strong mixer.
+/// Symmetric hash of two 16-byte addresses, `h(a, b) == h(b, a)` (ports excluded): shards
+/// traffic that has no ports, such as ARP or non-IP frames keyed by their MAC pair. Folds
+/// each address to 64 bits, combines them with commutative operations and finishes with a
+/// strong mixer.
 #[inline]
 pub fn shard_hash(a: &[u8; 16], b: &[u8; 16]) -> u64 {
-    #[inline]
-    fn fold(x: &[u8; 16]) -> u64 {
-        let lo = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
-        let hi = u64::from_le_bytes([x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15]]);
-        mix(lo ^ hi.rotate_left(29))
-    }
     let (x, y) = (fold(a), fold(b));
     mix(x.wrapping_add(y) ^ (x ^ y).rotate_left(17))
+}
+
+/// Symmetric hash of a conversation's two endpoints (address and port; ports 0 for
+/// transports without them), `h(a, pa, b, pb) == h(b, pb, a, pa)`: the worker shard of a
+/// flow. Hashing the ports too spreads the flows between one busy pair of hosts (a SCADA
+/// server polling a PLC over several connections) over the workers.
+#[inline]
+pub fn flow_hash(a: &[u8; 16], pa: u16, b: &[u8; 16], pb: u16) -> u64 {
+    // Routing runs on every packet: fold cheaply, mix once.
+    let x = fold_cheap(a) ^ u64::from(pa);
+    let y = fold_cheap(b) ^ u64::from(pb);
+    mix(x.wrapping_add(y) ^ (x ^ y).rotate_left(17))
+}
+
+#[inline]
+fn fold_cheap(x: &[u8; 16]) -> u64 {
+    let lo = u64::from_le_bytes([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+    let hi = u64::from_le_bytes([x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15]]);
+    lo.rotate_left(23) ^ hi.rotate_left(16)
+}
+
+#[inline]
+fn fold(x: &[u8; 16]) -> u64 {
+    mix(fold_cheap(x))
 }
 
 /// The 64-bit finaliser of MurmurHash3 (public domain): full avalanche in a few cycles.
@@ -208,6 +226,11 @@ mod tests {
         #[test]
         fn shard_hash_symmetric(a in any::<[u8; 16]>(), b in any::<[u8; 16]>()) {
             prop_assert_eq!(shard_hash(&a, &b), shard_hash(&b, &a));
+        }
+
+        #[test]
+        fn flow_hash_symmetric(a in any::<[u8; 16]>(), b in any::<[u8; 16]>(), p in any::<u16>(), q in any::<u16>()) {
+            prop_assert_eq!(flow_hash(&a, p, &b, q), flow_hash(&b, q, &a, p));
         }
 
         #[test]

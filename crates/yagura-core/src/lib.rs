@@ -11,7 +11,7 @@ mod observation;
 mod time;
 
 pub use addr::{IpAddr, MacAddr};
-pub use flow::{Direction, FlowKey, Transport, from_ip, shard_hash, to_ip, v4_mapped};
+pub use flow::{Direction, FlowKey, Transport, flow_hash, from_ip, shard_hash, to_ip, v4_mapped};
 pub use linktype::LinkType;
 pub use observation::{FieldValue, OperationClass, PduEvent, PduStatus};
 pub use time::Timestamp;

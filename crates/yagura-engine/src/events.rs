@@ -30,6 +30,8 @@ pub struct EventCtx {
 struct Line<'a> {
     ctx: &'a EventCtx,
     pdu: &'a PduEvent,
+    /// Write the packet's frame number (file input; live packets have no stable number).
+    frames: bool,
 }
 
 impl Serialize for Line<'_> {
@@ -37,6 +39,9 @@ impl Serialize for Line<'_> {
         let (c, p) = (self.ctx, self.pdu);
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("ts", &c.ts.to_rfc3339_micros())?;
+        if self.frames {
+            m.serialize_entry("packet", &(c.index + 1))?;
+        }
         m.serialize_entry("flow", &c.flow_id)?;
         m.serialize_entry("src", &to_ip(&c.src.0))?;
         m.serialize_entry("src_port", &c.src.1)?;
@@ -68,21 +73,40 @@ pub struct EventSpill {
     out: BufWriter<File>,
     buf: Vec<u8>,
     count: u64,
+    frames: bool,
 }
 
 impl EventSpill {
+    /// A spill for file input: lines carry the packet's frame number (`packet`, 1-based as
+    /// in Wireshark), so that an event can be traced to its packet in the capture.
     pub fn new() -> io::Result<EventSpill> {
         Ok(EventSpill {
             out: BufWriter::with_capacity(1 << 20, tempfile::tempfile()?),
             buf: Vec::with_capacity(512),
             count: 0,
+            frames: true,
         })
+    }
+
+    /// A spill for live capture: no frame numbers.
+    pub fn live() -> io::Result<EventSpill> {
+        let mut s = EventSpill::new()?;
+        s.frames = false;
+        Ok(s)
     }
 
     /// Append one event.
     pub fn push(&mut self, ctx: &EventCtx, pdu: &PduEvent) -> io::Result<()> {
         self.buf.clear();
-        serde_json::to_writer(&mut self.buf, &Line { ctx, pdu }).map_err(io::Error::other)?;
+        serde_json::to_writer(
+            &mut self.buf,
+            &Line {
+                ctx,
+                pdu,
+                frames: self.frames,
+            },
+        )
+        .map_err(io::Error::other)?;
         self.out.write_all(&ctx.index.to_le_bytes())?;
         self.out.write_all(&(self.buf.len() as u32).to_le_bytes())?;
         self.out.write_all(&self.buf)?;

@@ -26,10 +26,11 @@ use yagura_net::flow::FlowLimits;
 use yagura_net::reassembly::ReassemblyLimits;
 
 pub use report::Report;
-pub use shard::shard_of;
+pub use shard::{Route, route};
 
 use events::EventSpill;
 use report::{Drops, Partial};
+use shard::Owners;
 use worker::Worker;
 
 /// How the engine runs.
@@ -86,9 +87,6 @@ pub enum EngineError {
     Worker(String),
 }
 
-/// Shard buckets: packets are routed by `shard_of(..) % BUCKETS`, and buckets to workers.
-const BUCKETS: usize = 64;
-
 /// Batches read ahead of the slowest worker before the others wait for it (bounded memory).
 const WINDOW: usize = 16;
 
@@ -120,7 +118,7 @@ pub fn run(
     let mut results = Vec::with_capacity(threads);
     let read_err;
     if threads == 1 {
-        let mut w = Worker::new(&registry, &wcfg, spill(&cfg.events)?);
+        let mut w = Worker::new(&registry, &wcfg, spill(&cfg.events)?, None);
         read_err = read_all(
             source,
             cfg.batch_size,
@@ -135,14 +133,15 @@ pub fn run(
         );
         results.push(w.finish());
     } else {
-        // Workers take turns reading: whoever needs a batch that is not read yet reads it
-        // (and hashes every record's address pair into its shard bucket, once), and every
-        // worker walks every batch in input order, processing the packets of its own
-        // buckets and skipping the others without touching their bytes. No reader thread,
-        // nothing read twice, and any source works (compressed files are decompressed once).
+        // Workers take turns reading: whoever needs a batch that is not read yet reads it,
+        // routes every record (a symmetric hash of its flow's endpoints picks a bucket, and
+        // the bucket a worker) into one list per worker, and stamps each with the input's
+        // clock at that record. Each worker then processes only its own list. No reader
+        // thread, nothing read twice, and any source works (compressed files are
+        // decompressed once).
         let turns = Turns {
             state: Mutex::new(TurnState {
-                source: Some(&mut *source),
+                source: Some((&mut *source, yagura_core::Timestamp::ZERO)),
                 base: 0,
                 batches: VecDeque::new(),
                 next: vec![0; threads],
@@ -152,6 +151,7 @@ pub fn run(
             }),
             changed: Condvar::new(),
             batch_size: cfg.batch_size,
+            threads,
             progress,
             stop,
         };
@@ -163,16 +163,20 @@ pub fn run(
             for me in 0..threads {
                 let events = spill(&cfg.events)?;
                 handles.push(scope.spawn(move || {
-                    let mut w = Worker::new(registry, wcfg, events);
+                    let owners = Owners::new(me, threads);
+                    let mut w = Worker::new(registry, wcfg, events, Some(owners));
                     let mut seq = 0u64;
                     while let Some(b) = t.batch(me, seq) {
-                        for (i, &bucket) in b.buckets.iter().enumerate() {
-                            if owner(bucket, threads) == me {
+                        for &e in &b.lists[me] {
+                            let i = (e & !FRAGMENT) as usize;
+                            w.observe(b.clock[i]);
+                            if e & FRAGMENT == 0 {
                                 w.process(&b.batch.get(i));
                             } else {
-                                w.observe(b.batch.records[i].ts);
+                                w.process_fragment(&b.batch.get(i));
                             }
                         }
+                        w.observe(b.end_clock);
                         seq += 1;
                         t.done_with(me, seq);
                     }
@@ -237,7 +241,7 @@ pub fn run_live(
         let mut handles = Vec::with_capacity(n);
         for mut source in sources {
             let events = match &cfg.events {
-                Some(p) => Some(EventSpill::new().map_err(|e| EngineError::Events {
+                Some(p) => Some(EventSpill::live().map_err(|e| EngineError::Events {
                     path: p.clone(),
                     source: e,
                 })?),
@@ -246,7 +250,7 @@ pub fn run_live(
             let registry = &registry;
             let wcfg = &wcfg;
             handles.push(scope.spawn(move || {
-                let mut w = Worker::new(registry, wcfg, events);
+                let mut w = Worker::new(registry, wcfg, events, None);
                 let mut warnings = Vec::new();
                 let mut err = None;
                 loop {
@@ -339,16 +343,20 @@ fn read_all(
     err
 }
 
-/// The worker that owns shard bucket `bucket` when there are `threads` workers.
-#[inline]
-fn owner(bucket: u8, threads: usize) -> usize {
-    bucket as usize % threads
-}
+/// Marks a list entry as an IP fragment (every worker gets those; see [`shard`]).
+const FRAGMENT: u32 = 1 << 31;
 
-/// A batch as the workers share it: the packets and each record's shard bucket.
+/// A batch as the workers share it.
 struct Shared {
     batch: PacketBatch,
-    buckets: Vec<u8>,
+    /// Per worker, the indices of the records it processes (`| FRAGMENT` for fragments).
+    lists: Vec<Vec<u32>>,
+    /// The input's clock at each record: the latest timestamp up to and including it (all
+    /// records counted, whoever owns them), so that every worker takes expiry decisions
+    /// against the same time whatever the number of workers.
+    clock: Vec<yagura_core::Timestamp>,
+    /// The clock after the batch's last record.
+    end_clock: yagura_core::Timestamp,
 }
 
 /// The input, read in turns by the workers that need the next batch.
@@ -356,13 +364,14 @@ struct Turns<'s> {
     state: Mutex<TurnState<'s>>,
     changed: Condvar,
     batch_size: usize,
+    threads: usize,
     progress: &'s Progress,
     stop: &'s AtomicBool,
 }
 
 struct TurnState<'s> {
-    /// The source, or `None` while a worker is reading from it.
-    source: Option<&'s mut dyn PacketSource>,
+    /// The source and the input's clock so far, or `None` while a worker is reading.
+    source: Option<(&'s mut dyn PacketSource, yagura_core::Timestamp)>,
     /// Sequence number of `batches[0]`.
     base: u64,
     batches: VecDeque<Arc<Shared>>,
@@ -388,13 +397,13 @@ impl Turns<'_> {
             // Read the next batch if the source is free and the window has room; the
             // slowest worker's batch is always in the window, so it never waits here.
             if st.batches.len() < WINDOW
-                && let Some(src) = st.source.take()
+                && let Some((src, clock)) = st.source.take()
             {
                 drop(st);
-                let (read, src) = self.read(src);
+                let (read, src, clock) = self.read(src, clock);
                 st = self.state.lock().ok()?;
                 st.warnings.extend(src.take_warnings());
-                st.source = Some(src);
+                st.source = Some((src, clock));
                 match read {
                     Ok(Some(b)) => st.batches.push_back(Arc::new(b)),
                     Ok(None) => st.done = true,
@@ -410,31 +419,52 @@ impl Turns<'_> {
         }
     }
 
-    /// Read one batch and bucket its records (outside the lock).
+    /// Read one batch and route its records (outside the lock). `clock` is the input's clock
+    /// before the batch; the one after it is returned.
     #[allow(clippy::type_complexity)]
     fn read<'a>(
         &self,
         src: &'a mut dyn PacketSource,
+        mut clock: yagura_core::Timestamp,
     ) -> (
         Result<Option<Shared>, CaptureError>,
         &'a mut dyn PacketSource,
+        yagura_core::Timestamp,
     ) {
         if self.stop.load(Ordering::Relaxed) {
-            return (Ok(None), src);
+            return (Ok(None), src, clock);
         }
+        let owners = Owners::new(0, self.threads);
         let r = src.next_batch(self.batch_size).map(|b| {
             b.map(|batch| {
                 report_progress(self.progress, src, &batch);
-                let buckets = (0..batch.len())
-                    .map(|i| {
-                        let p = batch.get(i);
-                        (shard_of(p.link, p.data) % BUCKETS as u64) as u8
-                    })
+                let n = batch.len();
+                let mut lists: Vec<Vec<u32>> = (0..self.threads)
+                    .map(|_| Vec::with_capacity(n / self.threads + n / 8))
                     .collect();
-                Shared { batch, buckets }
+                let mut clocks = Vec::with_capacity(n);
+                for i in 0..n {
+                    let p = batch.get(i);
+                    clock = clock.max(p.ts);
+                    clocks.push(clock);
+                    match shard::route(p.link, p.data) {
+                        Route::Hash(h) => lists[owners.owner(h)].push(i as u32),
+                        Route::Fragment => {
+                            for l in &mut lists {
+                                l.push(i as u32 | FRAGMENT);
+                            }
+                        }
+                    }
+                }
+                Shared {
+                    batch,
+                    lists,
+                    clock: clocks,
+                    end_clock: clock,
+                }
             })
         });
-        (r, src)
+        (r, src, clock)
     }
 
     /// Worker `me` has processed every batch before `next`: drop batches nobody needs.

@@ -545,7 +545,7 @@ fn run_steps(steps: &[Step], events: bool) {
     let cfg = small_config();
     let registry = Registry::new();
     let spill = events.then(|| EventSpill::new().expect("temporary events file"));
-    let mut w = Worker::new(&registry, &cfg, spill);
+    let mut w = Worker::new(&registry, &cfg, spill, None);
     let mut streams = Streams::default();
     let mut now: u64 = 1_700_000_000_000_000_000;
     let mut index = 0;
@@ -610,7 +610,7 @@ fn distinct_flow_flood_is_capped_and_counted() {
     const N: u32 = 100_000;
     let cfg = small_config();
     let registry = Registry::new();
-    let mut w = Worker::new(&registry, &cfg, None);
+    let mut w = Worker::new(&registry, &cfg, None, None);
     let mut frame = ipv4(0, 1, 17, 1, 0, &udp(1, 161, b"\x30\x00"));
     for i in 0..N {
         // Source address and port from the packet number: every packet is a new flow.
@@ -637,7 +637,7 @@ fn distinct_flow_flood_is_capped_and_counted() {
 fn evicted_flows_release_reassembly_buffers() {
     let cfg = small_config();
     let registry = Registry::new();
-    let mut w = Worker::new(&registry, &cfg, None);
+    let mut w = Worker::new(&registry, &cfg, None, None);
     for i in 0..5_000u32 {
         let sport = 10_000 + i as u16;
         for (k, (seq, flags, payload)) in [
@@ -678,7 +678,7 @@ fn oversized_partial_pdu_is_skipped_not_buffered() {
     use tcp_flags::{ACK, PSH, SYN};
     let cfg = small_config();
     let registry = Registry::new();
-    let mut w = Worker::new(&registry, &cfg, None);
+    let mut w = Worker::new(&registry, &cfg, None, None);
     let mut first = vec![0xff, 0xff, 0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
     first.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
     first.resize(1400, 0);
@@ -858,13 +858,15 @@ fn incomplete_datagrams_count_the_same_on_any_thread_count() {
         "08003715e6bc00123f4a33d2080045000046aa34123401080045000238000200001e11195fc0a80001c0a80003c00188940224ad5a04002000100000000000a0de976cd1118271000000fa002a0100a0de976cd1",
     );
     let later = hex("005503206b25000000040002000700080001");
-    let worker = |f: &[u8]| {
-        crate::owner(
-            (crate::shard_of(LinkType::ETHERNET, f) % crate::BUCKETS as u64) as u8,
-            2,
-        )
-    };
-    assert_ne!(worker(&frag), worker(&later), "the case needs two workers");
+    // Fragments go to every worker; the later frame to one of them.
+    assert_eq!(
+        crate::route(LinkType::ETHERNET, &frag),
+        crate::Route::Fragment
+    );
+    assert!(matches!(
+        crate::route(LinkType::ETHERNET, &later),
+        crate::Route::Hash(_)
+    ));
     let mut f = pcap_header(1);
     pcap_record(&mut f, 21, frag.len() as u32, frag.len() as u32, &frag);
     pcap_record(&mut f, 56, later.len() as u32, later.len() as u32, &later);
@@ -1009,5 +1011,71 @@ proptest! {
         if let Some(Ok(r)) = analyse(f, threads, &opts) {
             prop_assert!(r.capture.packets < 10_000);
         }
+    }
+}
+
+/// Flows are routed by address *and* port, and fragments (which carry no ports) go to every
+/// worker; only the owner of a reassembled datagram's flow processes it. Many UDP flows
+/// between two hosts (so both workers own some), each with whole and fragmented datagrams,
+/// IPv4 and IPv6, fragments out of order and interleaved across flows: the report is the
+/// same on 1, 2 and 3 threads, and every datagram is reassembled and counted once.
+#[test]
+fn fragmented_flows_spread_over_workers_report_the_same() {
+    let mut f = pcap_header(1);
+    let mut frames = Vec::new();
+    let mut workers = std::collections::BTreeSet::new();
+    for port in 0..24u16 {
+        let sport = 40_000 + port;
+        let whole = udp(sport, 161, &[0x30, 0x05, 0x02, 0x01, 0x01, 0x04, 0x00]);
+        let ipw = ipv4(0, 1, 17, port, 0, &whole);
+        if let crate::Route::Hash(h) = crate::route(LinkType::ETHERNET, &ipw) {
+            workers.insert(crate::shard::Owners::new(0, 2).owner(h));
+        }
+        frames.push(ipw);
+        // One datagram in three fragments, last first; IPv6 for odd ports.
+        let big = udp(sport, 161, &[port as u8; 40]);
+        let v6 = port % 2 == 1;
+        let id = 1000 + port;
+        let frags = [
+            fragment(v6, 0, 1, id, 4, false, 17, &big[32..]),
+            fragment(v6, 0, 1, id, 0, true, 17, &big[..16]),
+            fragment(v6, 0, 1, id, 2, true, 17, &big[16..32]),
+        ];
+        frames.extend(frags);
+    }
+    assert_eq!(
+        workers.len(),
+        2,
+        "the flows should spread over both workers"
+    );
+    for (i, fr) in frames.iter().enumerate() {
+        pcap_record(
+            &mut f,
+            1 + i as u32 / 8,
+            fr.len() as u32,
+            fr.len() as u32,
+            fr,
+        );
+    }
+    let opts = OpenOptions::default();
+    let run = |threads| {
+        let cfg = EngineConfig {
+            threads,
+            batch_size: 16,
+            ..EngineConfig::default()
+        };
+        analyse_with(f.clone(), &cfg, &opts).unwrap().unwrap()
+    };
+    let one = run(1);
+    assert_eq!(one.pipeline.fragments, 72);
+    assert_eq!(one.pipeline.fragments_reassembled, 24);
+    assert_eq!(one.capture.packets, 96);
+    // Every flow saw its whole datagram and its reassembled one (IPv4 and IPv6 flows).
+    let datagrams: u64 = one.connections.iter().map(|c| c.packets).sum();
+    assert_eq!(datagrams, 24 + 24);
+    let json = serde_json::to_string(&one).unwrap();
+    for threads in [2, 3] {
+        let other = serde_json::to_string(&run(threads)).unwrap();
+        assert!(json == other, "{threads} threads:\n{json}\n{other}");
     }
 }

@@ -14,6 +14,7 @@ use yagura_net::reassembly::{Chunk, ReassemblyPool};
 use crate::EngineConfig;
 use crate::events::{EventCtx, EventSpill};
 use crate::report::{ConnAgg, ConnKey, HostAgg, Partial};
+use crate::shard::{Owners, ports};
 
 /// Bytes of an incomplete PDU kept per flow direction until the rest arrives; a PDU longer
 /// than this is skipped (reported to the dissector as a gap).
@@ -90,6 +91,9 @@ pub(crate) struct Worker<'r> {
     c: Counters,
     sink: Sink,
     now: Timestamp,
+    /// With several workers: who owns which flows (fragments reach every worker, and only
+    /// the owner of a reassembled datagram's flow processes it). `None` alone.
+    owners: Option<Owners>,
 }
 
 /// The [`PduSink`] handed to a dissector for one chunk of one direction.
@@ -294,6 +298,7 @@ impl<'r> Worker<'r> {
         registry: &'r Registry,
         cfg: &EngineConfig,
         events: Option<EventSpill>,
+        owners: Option<Owners>,
     ) -> Self {
         Worker {
             registry,
@@ -323,6 +328,7 @@ impl<'r> Worker<'r> {
                 event_error: None,
             },
             now: Timestamp::ZERO,
+            owners,
         }
     }
 
@@ -411,6 +417,30 @@ impl<'r> Worker<'r> {
         h.bytes_sent += u64::from(pkt.orig_len);
     }
 
+    /// Does this worker count fragments (and their reassembly)? Every worker defragments
+    /// every fragment; the first one also counts them.
+    #[inline]
+    fn counts_fragments(&self) -> bool {
+        self.owners.is_none_or(|o| o.me == 0)
+    }
+
+    /// Process an IP fragment, which every worker gets: the first worker counts it like any
+    /// packet; the others only feed it to their defragmenter. Whoever owns the flow of the
+    /// reassembled datagram processes it.
+    pub(crate) fn process_fragment(&mut self, pkt: &Packet<'_>) {
+        if self.counts_fragments() {
+            self.process(pkt);
+            return;
+        }
+        self.observe(pkt.ts);
+        if let Ok(d) = decode::decode(pkt.link, pkt.data)
+            && let L3::Ip(ip) = &d.l3
+            && ip.frag.is_some()
+        {
+            self.ip(pkt, &d, ip);
+        }
+    }
+
     fn ip(&mut self, pkt: &Packet<'_>, d: &Decoded<'_>, ip: &IpInfo<'_>) {
         let Some(frag) = ip.frag else {
             self.transport(pkt, d, ip);
@@ -435,8 +465,17 @@ impl<'r> Worker<'r> {
                 ..*ip
             };
             match decode::decode_l4(&mut full) {
-                Ok(()) => self.transport(pkt, d, &full),
-                Err(e) => *self.c.undecodable.entry(e).or_default() += 1,
+                Ok(()) => {
+                    let (sp, dp) = ports(&full.l4);
+                    let h = yagura_core::flow_hash(&full.src, sp, &full.dst, dp);
+                    if self.owners.is_none_or(|o| o.mine(h)) {
+                        self.transport(pkt, d, &full);
+                    }
+                }
+                Err(e) if self.counts_fragments() => {
+                    *self.c.undecodable.entry(e).or_default() += 1;
+                }
+                Err(_) => {}
             }
         }
     }
@@ -565,7 +604,12 @@ impl<'r> Worker<'r> {
         self.defrag.expire(Timestamp(u64::MAX));
         let fs = self.flows.stats();
         let rs = self.pool.stats;
-        let ds = self.defrag.stats();
+        // Every worker defragmented every fragment; the first one reports it.
+        let ds = if self.counts_fragments() {
+            self.defrag.stats()
+        } else {
+            Default::default()
+        };
         let c = self.c;
         let mut p = Partial {
             packets: c.packets,
