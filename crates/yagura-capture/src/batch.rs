@@ -34,6 +34,47 @@ pub struct RecordMeta {
     pub link: LinkType,
     /// Index into [`PacketBatch::backings`].
     pub backing: u16,
+    /// What the consumer's [`Router`] said of the packet when the record was parsed (while
+    /// its bytes were in cache), 0 without a router.
+    pub route: u32,
+}
+
+/// A function a consumer gives a source ([`crate::PacketSource::set_router`]) to classify
+/// each packet as the source parses it, e.g. into the worker that owns its flow: the bytes
+/// are read once, right behind their record header.
+pub type Router = fn(LinkType, &[u8]) -> u32;
+
+/// `router`'s verdict on a packet (0 without one).
+#[inline(always)]
+pub(crate) fn route_of(router: Option<Router>, link: LinkType, data: &[u8]) -> u32 {
+    match router {
+        Some(r) => r(link, data),
+        None => 0,
+    }
+}
+
+/// Record buffers of batches handed back by the consumer ([`crate::PacketSource::recycle`]),
+/// reused for the next batches: no allocation per batch once the pipeline runs.
+#[derive(Default)]
+pub(crate) struct SpareRecords(Vec<Vec<RecordMeta>>);
+
+impl SpareRecords {
+    /// Buffers kept at most (a consumer has a few batches in flight).
+    const KEEP: usize = 8;
+
+    /// Keep the record buffer of `batch` (its backings are released now).
+    pub fn put(&mut self, batch: PacketBatch) {
+        let mut records = batch.records;
+        if self.0.len() < Self::KEEP && records.capacity() > 0 {
+            records.clear();
+            self.0.push(records);
+        }
+    }
+
+    /// An empty record buffer, with room for `capacity` records if newly allocated.
+    pub fn take(&mut self, capacity: usize) -> Vec<RecordMeta> {
+        self.0.pop().unwrap_or_else(|| Vec::with_capacity(capacity))
+    }
 }
 
 /// One packet, borrowed from its batch.
@@ -80,6 +121,18 @@ impl PacketBatch {
             orig_len: r.orig_len,
             data: &b[r.offset..r.offset + r.caplen as usize],
             index: self.first_index + i as u64,
+        }
+    }
+
+    /// Ask the CPU to start loading the first bytes of the `i`-th packet (headers, where
+    /// decoding starts), so that they are at hand a few packets later. A hint only: out of
+    /// range does nothing.
+    #[inline]
+    pub fn prefetch(&self, i: usize) {
+        if let Some(r) = self.records.get(i)
+            && let Some(b) = self.backings.get(usize::from(r.backing))
+        {
+            crate::file::prefetch_line(b, r.offset);
         }
     }
 

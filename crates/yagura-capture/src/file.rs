@@ -30,6 +30,7 @@ mod source;
 use std::path::{Path, PathBuf};
 
 pub use merge::MergedSource;
+pub(crate) use parse::prefetch as prefetch_line;
 pub use source::FileSource;
 
 use crate::{CaptureError, PacketSource, Warning};

@@ -12,7 +12,7 @@ pub mod file;
 #[cfg(target_os = "linux")]
 pub mod live;
 
-pub use batch::{Backing, Packet, PacketBatch, RecordMeta};
+pub use batch::{Backing, Packet, PacketBatch, RecordMeta, Router};
 pub use error::{CaptureError, Warning};
 
 use yagura_core::LinkType;
@@ -39,6 +39,20 @@ pub trait PacketSource: Send {
     /// The next batch of at most `max` packets, `Ok(None)` at the end of the input. A live
     /// source returns an empty batch when nothing arrived within its poll timeout.
     fn next_batch(&mut self, max: usize) -> Result<Option<PacketBatch>, CaptureError>;
+
+    /// Have `router` classify every packet as it is parsed, into [`RecordMeta::route`];
+    /// call it before the first batch. Returns false when this source cannot (then `route`
+    /// stays 0): the default, and the merge of several files (whose cursors read ahead).
+    fn set_router(&mut self, router: Router) -> bool {
+        let _ = router;
+        false
+    }
+
+    /// Hand back a batch the caller is done with, so that its buffers can be reused for a
+    /// later batch instead of allocated again (optional; the default drops it).
+    fn recycle(&mut self, batch: PacketBatch) {
+        drop(batch);
+    }
 
     /// Counters so far.
     fn stats(&self) -> SourceStats;

@@ -90,6 +90,12 @@ pub enum EngineError {
 /// Batches read ahead of the slowest worker before the others wait for it (bounded memory).
 const WINDOW: usize = 16;
 
+/// How many packets ahead of the one it processes a worker prefetches.
+const PREFETCH_PACKETS: usize = 4;
+
+/// Batches a worker reads beyond the one it needs when the source is free.
+const READ_AHEAD: u64 = 2;
+
 /// Analyse everything `source` delivers and build the report. `stop` ends the run early
 /// (the report then covers what was read).
 pub fn run(
@@ -139,6 +145,9 @@ pub fn run(
         // clock at that record. Each worker then processes only its own list. No reader
         // thread, nothing read twice, and any source works (compressed files are
         // decompressed once).
+        // Sources that can route each record as they parse it (while its bytes are in
+        // cache) do; otherwise the reading worker routes the batch afterwards.
+        let routed = source.set_router(shard::route_record);
         let turns = Turns {
             state: Mutex::new(TurnState {
                 source: Some((&mut *source, yagura_core::Timestamp::ZERO)),
@@ -148,10 +157,12 @@ pub fn run(
                 done: false,
                 err: None,
                 warnings: Vec::new(),
+                spare: Vec::new(),
             }),
             changed: Condvar::new(),
             batch_size: cfg.batch_size,
             threads,
+            routed,
             progress,
             stop,
         };
@@ -167,7 +178,13 @@ pub fn run(
                     let mut w = Worker::new(registry, wcfg, events, Some(owners));
                     let mut seq = 0u64;
                     while let Some(b) = t.batch(me, seq) {
-                        for &e in &b.lists[me] {
+                        let list = &b.lists[me];
+                        for (k, &e) in list.iter().enumerate() {
+                            // The packet a few ahead was probably parsed on the other core:
+                            // start fetching its first bytes now.
+                            if let Some(&ahead) = list.get(k + PREFETCH_PACKETS) {
+                                b.batch.prefetch((ahead & !FRAGMENT) as usize);
+                            }
                             let i = (e & !FRAGMENT) as usize;
                             w.observe(b.clock[i]);
                             if e & FRAGMENT == 0 {
@@ -177,6 +194,9 @@ pub fn run(
                             }
                         }
                         w.observe(b.end_clock);
+                        // Let go of the batch first, so that the last worker done with
+                        // it can recycle its buffers.
+                        drop(b);
                         seq += 1;
                         t.done_with(me, seq);
                     }
@@ -323,14 +343,15 @@ fn read_all(
     progress: &Progress,
     stop: &AtomicBool,
     warnings: &mut Vec<yagura_capture::Warning>,
-    mut each: impl FnMut(PacketBatch),
+    mut each: impl FnMut(&PacketBatch),
 ) -> Option<CaptureError> {
     let mut err = None;
     while !stop.load(Ordering::Relaxed) {
         match source.next_batch(batch_size) {
             Ok(Some(batch)) => {
                 report_progress(progress, source, &batch);
-                each(batch);
+                each(&batch);
+                source.recycle(batch);
             }
             Ok(None) => break,
             Err(e) => {
@@ -365,6 +386,8 @@ struct Turns<'s> {
     changed: Condvar,
     batch_size: usize,
     threads: usize,
+    /// The source fills [`yagura_capture::RecordMeta::route`].
+    routed: bool,
     progress: &'s Progress,
     stop: &'s AtomicBool,
 }
@@ -375,6 +398,8 @@ struct TurnState<'s> {
     /// Sequence number of `batches[0]`.
     base: u64,
     batches: VecDeque<Arc<Shared>>,
+    /// Batches every worker is done with, whose buffers the next read reuses.
+    spare: Vec<Shared>,
     /// The next batch each worker needs.
     next: Vec<u64>,
     done: bool,
@@ -388,19 +413,19 @@ impl Turns<'_> {
         let _ = me;
         let mut st = self.state.lock().ok()?;
         loop {
-            if let Some(b) = st.batches.get((seq - st.base) as usize) {
-                return Some(Arc::clone(b));
-            }
-            if st.done {
-                return None;
-            }
-            // Read the next batch if the source is free and the window has room; the
-            // slowest worker's batch is always in the window, so it never waits here.
-            if st.batches.len() < WINDOW
+            // Read the next batch if the source is free, the window has room, and fewer
+            // than READ_AHEAD batches beyond this one are read: reading ahead of need means
+            // a worker rarely waits for another's read. The slowest worker's batch is
+            // always in the window, so it never waits for room.
+            let unread = st.base + st.batches.len() as u64;
+            if !st.done
+                && unread <= seq + READ_AHEAD
+                && st.batches.len() < WINDOW
                 && let Some((src, clock)) = st.source.take()
             {
+                let spare = st.spare.pop();
                 drop(st);
-                let (read, src, clock) = self.read(src, clock);
+                let (read, src, clock) = self.read(src, clock, spare);
                 st = self.state.lock().ok()?;
                 st.warnings.extend(src.take_warnings());
                 st.source = Some((src, clock));
@@ -415,6 +440,12 @@ impl Turns<'_> {
                 self.changed.notify_all();
                 continue;
             }
+            if let Some(b) = st.batches.get((seq - st.base) as usize) {
+                return Some(Arc::clone(b));
+            }
+            if st.done {
+                return None;
+            }
             st = self.changed.wait(st).ok()?;
         }
     }
@@ -426,6 +457,7 @@ impl Turns<'_> {
         &self,
         src: &'a mut dyn PacketSource,
         mut clock: yagura_core::Timestamp,
+        spare: Option<Shared>,
     ) -> (
         Result<Option<Shared>, CaptureError>,
         &'a mut dyn PacketSource,
@@ -435,25 +467,42 @@ impl Turns<'_> {
             return (Ok(None), src, clock);
         }
         let owners = Owners::new(0, self.threads);
+        // The buffers of a batch everyone is done with, reused.
+        let (mut lists, mut clocks) = match spare {
+            Some(s) => {
+                src.recycle(s.batch);
+                (s.lists, s.clock)
+            }
+            None => (vec![Vec::new(); self.threads], Vec::new()),
+        };
         let r = src.next_batch(self.batch_size).map(|b| {
             b.map(|batch| {
                 report_progress(self.progress, src, &batch);
                 let n = batch.len();
-                let mut lists: Vec<Vec<u32>> = (0..self.threads)
-                    .map(|_| Vec::with_capacity(n / self.threads + n / 8))
-                    .collect();
-                let mut clocks = Vec::with_capacity(n);
-                for i in 0..n {
-                    let p = batch.get(i);
-                    clock = clock.max(p.ts);
+                // Room for every record in each list: pushes never reallocate.
+                for l in &mut lists {
+                    l.clear();
+                    l.reserve(n);
+                }
+                clocks.clear();
+                clocks.reserve(n);
+                let backings: Vec<&[u8]> = batch.backings.iter().map(|b| &***b).collect();
+                for (i, r) in batch.records.iter().enumerate() {
+                    clock = clock.max(r.ts);
                     clocks.push(clock);
-                    match shard::route(p.link, p.data) {
-                        Route::Hash(h) => lists[owners.owner(h)].push(i as u32),
-                        Route::Fragment => {
-                            for l in &mut lists {
-                                l.push(i as u32 | FRAGMENT);
-                            }
+                    let route = if self.routed {
+                        r.route
+                    } else {
+                        let data =
+                            &backings[usize::from(r.backing)][r.offset..][..r.caplen as usize];
+                        shard::route_record(r.link, data)
+                    };
+                    if route == shard::FRAGMENT_ROUTE {
+                        for l in &mut lists {
+                            l.push(i as u32 | FRAGMENT);
                         }
+                    } else {
+                        lists[owners.owner(u64::from(route))].push(i as u32);
                     }
                 }
                 Shared {
@@ -475,10 +524,16 @@ impl Turns<'_> {
         st.next[me] = next;
         let min = st.next.iter().copied().min().unwrap_or(next);
         let mut freed = false;
-        while st.base < min && !st.batches.is_empty() {
-            st.batches.pop_front();
+        while st.base < min
+            && let Some(b) = st.batches.pop_front()
+        {
             st.base += 1;
             freed = true;
+            if let Ok(b) = Arc::try_unwrap(b)
+                && st.spare.len() < WINDOW
+            {
+                st.spare.push(b);
+            }
         }
         if freed {
             self.changed.notify_all();

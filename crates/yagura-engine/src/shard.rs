@@ -122,6 +122,19 @@ pub fn route(link: LinkType, data: &[u8]) -> Route {
     }
 }
 
+/// [`route`] in the form a capture source stores with each record
+/// ([`yagura_capture::Router`]): [`FRAGMENT_ROUTE`] for a fragment, else the hash's low 31
+/// bits (so never `FRAGMENT_ROUTE`, and the same bucket as the whole hash).
+pub fn route_record(link: LinkType, data: &[u8]) -> u32 {
+    match route(link, data) {
+        Route::Hash(h) => (h as u32) & 0x7fff_ffff,
+        Route::Fragment => FRAGMENT_ROUTE,
+    }
+}
+
+/// The record route of an IP fragment.
+pub const FRAGMENT_ROUTE: u32 = u32::MAX;
+
 /// The route from the decoder's view of the frame (the slow, exact path).
 #[cold]
 fn route_decoded(link: LinkType, data: &[u8]) -> Route {

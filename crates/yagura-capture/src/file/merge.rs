@@ -16,6 +16,7 @@ use yagura_core::Timestamp;
 
 use super::OpenOptions;
 use super::source::FileSource;
+use crate::batch::SpareRecords;
 use crate::{CaptureError, PacketBatch, PacketSource, SourceStats, Warning};
 
 /// Records pulled from a file at a time into its merge cursor.
@@ -52,6 +53,8 @@ pub struct MergedSource {
     warnings: Vec<Warning>,
     pending_error: Option<CaptureError>,
     total: Option<u64>,
+    /// Record buffers handed back by the consumer.
+    spare: SpareRecords,
 }
 
 struct MergeInput {
@@ -92,6 +95,7 @@ impl MergedSource {
         skipped: Vec<Warning>,
     ) -> Result<MergedSource, CaptureError> {
         let mut merged = MergedSource {
+            spare: SpareRecords::default(),
             inputs: Vec::with_capacity(paths.len()),
             heap: BinaryHeap::with_capacity(paths.len()),
             waiting: Vec::new(),
@@ -275,6 +279,10 @@ impl MergedSource {
 }
 
 impl PacketSource for MergedSource {
+    fn recycle(&mut self, batch: PacketBatch) {
+        self.spare.put(batch);
+    }
+
     /// Batches of up to `max` records (`max` 0 is taken as 1) in timestamp order. Records
     /// merged before an error are delivered first; the error comes with the next call.
     fn next_batch(&mut self, max: usize) -> Result<Option<PacketBatch>, CaptureError> {
@@ -285,7 +293,7 @@ impl PacketSource for MergedSource {
         self.epoch = self.epoch.wrapping_add(1);
         let mut out = PacketBatch {
             backings: Vec::new(),
-            records: Vec::with_capacity(max.min(1 << 16)),
+            records: self.spare.take(max.min(1 << 16)),
             first_index: self.next_index,
         };
         if let Err(e) = self.fill(&mut out, max) {

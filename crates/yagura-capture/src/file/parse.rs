@@ -11,7 +11,7 @@ use yagura_core::Timestamp;
 use super::format::Container;
 use super::pcap::PcapParser;
 use super::pcapng::PcapngParser;
-use crate::RecordMeta;
+use crate::{RecordMeta, Router};
 
 /// The largest captured length accepted: libpcap's and Wireshark's `MAXIMUM_SNAPLEN` for
 /// ordinary link types. A larger length field means the header is garbage, not a jumbo frame.
@@ -63,11 +63,12 @@ impl Parser {
         out: &mut Vec<RecordMeta>,
         max: usize,
         backing: u16,
+        router: Option<Router>,
     ) -> Result<Stop, Bad> {
         debug_assert!(*pos <= buf.len());
         match self {
-            Parser::Pcap(p) => p.parse(buf, pos, out, max, backing),
-            Parser::Pcapng(p) => p.parse(buf, pos, out, max, backing),
+            Parser::Pcap(p) => p.parse(buf, pos, out, max, backing, router),
+            Parser::Pcapng(p) => p.parse(buf, pos, out, max, backing, router),
         }
     }
 

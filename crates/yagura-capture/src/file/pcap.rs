@@ -8,7 +8,8 @@ use yagura_core::LinkType;
 
 use super::format::PcapFlavour;
 use super::parse::{Bad, MAX_RECORD, PREFETCH_AHEAD, Stop, prefetch, rd32, ts_from_parts};
-use crate::RecordMeta;
+use crate::batch::route_of;
+use crate::{RecordMeta, Router};
 
 /// Length of the pcap file header.
 pub(crate) const FILE_HEADER_LEN: usize = 24;
@@ -43,6 +44,7 @@ impl PcapParser {
         out: &mut Vec<RecordMeta>,
         max: usize,
         backing: u16,
+        router: Option<Router>,
     ) -> Result<Stop, Bad> {
         if !self.header_read {
             let Some(h) = buf[*pos..].first_chunk::<FILE_HEADER_LEN>() else {
@@ -64,9 +66,9 @@ impl PcapParser {
             *pos += FILE_HEADER_LEN;
         }
         if self.big_endian {
-            self.records::<true>(buf, pos, out, max, backing)
+            self.records::<true>(buf, pos, out, max, backing, router)
         } else {
-            self.records::<false>(buf, pos, out, max, backing)
+            self.records::<false>(buf, pos, out, max, backing, router)
         }
     }
 
@@ -79,6 +81,7 @@ impl PcapParser {
         out: &mut Vec<RecordMeta>,
         max: usize,
         backing: u16,
+        router: Option<Router>,
     ) -> Result<Stop, Bad> {
         let header_len = self.record_header;
         let mut p = *pos;
@@ -125,6 +128,7 @@ impl PcapParser {
                 orig_len: rd32(h, 12, BE),
                 link: self.link,
                 backing,
+                route: route_of(router, self.link, &rest[header_len..total]),
             });
             p += total;
         };

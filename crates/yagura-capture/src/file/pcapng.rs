@@ -8,7 +8,8 @@ use yagura_core::{LinkType, Timestamp};
 
 use super::format::{BOM_BE, BOM_LE, SHB_MAGIC};
 use super::parse::{Bad, MAX_BLOCK, MAX_RECORD, Note, PREFETCH_AHEAD, Stop, prefetch, rd32};
-use crate::RecordMeta;
+use crate::batch::route_of;
+use crate::{RecordMeta, Router};
 
 const SHB: u32 = 0x0a0d_0d0a;
 const IDB: u32 = 0x0000_0001;
@@ -148,6 +149,7 @@ impl PcapngParser {
         out: &mut Vec<RecordMeta>,
         max: usize,
         backing: u16,
+        router: Option<Router>,
     ) -> Result<Stop, Bad> {
         let mut prefetched = *pos;
         loop {
@@ -166,7 +168,7 @@ impl PcapngParser {
                 Err(stop) => return Ok(stop),
             };
             let len = block.bytes.len();
-            self.handle(&block, at, out, backing)?;
+            self.handle(&block, at, out, backing, router)?;
             *pos = at + len;
         }
     }
@@ -240,6 +242,7 @@ impl PcapngParser {
         at: usize,
         out: &mut Vec<RecordMeta>,
         backing: u16,
+        router: Option<Router>,
     ) -> Result<(), Bad> {
         let len = block.bytes.len();
         let bad = |reason: String| Bad { at, reason };
@@ -311,6 +314,7 @@ impl PcapngParser {
                     orig_len: block.u32_at(24),
                     link: iface.link,
                     backing,
+                    route: route_of(router, iface.link, &block.bytes[28..28 + caplen as usize]),
                 });
             }
             SPB => {
@@ -341,6 +345,7 @@ impl PcapngParser {
                     orig_len,
                     link: iface.link,
                     backing,
+                    route: route_of(router, iface.link, &block.bytes[12..12 + caplen as usize]),
                 });
             }
             kind if QUIETLY_SKIPPED.contains(&kind) => {}

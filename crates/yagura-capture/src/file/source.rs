@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::OpenOptions;
 use super::format::{Compression, Container, magic_hex};
 use super::parse::{Parser, Stop};
-use crate::{Backing, CaptureError, PacketBatch, PacketSource, RecordMeta, SourceStats, Warning};
+use crate::batch::SpareRecords;
+use crate::{
+    Backing, CaptureError, PacketBatch, PacketSource, RecordMeta, Router, SourceStats, Warning,
+};
 
 /// Bytes looked at to recognise the (decompressed) input.
 const SNIFF_LEN: usize = 12;
@@ -40,6 +43,10 @@ pub struct FileSource {
     /// Bytes of a memory-mapped file already handed back to the kernel (see
     /// [`FileSource::release_behind`]).
     released: usize,
+    /// Record buffers handed back by the consumer.
+    spare: SpareRecords,
+    /// The consumer's packet classifier, run as records are parsed.
+    router: Option<Router>,
 }
 
 /// How far behind the parse position mapped pages are kept resident: far more than the
@@ -177,6 +184,8 @@ impl FileSource {
         total: Option<u64>,
     ) -> FileSource {
         FileSource {
+            spare: SpareRecords::default(),
+            router: None,
             path,
             input: Input::Whole,
             chunk: Arc::new(backing),
@@ -222,6 +231,8 @@ impl FileSource {
             }
         };
         let mut src = FileSource {
+            spare: SpareRecords::default(),
+            router: None,
             path,
             input: Input::Stream(Stream {
                 reader,
@@ -430,6 +441,19 @@ impl FileSource {
 }
 
 impl PacketSource for FileSource {
+    fn recycle(&mut self, batch: PacketBatch) {
+        self.spare.put(batch);
+    }
+
+    /// Only before the first record is delivered (earlier records would have no route).
+    fn set_router(&mut self, router: Router) -> bool {
+        if self.next_index > 0 {
+            return false;
+        }
+        self.router = Some(router);
+        true
+    }
+
     /// Batches of up to `max` records (`max` 0 is taken as 1). Records parsed before a
     /// corruption are delivered first; the error comes with the next call.
     fn next_batch(&mut self, max: usize) -> Result<Option<PacketBatch>, CaptureError> {
@@ -442,16 +466,21 @@ impl PacketSource for FileSource {
         let max = max.max(1);
         let mut batch = PacketBatch {
             backings: Vec::new(),
-            records: Vec::with_capacity(self.reserve_hint(max)),
+            records: self.spare.take(self.reserve_hint(max)),
             first_index: self.next_index,
         };
         // Each pass parses one chunk; a batch spans chunks (one backing each).
         while batch.backings.len() < usize::from(u16::MAX) {
             let before = batch.records.len();
             let backing = batch.backings.len() as u16;
-            let result =
-                self.parser
-                    .parse(&self.chunk, &mut self.pos, &mut batch.records, max, backing);
+            let result = self.parser.parse(
+                &self.chunk,
+                &mut self.pos,
+                &mut batch.records,
+                max,
+                backing,
+                self.router,
+            );
             if batch.records.len() > before {
                 batch.backings.push(Arc::clone(&self.chunk));
             }

@@ -91,6 +91,7 @@ pub(super) fn parse_block(
                 orig_len: len,
                 link,
                 backing: 0,
+                route: 0,
             };
             let tagged = status & libc::TP_STATUS_VLAN_VALID != 0;
             if tagged && link == LinkType::ETHERNET && snaplen >= MACS_LEN {
