@@ -93,7 +93,7 @@ pub(crate) fn request(fc: u8, data: &[u8]) -> Detail {
     let mut d = Detail::default();
     let w = |i: usize| be16(data, i);
     match fc {
-        1 | 2 | 3 | 4 => {
+        1..=4 => {
             d.exact(data, 4);
             d.address = w(0);
             d.quantity = w(2);
@@ -239,42 +239,10 @@ pub(crate) fn response(fc: u8, data: &[u8]) -> Detail {
         17 => {
             d.byte_count_covers_rest(data);
         }
-        20 => {
-            if d.byte_count_covers_rest(data).is_some() {
-                // Sub-responses: length (reference type + data), reference type 6, registers.
-                let mut rest = data.get(1..).unwrap_or_default();
-                let mut groups = 0u16;
-                while let Some(&len) = rest.first() {
-                    let Some(group) = rest.get(1..1 + usize::from(len)) else {
-                        d.flag(Anomaly::BadLength);
-                        break;
-                    };
-                    if len == 0 || len % 2 == 0 || group.first() != Some(&FILE_REFERENCE_TYPE) {
-                        d.flag(Anomaly::BadValue);
-                    }
-                    groups += 1;
-                    rest = &rest[1 + usize::from(len)..];
-                }
-                d.groups = Some(groups);
-            }
-        }
+        20 => read_file_record_response(&mut d, data),
         21 => write_file_record(&mut d, data),
         22 => mask_write(&mut d, data),
-        24 => {
-            if d.at_least(data, 4) {
-                let bc = w(0).unwrap_or(0);
-                let n = w(2).unwrap_or(0);
-                d.byte_count = Some(bc);
-                d.value_count = Some(n);
-                d.exact(data, 2 + usize::from(bc));
-                if u32::from(bc) != 2 + 2 * u32::from(n) {
-                    d.flag(Anomaly::BadLength);
-                }
-                if n > limit::FIFO {
-                    d.flag(Anomaly::BadValue);
-                }
-            }
-        }
+        24 => fifo_response(&mut d, data),
         43 => {
             d.mei = u8_at(data, 0);
             if d.mei.is_none() {
@@ -282,7 +250,7 @@ pub(crate) fn response(fc: u8, data: &[u8]) -> Detail {
             }
             if d.mei == Some(MEI_READ_DEVICE_ID) {
                 match device_objects(data) {
-                    Some(rest) if rest.is_empty() => {}
+                    Some([]) => {}
                     Some(_) => d.flag(Anomaly::TrailingBytes),
                     None => d.flag(Anomaly::Truncated),
                 }
@@ -299,6 +267,46 @@ pub(crate) fn exception(data: &[u8]) -> Detail {
     d.exact(data, 1);
     d.exception_code = u8_at(data, 0);
     d
+}
+
+/// FC 20 response: sub-responses of a length (reference type + data), reference type 6 and
+/// the registers.
+fn read_file_record_response(d: &mut Detail, data: &[u8]) {
+    if d.byte_count_covers_rest(data).is_none() {
+        return;
+    }
+    let mut rest = data.get(1..).unwrap_or_default();
+    let mut groups = 0u16;
+    while let Some(&len) = rest.first() {
+        let Some(group) = rest.get(1..1 + usize::from(len)) else {
+            d.flag(Anomaly::BadLength);
+            break;
+        };
+        if len == 0 || len % 2 == 0 || group.first() != Some(&FILE_REFERENCE_TYPE) {
+            d.flag(Anomaly::BadValue);
+        }
+        groups += 1;
+        rest = &rest[1 + usize::from(len)..];
+    }
+    d.groups = Some(groups);
+}
+
+/// FC 24 response: 16-bit byte count, FIFO count, registers.
+fn fifo_response(d: &mut Detail, data: &[u8]) {
+    if !d.at_least(data, 4) {
+        return;
+    }
+    let bc = be16(data, 0).unwrap_or(0);
+    let n = be16(data, 2).unwrap_or(0);
+    d.byte_count = Some(bc);
+    d.value_count = Some(n);
+    d.exact(data, 2 + usize::from(bc));
+    if u32::from(bc) != 2 + 2 * u32::from(n) {
+        d.flag(Anomaly::BadLength);
+    }
+    if n > limit::FIFO {
+        d.flag(Anomaly::BadValue);
+    }
 }
 
 /// FC 5, 6 (request and echoed response): address, value.
