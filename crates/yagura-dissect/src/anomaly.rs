@@ -32,11 +32,14 @@ pub enum Anomaly {
     BadMagic,
     /// BER/ASN.1 structure that does not parse.
     BadEncoding,
+    /// A field holds a value outside the range the protocol allows (Modbus quantity of
+    /// coils/registers, coil value other than 0x0000/0xFF00, reference type).
+    BadValue,
 }
 
 impl Anomaly {
     /// Every anomaly, in bit order.
-    pub const ALL: [Anomaly; 14] = [
+    pub const ALL: [Anomaly; 15] = [
         Anomaly::BadHeader,
         Anomaly::BadLength,
         Anomaly::Truncated,
@@ -51,6 +54,7 @@ impl Anomaly {
         Anomaly::BadApci,
         Anomaly::BadMagic,
         Anomaly::BadEncoding,
+        Anomaly::BadValue,
     ];
 
     /// The stable snake_case reason used in events.
@@ -70,6 +74,7 @@ impl Anomaly {
             Anomaly::BadApci => "bad_apci",
             Anomaly::BadMagic => "bad_magic",
             Anomaly::BadEncoding => "bad_encoding",
+            Anomaly::BadValue => "bad_value",
         }
     }
 }

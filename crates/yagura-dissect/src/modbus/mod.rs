@@ -1,13 +1,31 @@
-//! Modbus/TCP (and Modbus over UDP with the same MBAP header): framing, function codes,
-//! exceptions and operation classes.
+//! Modbus/TCP (and Modbus over UDP with the same MBAP header): framing, every public
+//! function's addresses, quantities, byte counts and sub-functions, FC 43/14 device
+//! identification, exceptions, operation classes, and request/response matching by
+//! transaction id. Function 90 carries Schneider's UMAS, decoded in [`umas`].
+//!
+//! Event fields (in this order, each only where the PDU has it): `transaction_id`,
+//! `unit_id`, `exception_code`, `mei_type`, `read_device_id`, `object_id`, `sub_function`,
+//! `sub_function_name`, `address`, `quantity`, `read_address`, `read_quantity`,
+//! `byte_count`, `value_count`, `value`, `and_mask`, `or_mask`, `groups`, `file_number`,
+//! `record_number`, `record_length`, `conformity_level`, `more_follows`, `next_object_id`,
+//! `number_of_objects`, `object_ids`, and the identity facts of FC 43/14 (`vendor`,
+//! `product_code`, `firmware_version`, `vendor_url`, `product_name`, `model_name`,
+//! `application_name`). A response whose PDU does not repeat the address and quantity (reads,
+//! FC 23, FC 24, exceptions) carries its request's, matched by transaction id and function
+//! (docs/events.md).
 
+mod detail;
+mod pending;
+pub mod umas;
 pub mod wire;
 
-use yagura_core::{Direction, OperationClass, PduStatus};
+use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 
-use crate::emit::{Summary, emit, u};
+use crate::emit::{Fields, Summary, emit, u};
 use crate::stream::{Framing, Step, Stream};
-use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
+use crate::{Anomalies, Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
+use detail::Detail;
+use pending::{Pending, Request};
 pub use wire::{ExceptionCode, FunctionCode, MbapFrame};
 use wire::{MAX_LENGTH, MBAP_LEN, MIN_LENGTH, SPEC_MAX_LENGTH};
 
@@ -37,38 +55,51 @@ fn length_ok(len: u16) -> bool {
     (MIN_LENGTH..=MAX_LENGTH).contains(&len)
 }
 
-/// The operation class of a function (exception bit cleared); `mei` is FC 43's MEI type.
-pub fn operation(fc: FunctionCode, mei: Option<u8>) -> OperationClass {
+/// The operation class of a function (exception bit cleared); `mei` is FC 43's MEI type,
+/// `sub_function` FC 8's.
+///
+/// FC 8 is `diagnostic` except sub-function 1 (Restart Communications Option: the server
+/// restarts its serial port and leaves listen-only mode), `restart`, and 4 (Force Listen Only
+/// Mode: the server stops answering), `control_command` — both change the device's state.
+pub fn operation(fc: FunctionCode, mei: Option<u8>, sub_function: Option<u16>) -> OperationClass {
     use OperationClass as O;
     match fc.0 {
         1..=4 | 24 => O::Read,
         // File records are register groups in device memory: a read or write of data.
         20 => O::Read,
         5 | 6 | 15 | 16 | 21 | 22 | 23 => O::Write,
-        7 | 8 | 11 | 12 => O::Diagnostic,
+        8 => match sub_function {
+            Some(1) => O::Restart,
+            Some(4) => O::ControlCommand,
+            _ => O::Diagnostic,
+        },
+        7 | 11 | 12 => O::Diagnostic,
         17 => O::Identify,
         43 if mei == Some(wire::MEI_READ_DEVICE_ID) => O::Identify,
-        // 90 is Schneider UMAS, classified by its own dissector later.
+        // 90 is Schneider UMAS, classified by its own module.
         _ => O::Other,
     }
 }
 
-/// Per-flow Modbus state: only stream sync (Modbus/TCP is stateless per PDU).
+/// Per-flow Modbus state: stream sync and the outstanding requests (allocated on the first
+/// request, only when events are wanted).
 #[derive(Debug, Clone)]
 pub struct ModbusDissector {
     stream: Stream,
     framing: ModbusFraming,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct ModbusFraming;
+#[derive(Debug, Clone, Default)]
+struct ModbusFraming {
+    pending: Option<Box<Pending>>,
+}
 
 impl ModbusDissector {
     /// A dissector for one flow; `udp` when each call is a whole datagram.
     pub fn new(udp: bool) -> ModbusDissector {
         ModbusDissector {
             stream: Stream::new(udp),
-            framing: ModbusFraming,
+            framing: ModbusFraming::default(),
         }
     }
 }
@@ -103,61 +134,201 @@ impl Framing for ModbusFraming {
         let Some(f) = MbapFrame::new_checked(data) else {
             return Step::Need(n - data.len());
         };
-        pdu(&f, dir, sink);
+        // Matching only serves event fields: without events there is no table to keep.
+        let pending = if sink.wants_events() {
+            Some(&mut **self.pending.get_or_insert_with(Box::default))
+        } else {
+            None
+        };
+        if f.raw_function() & 0x7f == FunctionCode::UMAS.0 {
+            umas::pdu(&f, dir == Direction::ToClient, pending, sink);
+        } else {
+            pdu(&f, dir, pending, sink);
+        }
         Step::Used(n)
     }
 }
 
-/// Summarise and emit one framed PDU.
-fn pdu(f: &MbapFrame<'_>, dir: Direction, sink: &mut dyn PduSink) {
-    let raw = f.raw_function();
-    let exception = raw & 0x80 != 0;
-    let fc = FunctionCode(raw & 0x7f);
-    let data = f.data();
-    let mei = (fc == FunctionCode::ENCAPSULATED_INTERFACE_TRANSPORT)
-        .then(|| data.first().copied())
-        .flatten();
-    let mut s = Summary::new(NAME, dir == Direction::ToClient, f.bytes().len());
-    s.function = Some(u32::from(fc.0));
-    s.function_name = match mei {
-        Some(wire::MEI_READ_DEVICE_ID) => Some("read_device_identification"),
-        _ => fc.name(),
-    };
-    s.operation = operation(fc, mei);
+/// Add the violations of the MBAP header to `a` (shared with UMAS).
+pub(crate) fn header_anomalies(f: &MbapFrame<'_>, a: &mut Anomalies) {
     if f.protocol_id() != 0 {
-        s.anomalies.set(Anomaly::BadProtocolId);
+        a.set(Anomaly::BadProtocolId);
     }
     if f.length() > SPEC_MAX_LENGTH {
-        s.anomalies.set(Anomaly::BadLength);
+        a.set(Anomaly::BadLength);
     }
-    if fc.0 == 0 {
+}
+
+/// Summarise and emit one framed PDU.
+fn pdu(f: &MbapFrame<'_>, dir: Direction, pending: Option<&mut Pending>, sink: &mut dyn PduSink) {
+    let raw = f.raw_function();
+    let exception = raw & 0x80 != 0;
+    let fc = raw & 0x7f;
+    let response = dir == Direction::ToClient;
+    let data = f.data();
+    let d = if exception {
+        detail::exception(data)
+    } else if response {
+        detail::response(fc, data)
+    } else {
+        detail::request(fc, data)
+    };
+    let mut s = Summary::new(NAME, response, f.bytes().len());
+    s.function = Some(u32::from(fc));
+    s.function_name = detail::function_name(fc, d.mei);
+    s.operation = operation(FunctionCode(fc), d.mei, d.sub_function);
+    s.anomalies = d.anomalies;
+    header_anomalies(f, &mut s.anomalies);
+    if !wire::is_assigned(fc) {
         s.anomalies.set(Anomaly::UnknownFunction);
     }
-    let mut exception_code = None;
     if exception {
         s.status = PduStatus::Exception;
-        exception_code = data.first().copied();
-        if dir == Direction::ToServer {
+        if !response {
             // Only servers send exceptions.
             s.anomalies.set(Anomaly::UnexpectedStatus);
-        }
-        if data.len() != 1 {
-            s.anomalies.set(Anomaly::BadLength);
         }
     }
     if !s.anomalies.is_empty() {
         s.status = PduStatus::Malformed;
     }
+    let tid = f.transaction_id();
+    let matched = match pending {
+        Some(p) if !response && !exception => {
+            p.push(Request {
+                tid,
+                fc,
+                umas: None,
+                address: d.address,
+                quantity: d.quantity,
+                read_address: d.read_address,
+                read_quantity: d.read_quantity,
+            });
+            None
+        }
+        Some(p) if response => p.take(tid, fc),
+        _ => None,
+    };
     emit(sink, &s, |fields| {
-        fields.push(("transaction_id", u(f.transaction_id())));
-        fields.push(("unit_id", u(f.unit_id())));
-        if let Some(m) = mei {
-            fields.push(("mei_type", u(m)));
-        }
-        if let Some(c) = exception_code {
-            fields.push(("exception_code", u(c)));
-        }
+        fill(fields, f, fc, response, exception, &d, matched)
     });
+}
+
+/// The event fields of one Modbus PDU (only runs when events are wanted).
+fn fill(
+    fields: &mut Fields,
+    f: &MbapFrame<'_>,
+    fc: u8,
+    response: bool,
+    exception: bool,
+    d: &Detail,
+    matched: Option<Request>,
+) {
+    let data = f.data();
+    let mut d = *d;
+    // A response that does not repeat them carries its request's address and quantity.
+    if let Some(r) = matched
+        && d.address.is_none()
+        && d.read_address.is_none()
+    {
+        d.address = r.address;
+        d.quantity = r.quantity;
+        d.read_address = r.read_address;
+        d.read_quantity = r.read_quantity;
+    }
+    let opt = |fields: &mut Fields, name: &'static str, v: Option<u16>| {
+        if let Some(v) = v {
+            fields.push((name, u(v)));
+        }
+    };
+    fields.push(("transaction_id", u(f.transaction_id())));
+    fields.push(("unit_id", u(f.unit_id())));
+    if let Some(c) = d.exception_code {
+        fields.push(("exception_code", u(c)));
+    }
+    if let Some(m) = d.mei {
+        fields.push(("mei_type", u(m)));
+    }
+    let device_id = !exception && fc == 43 && d.mei == Some(wire::MEI_READ_DEVICE_ID);
+    if device_id && !response {
+        opt(fields, "read_device_id", data.get(1).map(|&b| u16::from(b)));
+        opt(fields, "object_id", data.get(2).map(|&b| u16::from(b)));
+    }
+    if let Some(sf) = d.sub_function {
+        fields.push(("sub_function", u(sf)));
+        if let Some(n) = wire::DiagnosticCode(sf).name() {
+            fields.push(("sub_function_name", FieldValue::Str(n.to_string())));
+        }
+    }
+    opt(fields, "address", d.address);
+    opt(fields, "quantity", d.quantity);
+    opt(fields, "read_address", d.read_address);
+    opt(fields, "read_quantity", d.read_quantity);
+    opt(fields, "byte_count", d.byte_count);
+    opt(fields, "value_count", d.value_count);
+    opt(fields, "value", d.value);
+    opt(fields, "and_mask", d.and_mask);
+    opt(fields, "or_mask", d.or_mask);
+    opt(fields, "groups", d.groups);
+    if !exception {
+        // The first record group of a file record read or write.
+        let first = match (fc, response) {
+            (20, false) => detail::read_file_groups(data).next(),
+            (21, _) => detail::FileGroups(data.get(1..).unwrap_or_default())
+                .next()
+                .flatten(),
+            _ => None,
+        };
+        if let Some(g) = first {
+            fields.push(("file_number", u(g.file_number)));
+            fields.push(("record_number", u(g.record_number)));
+            fields.push(("record_length", u(g.record_length)));
+        }
+    }
+    if device_id && response {
+        device_identification(fields, data);
+    }
+}
+
+/// FC 43/14 response: header fields, the object ids, and the identity facts.
+fn device_identification(fields: &mut Fields, data: &[u8]) {
+    let Some(h) = detail::device_id_header(data) else {
+        return;
+    };
+    fields.push(("read_device_id", u(h.read_device_id)));
+    fields.push(("conformity_level", u(h.conformity_level)));
+    fields.push(("more_follows", u(h.more_follows)));
+    fields.push(("next_object_id", u(h.next_object_id)));
+    fields.push(("number_of_objects", u(h.number_of_objects)));
+    let mut ids = String::new();
+    let mut facts: Vec<(&'static str, FieldValue)> = Vec::new();
+    let mut rest = data.get(6..).unwrap_or_default();
+    for _ in 0..h.number_of_objects {
+        let Some((id, value, r)) = detail::device_object(rest) else {
+            break;
+        };
+        rest = r;
+        if !ids.is_empty() {
+            ids.push(',');
+        }
+        ids += &id.to_string();
+        if let Some(name) = wire::device_id_field(id)
+            && let Some(text) = text(value)
+            && !facts.iter().any(|(n, _)| *n == name)
+        {
+            facts.push((name, FieldValue::Str(text)));
+        }
+    }
+    fields.push(("object_ids", FieldValue::Str(ids)));
+    fields.extend(facts);
+}
+
+/// An identity string as the device sent it, without padding (spaces, NULs); `None` if
+/// nothing is left.
+pub(crate) fn text(b: &[u8]) -> Option<String> {
+    let s = String::from_utf8_lossy(b);
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+    (!t.is_empty()).then(|| t.to_string())
 }
 
 #[cfg(test)]

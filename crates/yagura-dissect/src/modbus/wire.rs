@@ -123,3 +123,71 @@ open_enum! {
 
 /// MEI type of function 43 that reads the device identification objects.
 pub const MEI_READ_DEVICE_ID: u8 = 14;
+/// MEI type of function 43 that carries CANopen general references.
+pub const MEI_CANOPEN: u8 = 13;
+
+/// Quantity limits of the public functions (Modbus Application Protocol v1.1b3, 6.1–6.17).
+pub mod limit {
+    /// FC 1, 2: coils / discrete inputs per read.
+    pub const READ_BITS: u16 = 2000;
+    /// FC 3, 4 and the read part of FC 23: registers per read.
+    pub const READ_REGISTERS: u16 = 125;
+    /// FC 15: coils per write.
+    pub const WRITE_BITS: u16 = 1968;
+    /// FC 16: registers per write.
+    pub const WRITE_REGISTERS: u16 = 123;
+    /// FC 23: registers in the write part.
+    pub const READ_WRITE_REGISTERS: u16 = 121;
+    /// FC 24: registers in a FIFO queue.
+    pub const FIFO: u16 = 31;
+}
+
+/// FC 5 values: the only two a coil write may carry.
+pub const COIL_ON: u16 = 0xff00;
+/// FC 5 value switching a coil off.
+pub const COIL_OFF: u16 = 0x0000;
+/// FC 20/21 reference type of a file record group.
+pub const FILE_REFERENCE_TYPE: u8 = 6;
+
+/// Is `fc` a function the Modbus specification assigns (public codes), a user-defined one
+/// (65–72, 100–110), or Schneider's UMAS carrier (90)? Anything else is reserved or
+/// unassigned and flagged `unknown_function`.
+pub fn is_assigned(fc: u8) -> bool {
+    FunctionCode(fc).name().is_some() || matches!(fc, 65..=72 | 100..=110)
+}
+
+open_enum! {
+    /// FC 8 Diagnostics sub-function codes (6.8.1).
+    pub struct DiagnosticCode(u16) {
+        RETURN_QUERY_DATA = 0 => "return_query_data",
+        RESTART_COMMUNICATIONS = 1 => "restart_communications_option",
+        RETURN_DIAGNOSTIC_REGISTER = 2 => "return_diagnostic_register",
+        CHANGE_ASCII_DELIMITER = 3 => "change_ascii_input_delimiter",
+        FORCE_LISTEN_ONLY = 4 => "force_listen_only_mode",
+        CLEAR_COUNTERS = 10 => "clear_counters_and_diagnostic_register",
+        BUS_MESSAGE_COUNT = 11 => "return_bus_message_count",
+        BUS_COMM_ERROR_COUNT = 12 => "return_bus_communication_error_count",
+        BUS_EXCEPTION_COUNT = 13 => "return_bus_exception_error_count",
+        SERVER_MESSAGE_COUNT = 14 => "return_server_message_count",
+        SERVER_NO_RESPONSE_COUNT = 15 => "return_server_no_response_count",
+        SERVER_NAK_COUNT = 16 => "return_server_nak_count",
+        SERVER_BUSY_COUNT = 17 => "return_server_busy_count",
+        BUS_OVERRUN_COUNT = 18 => "return_bus_character_overrun_count",
+        CLEAR_OVERRUN = 20 => "clear_overrun_counter_and_flag",
+    }
+}
+
+/// FC 43/14 object ids (6.21) and the event field each one fills. Objects 0x07–0x7f are
+/// reserved, 0x80–0xff vendor-private: they are listed in `object_ids` only.
+pub fn device_id_field(object_id: u8) -> Option<&'static str> {
+    Some(match object_id {
+        0 => "vendor",
+        1 => "product_code",
+        2 => "firmware_version",
+        3 => "vendor_url",
+        4 => "product_name",
+        5 => "model_name",
+        6 => "application_name",
+        _ => return None,
+    })
+}
