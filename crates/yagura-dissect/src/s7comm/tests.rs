@@ -84,7 +84,7 @@ fn parses_userdata_szl() {
     assert_eq!(e.operation, OperationClass::Identify);
     assert!(!e.response);
     assert_eq!(s.field(0, "szl_id"), Some(0x0011));
-    assert_eq!(s.field(0, "userdata_group"), Some(4));
+    assert_eq!(s.field(0, "function_group"), Some(4));
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn parses_s7comm_plus() {
     assert_eq!(e.operation, OperationClass::Write);
     assert!(e.response);
     assert!(e.anomalies.is_empty(), "{:?}", e.anomalies);
-    assert_eq!(s.field(0, "seq"), Some(2));
+    assert_eq!(s.field(0, "sequence"), Some(2));
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn s7comm_plus_v3_skips_the_digest() {
     );
     assert_eq!(s.events[0].function_name, Some("set_variable"));
     assert!(!s.events[0].response);
-    assert_eq!(s.field(0, "seq"), Some(3));
+    assert_eq!(s.field(0, "sequence"), Some(3));
 }
 
 #[test]
