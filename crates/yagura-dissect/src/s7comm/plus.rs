@@ -2,7 +2,9 @@
 
 use yagura_core::{Direction, OperationClass};
 
-use crate::bytes::{be16, u8_at};
+use yagura_core::FieldValue;
+
+use crate::bytes::{be16, be32, u8_at};
 use crate::emit::{Summary, emit, u};
 use crate::{Anomaly, PduSink};
 
@@ -56,10 +58,17 @@ open_enum! {
     }
 }
 
-/// Operation class of a function. Stop/start and program download travel inside
-/// SetVariable/Invoke/sequences and need the object model (a later session); until then they
-/// are `write`/`other`.
-pub fn operation(f: Function) -> OperationClass {
+/// Object id of the CPU execution unit (`NativeObjects.theCPUexecUnit_Rid`).
+pub const CPU_EXEC_UNIT: u32 = 0x34;
+/// Its attribute `CPUexecUnit.operatingStateREQ`: writing 1 requests STOP, 3 RUN.
+pub const OPERATING_STATE_REQ: u64 = 2167;
+/// Object ids from here on are created per session (the session, its subscriptions):
+/// setting their attributes is protocol housekeeping, not a write to the PLC.
+pub const SESSION_OBJECTS: u32 = 0x7000_0000;
+
+/// Operation class of a function. `target` is what a SetVariable request addresses (object
+/// id, attribute, value) when visible.
+pub fn operation(f: Function, target: Option<SetTarget>) -> OperationClass {
     use OperationClass as O;
     match f {
         Function::EXPLORE
@@ -68,11 +77,90 @@ pub fn operation(f: Function) -> OperationClass {
         | Function::GET_MULTI_VARIABLES
         | Function::GET_VAR_SUBSTREAMED
         | Function::GET_VARIABLES_ADDRESS => O::Read,
-        Function::SET_VARIABLE | Function::SET_MULTI_VARIABLES | Function::SET_VAR_SUBSTREAMED => {
-            O::Write
-        }
+        Function::SET_VARIABLE => match target {
+            Some(t) if t.object == CPU_EXEC_UNIT && t.attribute == Some(OPERATING_STATE_REQ) => {
+                match t.value {
+                    Some(1) => O::Stop,
+                    Some(3) => O::Start,
+                    _ => O::ControlCommand,
+                }
+            }
+            Some(t) if t.object >= SESSION_OBJECTS => O::Other,
+            _ => O::Write,
+        },
+        Function::SET_MULTI_VARIABLES | Function::SET_VAR_SUBSTREAMED => O::Write,
         _ => O::Other,
     }
+}
+
+/// The object, attribute and (small integer) value a SetVariable request sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetTarget {
+    /// Object id (u32).
+    pub object: u32,
+    /// First attribute id (VLQ), when readable.
+    pub attribute: Option<u64>,
+    /// The value when it is a one-byte integer.
+    pub value: Option<u8>,
+}
+
+/// An unsigned variable-length quantity (7 bits per byte, high bit = more) at `at`: value
+/// and next offset. At most 9 bytes.
+pub fn vlq(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut v: u64 = 0;
+    for i in 0..9 {
+        let c = *b.get(at + i)?;
+        if i == 8 {
+            return Some((v << 8 | u64::from(c), at + 9));
+        }
+        v = v << 7 | u64::from(c & 0x7f);
+        if c & 0x80 == 0 {
+            return Some((v, at + i + 1));
+        }
+    }
+    None
+}
+
+/// A SetVariable request body: object id, item count, attribute, then the value (flags,
+/// datatype, VLQ-encoded value).
+fn set_target(body: &[u8]) -> Option<SetTarget> {
+    let object = be32(body, 0)?;
+    let parsed = vlq(body, 4).and_then(|(_, at)| vlq(body, at));
+    let (attribute, value) = match parsed {
+        Some((a, at)) => {
+            let v = body.get(at + 2).copied().filter(|v| *v < 0x40);
+            (Some(a), v)
+        }
+        None => (None, None),
+    };
+    Some(SetTarget {
+        object,
+        attribute,
+        value,
+    })
+}
+
+/// `n;ORDER NUMBER;Vx.y` strings (the server session version of CreateObject answers): the
+/// order number and firmware version of the first one in `b`.
+pub fn version_string(b: &[u8]) -> Option<(String, String)> {
+    for run in b.split(|c| !(0x20..0x7f).contains(c)) {
+        if run.len() < 8 {
+            continue;
+        }
+        let mut parts = run.split(|&c| c == b';');
+        let (Some(n), Some(order), Some(fw)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let order = String::from_utf8_lossy(order).trim().to_string();
+        let fw = String::from_utf8_lossy(fw).trim().to_string();
+        let n_ok = n.last().is_some_and(u8::is_ascii_digit);
+        let order_ok = order.len() >= 6 && order.starts_with(|c: char| c.is_ascii_digit());
+        let fw_ok = fw.starts_with('V') && fw[1..].starts_with(|c: char| c.is_ascii_digit());
+        if n_ok && order_ok && fw_ok {
+            return Some((order, fw));
+        }
+    }
+    None
 }
 
 /// Emit the S7comm-plus PDU in one COTP payload (starting with 0x72). `cont` is the
@@ -120,6 +208,13 @@ pub(crate) fn pdu(p: &[u8], dir: Direction, cont: &mut bool, sink: &mut dyn PduS
         _ => None,
     };
     let seq = function.and_then(|_| be16(data, 7));
+    // Requests: sequence, then session id (u32) and transport flags before the body.
+    let request = opcode == Some(Opcode::REQUEST);
+    let session = if request { be32(data, 9) } else { None };
+    let target = match function {
+        Some(Function::SET_VARIABLE) if request => data.get(14..).and_then(set_target),
+        _ => None,
+    };
     match opcode {
         Some(Opcode::REQUEST) => s.response = false,
         Some(Opcode::RESPONSE | Opcode::RESPONSE2) => s.response = true,
@@ -129,7 +224,7 @@ pub(crate) fn pdu(p: &[u8], dir: Direction, cont: &mut bool, sink: &mut dyn PduS
     if let Some(f) = function {
         s.function = Some(u32::from(f.0));
         s.function_name = f.name();
-        s.operation = operation(f);
+        s.operation = operation(f, target);
     } else if opcode == Some(Opcode::NOTIFICATION) {
         s.function_name = Some("notification");
     }
@@ -142,7 +237,28 @@ pub(crate) fn pdu(p: &[u8], dir: Direction, cont: &mut bool, sink: &mut dyn PduS
             fields.push(("opcode", u(o.0)));
         }
         if let Some(q) = seq {
-            fields.push(("seq", u(q)));
+            fields.push(("sequence", u(q)));
+        }
+        if let Some(id) = session {
+            fields.push(("session_id", u(id)));
+        }
+        if let Some(t) = target {
+            fields.push(("object_id", u(t.object)));
+            if let Some(a) = t.attribute {
+                fields.push(("attribute_id", u(a)));
+            }
+            if t.object == CPU_EXEC_UNIT
+                && t.attribute == Some(OPERATING_STATE_REQ)
+                && let Some(v) = t.value
+            {
+                fields.push(("requested_state", u(v)));
+            }
+        }
+        if function == Some(Function::CREATE_OBJECT)
+            && let Some((order, fw)) = version_string(data)
+        {
+            fields.push(("order_number", FieldValue::Str(order)));
+            fields.push(("firmware_version", FieldValue::Str(fw)));
         }
     });
 }

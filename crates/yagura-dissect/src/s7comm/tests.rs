@@ -84,7 +84,7 @@ fn parses_userdata_szl() {
     assert_eq!(e.operation, OperationClass::Identify);
     assert!(!e.response);
     assert_eq!(s.field(0, "szl_id"), Some(0x0011));
-    assert_eq!(s.field(0, "userdata_group"), Some(4));
+    assert_eq!(s.field(0, "function_group"), Some(4));
 }
 
 #[test]
@@ -160,7 +160,7 @@ fn parses_s7comm_plus() {
     assert_eq!(e.operation, OperationClass::Write);
     assert!(e.response);
     assert!(e.anomalies.is_empty(), "{:?}", e.anomalies);
-    assert_eq!(s.field(0, "seq"), Some(2));
+    assert_eq!(s.field(0, "sequence"), Some(2));
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn s7comm_plus_v3_skips_the_digest() {
     );
     assert_eq!(s.events[0].function_name, Some("set_variable"));
     assert!(!s.events[0].response);
-    assert_eq!(s.field(0, "seq"), Some(3));
+    assert_eq!(s.field(0, "sequence"), Some(3));
 }
 
 #[test]
@@ -248,4 +248,270 @@ fn flags_s7_length_mismatch() {
     let (_, s) = run(&mut s7(), &b, Direction::ToClient);
     assert_eq!(s.events[0].anomalies, ["truncated"]);
     assert_eq!(s.events[0].status, PduStatus::Malformed);
+}
+
+// ---- Deeper S7comm decoding (bytes cut from corpus captures) ----
+
+use proptest::prelude::*;
+use yagura_core::FieldValue;
+
+/// The string value of field `name` in event `i`.
+fn text(s: &VecSink, i: usize, name: &str) -> Option<String> {
+    s.events[i]
+        .fields
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| match v {
+            FieldValue::Str(x) => Some(x.clone()),
+            _ => None,
+        })
+}
+
+// icsnpp-s7comm__snap7.pcap frames 51, 52: read var of MB16 and its answer.
+const READ_JOB: &str = "0300001f02f080320100001900000e00000401120a10080001000083000080";
+const READ_ACK: &str = "0300001d02f0803203000019000002000800000401ff07000400000000";
+// snap7.pcap frames 53, 54: write var of five items (M, I, Q, T, C); items 4 and 5 fail.
+const WRITE_JOB: &str = "030000c302f080320100001a00003e00740505120a10040010000083000000120a10020010000081000000120a10020010000082000000120a101d000800001d000000120a101c000800001c00000000040100addeaddeaddeaddeaddeaddeaddeaddeefbeefbeefbeefbeefbeefbeefbeefbe00040080aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbb00040080bbbbbbbbbbbbbbbbaddeaddeaddeadde00090010efbeefbeefbeefbeefbeefbeefbeefbe00090010fecafecafecafecafecafecafecafeca";
+const WRITE_ACK: &str = "0300001a02f080320300001a000002000500000505ffffff0303";
+// snap7.pcap frames 43, 44: start upload of OB0, refused with an Ack (no parameter).
+const UPLOAD_JOB: &str = "0300002302f080320100001500001200001d00000000000000095f3038303030303041";
+const UPLOAD_NAK: &str = "0300001302f08032020000150000000000d20c";
+// iti__step7_s300_download.pcapng frames 87 and 93: request download of DB1, then the PI
+// service _INSE activating it.
+const DOWNLOAD_REQ: &str = "0300003102f080320100008300002000001a00010000000000095f30413030303031500d31303030323136303030303838";
+const PI_INSE: &str =
+    "0300002b02f080320100008400001a000028000000000000fd000a01003041303030303150055f494e5345";
+// snap7.pcap frame 63: PI P_PROGRAM with parameter block "C " (cold start).
+const PI_COLD: &str =
+    "0300002702f080320100001f000016000028000000000000fd0002432009505f50524f4752414d";
+// icsnpp-s7comm__s7ident.pcap frame 11: SZL 0x0011 answer (module identification).
+const SZL_0011: &str = "0300009902f080320700000100000c007c000112081284010000000000ff09007800110000001c0004000136455337203331352d32454831342d304142302000c000040001000636455337203331352d32454831342d304142302000c0000400010007202020202020202020202020202020202020202000c0560302060081426f6f74204c6f61646572202020202020202020000041200909";
+// s7ident.pcap frame 17: SZL 0x0424 answer (CPU mode: RUN).
+const SZL_0424: &str = "0300003d02f080320700000400000c0020000112081284010000000000ff09001c04240000001400015144ff0800000000000000002410042124250005";
+// snap7.pcap frames 6 and 8: SZL 0x001C answer in two data units (the second fetched by a
+// follow-up request, frame 7).
+const SZL_001C_1: &str = "030000f702f080320700000200000c00da0001120812840102d5010000ff0900d6001c00000022000a000153373330302f45543230304d2073746174696f6e5f31000000000000000000000002504c435f310000000000000000000000000000000000000000000000000000000003000000000000000000000000000000000000000000000000000000000000000000044f726967696e616c205369656d656e732045717569706d656e7400000000000000055320432d423155333933313432303131000000000000000000000000000000000007435055203331352d3220504e2f445000000000000000000000000000000000000008";
+const SZL_FOLLOW: &str = "0300002102f080320700000300000c00040001120812440102000000000a000000";
+const SZL_001C_2: &str = "030000a702f080320700000300000c008a0001120812840102d5000000ff0900864d4d4320344131414330313900000000000000000000000000000000000000000009002af60000010000000000000000000000000000000000000000000000000000000a0000000000000000000000000000000000000000000000000000000000000000000b0000000000000000000000000000000000000000000000000000000000000000";
+// snap7.pcap frame 46: read clock answer.
+const CLOCK_ACK: &str =
+    "0300002b02f080320700001600000c000e000112081287010200000000ff09000a00191602081451379162";
+// iti__S7-1511_db2_var1_HMI.pcap frame 7: S7comm-plus V1 CreateObject answer carrying the
+// server session version string.
+const PLUS_CREATE_RSP: &str = "030000d702f080720100c832000004ca0000000136000287088709a100000120821f0100a38169001500a3822b00048280808000a3822d0015104f4d53502e52454c2e353034312e3233a3822f10021427ab8fbbf5932317cd6959f04976658f7313522aa3823200170000013a823b00048240823c00048240823d000484818040823e000484818040823f00151a313b36455337203531312d31414b30302d304142303b56312e30824000151a313b36455337203531312d31414b30302d304142303b56312e3082410003000300a20000000072010000";
+
+#[test]
+fn read_var_job_and_matched_answer() {
+    let mut d = s7();
+    let (_, s) = run(&mut d, &hex(READ_JOB), Direction::ToServer);
+    assert_eq!(s.events[0].operation, OperationClass::Read);
+    assert_eq!(s.field(0, "item_count"), Some(1));
+    assert_eq!(text(&s, 0, "area").as_deref(), Some("M"));
+    assert_eq!(s.field(0, "address"), Some(16));
+    let (_, s) = run(&mut d, &hex(READ_ACK), Direction::ToClient);
+    let e = &s.events[0];
+    assert_eq!(
+        (e.function_name, e.status),
+        (Some("read_var"), PduStatus::Ok)
+    );
+    // The answer carries the request's item.
+    assert_eq!(text(&s, 0, "area").as_deref(), Some("M"));
+    assert_eq!(s.field(0, "return_code"), Some(0xff));
+}
+
+#[test]
+fn write_var_with_failing_items() {
+    let mut d = s7();
+    let (_, s) = run(&mut d, &hex(WRITE_JOB), Direction::ToServer);
+    assert_eq!(s.events[0].operation, OperationClass::Write);
+    assert_eq!(s.field(0, "item_count"), Some(5));
+    assert!(s.events[0].anomalies.is_empty());
+    let (_, s) = run(&mut d, &hex(WRITE_ACK), Direction::ToClient);
+    assert_eq!(s.events[0].status, PduStatus::Exception);
+    assert_eq!(s.field(0, "return_code"), Some(3));
+}
+
+#[test]
+fn ack_takes_the_jobs_function() {
+    let mut d = s7();
+    let (_, s) = run(&mut d, &hex(UPLOAD_JOB), Direction::ToServer);
+    assert_eq!(s.events[0].operation, OperationClass::ProgramUpload);
+    assert_eq!(text(&s, 0, "block_type").as_deref(), Some("OB"));
+    assert_eq!(s.field(0, "block_number"), Some(0));
+    let (_, s) = run(&mut d, &hex(UPLOAD_NAK), Direction::ToClient);
+    let e = &s.events[0];
+    assert_eq!(e.function_name, Some("start_upload"));
+    assert_eq!(e.status, PduStatus::Exception);
+    assert_eq!(s.field(0, "error_class"), Some(0xd2));
+    // An Ack without a Job seen has no function.
+    let (_, s) = run(&mut s7(), &hex(UPLOAD_NAK), Direction::ToClient);
+    assert_eq!(s.events[0].function, None);
+}
+
+#[test]
+fn download_and_pi_services() {
+    let mut d = s7();
+    let (_, s) = run(&mut d, &hex(DOWNLOAD_REQ), Direction::ToServer);
+    assert_eq!(s.events[0].operation, OperationClass::ProgramDownload);
+    assert_eq!(text(&s, 0, "block_type").as_deref(), Some("DB"));
+    assert_eq!(s.field(0, "block_number"), Some(1));
+    let (_, s) = run(&mut d, &hex(PI_INSE), Direction::ToServer);
+    assert_eq!(s.events[0].operation, OperationClass::ProgramDownload);
+    assert_eq!(text(&s, 0, "pi_service").as_deref(), Some("_INSE"));
+    assert_eq!(text(&s, 0, "block_type").as_deref(), Some("DB"));
+    let (_, s) = run(&mut d, &hex(PI_COLD), Direction::ToServer);
+    assert_eq!(s.events[0].operation, OperationClass::Restart);
+    assert_eq!(text(&s, 0, "start_mode").as_deref(), Some("cold"));
+}
+
+#[test]
+fn szl_module_identification_and_cpu_mode() {
+    let mut d = s7();
+    let (_, s) = run(&mut d, &hex(SZL_0011), Direction::ToClient);
+    assert_eq!(s.events[0].operation, OperationClass::Identify);
+    assert_eq!(
+        text(&s, 0, "order_number").as_deref(),
+        Some("6ES7 315-2EH14-0AB0")
+    );
+    assert_eq!(text(&s, 0, "hardware_version").as_deref(), Some("4"));
+    assert_eq!(text(&s, 0, "firmware_version").as_deref(), Some("V3.2.6"));
+    let (_, s) = run(&mut d, &hex(SZL_0424), Direction::ToClient);
+    assert_eq!(s.events[0].operation, OperationClass::Diagnostic);
+    assert_eq!(text(&s, 0, "cpu_mode").as_deref(), Some("run"));
+}
+
+#[test]
+fn szl_component_identification_over_two_data_units() {
+    let mut d = s7();
+    let (_, s) = run(&mut d, &hex(SZL_001C_1), Direction::ToClient);
+    assert_eq!(text(&s, 0, "station_name"), None, "decoded when complete");
+    let (_, s) = run(&mut d, &hex(SZL_FOLLOW), Direction::ToServer);
+    assert_eq!(s.events[0].function_name, Some("read_szl"));
+    let (_, s) = run(&mut d, &hex(SZL_001C_2), Direction::ToClient);
+    assert_eq!(s.field(0, "szl_id"), Some(0x1c));
+    assert_eq!(
+        text(&s, 0, "station_name").as_deref(),
+        Some("S7300/ET200M station_1")
+    );
+    assert_eq!(text(&s, 0, "module_name").as_deref(), Some("PLC_1"));
+    assert_eq!(
+        text(&s, 0, "serial_number").as_deref(),
+        Some("S C-B1U393142011")
+    );
+    assert_eq!(s.events[0].operation, OperationClass::Identify);
+}
+
+#[test]
+fn read_clock_answer() {
+    let (_, s) = run(&mut s7(), &hex(CLOCK_ACK), Direction::ToClient);
+    assert_eq!(s.events[0].function_name, Some("read_clock"));
+    assert_eq!(
+        text(&s, 0, "clock").as_deref(),
+        Some("2016-02-08T14:51:37.916")
+    );
+}
+
+#[test]
+fn pending_table_is_bounded() {
+    let mut d = s7();
+    let mut b = hex(READ_JOB);
+    for r in 0..1000u16 {
+        b[11..13].copy_from_slice(&r.to_be_bytes());
+        run(&mut d, &b, Direction::ToServer);
+    }
+    // Only the newest MAX_PENDING Jobs are remembered: an answer to the first is unmatched.
+    let mut a = hex(READ_ACK);
+    a[11..13].copy_from_slice(&0u16.to_be_bytes());
+    let (_, s) = run(&mut d, &a, Direction::ToClient);
+    assert_eq!(text(&s, 0, "area"), None);
+    a[11..13].copy_from_slice(&999u16.to_be_bytes());
+    let (_, s) = run(&mut d, &a, Direction::ToClient);
+    assert_eq!(text(&s, 0, "area").as_deref(), Some("M"));
+}
+
+#[test]
+fn s7comm_plus_version_string_and_cpu_stop() {
+    let (_, s) = run(
+        &mut IsoDissector::new(ProtocolId::S7COMM_PLUS, false),
+        &hex(PLUS_CREATE_RSP),
+        Direction::ToClient,
+    );
+    assert_eq!(s.events[0].function_name, Some("create_object"));
+    assert_eq!(
+        text(&s, 0, "order_number").as_deref(),
+        Some("6ES7 511-1AK00-0AB0")
+    );
+    assert_eq!(text(&s, 0, "firmware_version").as_deref(), Some("V1.0"));
+    // Synthetic (no capture of it in the corpus): a V1 SetVariable request on the CPU
+    // execution unit (object 0x34), attribute 2167 (VLQ 90 77), DInt value 1 = STOP.
+    let body = hex("31 0000 04f2 0000 0007 70000e4d 36 00000034 01 9077 00 04 01 00000000");
+    let mut p = vec![0x72, 0x01];
+    p.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    p.extend(&body);
+    p.extend(hex("72010000"));
+    let mut t = vec![3, 0, 0, 0, 2, 0xf0, 0x80];
+    t.extend(&p);
+    let l = t.len() as u16;
+    t[2..4].copy_from_slice(&l.to_be_bytes());
+    let (_, s) = run(
+        &mut IsoDissector::new(ProtocolId::S7COMM_PLUS, false),
+        &t,
+        Direction::ToServer,
+    );
+    assert_eq!(s.events[0].operation, OperationClass::Stop);
+    assert_eq!(s.field(0, "session_id"), Some(0x70000e4d));
+    assert_eq!(s.field(0, "requested_state"), Some(1));
+    let at = t.len() - 9;
+    t[at] = 3; // value 3 = RUN
+    let (_, s) = run(
+        &mut IsoDissector::new(ProtocolId::S7COMM_PLUS, false),
+        &t,
+        Direction::ToServer,
+    );
+    assert_eq!(s.events[0].operation, OperationClass::Start);
+}
+
+/// Wrap `payload` in TPKT + COTP DT (EOT).
+fn tpkt(payload: &[u8]) -> Vec<u8> {
+    let mut t = vec![3, 0, 0, 0, 2, 0xf0, 0x80];
+    t.extend_from_slice(payload);
+    let l = t.len().min(0xffff) as u16;
+    t[2..4].copy_from_slice(&l.to_be_bytes());
+    t
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// Arbitrary S7comm / S7comm-plus payloads behind valid framing, and arbitrary
+    /// truncations of real PDUs, never panic; one event per TPDU at most.
+    #[test]
+    fn arbitrary_payloads_never_panic(
+        body in proptest::collection::vec(any::<u8>(), 0..400),
+        first in prop_oneof![Just(0x32u8), Just(0x72u8), any::<u8>()],
+        rosctr in prop_oneof![Just(1u8), Just(2), Just(3), Just(7), any::<u8>()],
+        events in any::<bool>(),
+    ) {
+        let mut p = vec![first, rosctr];
+        p.extend_from_slice(&body);
+        let t = tpkt(&p);
+        let mut d = s7();
+        let mut sink = if events { VecSink::default() } else { VecSink::counting() };
+        for dir in [Direction::ToServer, Direction::ToClient] {
+            d.parse(&t, dir, &mut sink);
+        }
+        prop_assert!(sink.events.len() + sink.counted.len() <= 2);
+    }
+
+    #[test]
+    fn truncated_corpus_pdus_never_panic(cut in 0usize..400, which in 0usize..8) {
+        let all = [READ_JOB, WRITE_JOB, PI_INSE, SZL_0011, SZL_001C_1, SZL_001C_2, CLOCK_ACK, PLUS_CREATE_RSP];
+        let b = hex(all[which]);
+        let payload = &b[7..];
+        let t = tpkt(&payload[..cut.min(payload.len())]);
+        let mut d = s7();
+        let mut sink = VecSink::default();
+        d.parse(&t, Direction::ToClient, &mut sink);
+        prop_assert!(sink.events.len() <= 1);
+    }
 }

@@ -107,10 +107,19 @@ impl<'a> S7Header<'a> {
 
 /// Userdata parameter field offsets (after the 3-byte parameter head and the length byte).
 pub mod userdata {
+    /// Parameter length after the 4-byte head: 4 (requests, pushes) or 8 (responses and
+    /// follow-up requests, which add data unit reference, last-unit flag and error code).
+    pub const LENGTH: usize = 3;
+    /// Method: 0x11 request/push, 0x12 response or follow-up request.
+    pub const METHOD: usize = 4;
     /// Type (high nibble: 0 push, 4 request, 8 response) and function group (low nibble).
     pub const TYPE_GROUP: usize = 5;
     /// Subfunction within the group.
     pub const SUBFUNCTION: usize = 6;
+    /// Sequence number (assigned by the answering side, echoed by follow-up requests).
+    pub const SEQUENCE: usize = 7;
+    /// Only in 12-byte parameters: non-zero while more data units follow.
+    pub const LAST_DATA_UNIT: usize = 9;
     /// Only in 12-byte (response) parameters.
     pub const ERROR_CODE: usize = 10;
     /// The parameter head of requests and responses (a mode-transition push has 01 00 10;
@@ -143,4 +152,134 @@ pub fn userdata_name(group: u8, sub: u8) -> Option<&'static str> {
         (0xf, _) => "nc_programming",
         _ => return None,
     })
+}
+
+/// S7 memory areas of an S7ANY item address.
+pub fn area_name(area: u8) -> Option<&'static str> {
+    Some(match area {
+        0x03 => "SI",
+        0x05 => "SF",
+        0x06 => "AI",
+        0x07 => "AQ",
+        0x80 => "P",
+        0x81 => "I",
+        0x82 => "Q",
+        0x83 => "M",
+        0x84 => "DB",
+        0x85 => "DI",
+        0x86 => "L",
+        0x87 => "V",
+        0x1c => "C",
+        0x1d => "T",
+        0x1e => "IEC_C",
+        0x1f => "IEC_T",
+        _ => return None,
+    })
+}
+
+/// Area codes whose address is a number (counters, timers), not a bit offset.
+pub const fn area_is_numbered(area: u8) -> bool {
+    matches!(area, 0x1c..=0x1f)
+}
+
+/// Area codes that carry a DB number.
+pub const fn area_has_db(area: u8) -> bool {
+    matches!(area, 0x84 | 0x85)
+}
+
+/// Syntax id of the usual S7 "ANY" item address.
+pub const SYNTAX_S7ANY: u8 = 0x10;
+/// Transport size BIT of an item request.
+pub const TS_BIT: u8 = 0x01;
+
+/// The first item of a Read/Write Var request parameter: the parameter has function, item
+/// count, then items `12 LL syntax …` of `2 + LL` bytes; the S7ANY syntax (LL = 10) is
+/// transport size, length, DB number, area and a 24-bit address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Item {
+    /// Syntax id (0x10 = S7ANY).
+    pub syntax: u8,
+    /// Transport size (1 = bit, 2 = byte, …).
+    pub transport_size: u8,
+    /// DB number.
+    pub db: u16,
+    /// Memory area code.
+    pub area: u8,
+    /// The raw 24-bit address: bit offset (byte * 8 + bit), or the number for C/T areas.
+    pub address: u32,
+}
+
+impl Item {
+    /// Parse an item at the front of `b`; `None` when it is not a well-formed S7ANY item
+    /// (other syntaxes are reported by their syntax id only).
+    pub fn parse(b: &[u8]) -> Option<(Item, usize)> {
+        let &[0x12, len, syntax, ..] = b else {
+            return None;
+        };
+        let size = 2 + len as usize;
+        if b.len() < size {
+            return None;
+        }
+        let mut it = Item {
+            syntax,
+            ..Item::default()
+        };
+        if syntax == SYNTAX_S7ANY && len >= 10 {
+            it.transport_size = b[3];
+            it.db = be16(b, 6)?;
+            it.area = b[8];
+            it.address = u32::from_be_bytes([0, b[9], b[10], b[11]]);
+        }
+        Some((it, size))
+    }
+}
+
+/// A block named in a block function or PI service: two ASCII digits of type, five of
+/// number, and (in file names) the file system letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockId {
+    /// Type code, two ASCII characters (`08` OB, `0A` DB, …).
+    pub kind: [u8; 2],
+    /// Block number.
+    pub number: u32,
+}
+
+impl BlockId {
+    /// Parse `TTNNNNN` at the front of `b` (type code, five decimal digits).
+    pub fn parse(b: &[u8]) -> Option<BlockId> {
+        let t = b.get(..7)?;
+        let mut number = 0u32;
+        for &c in &t[2..7] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            number = number * 10 + u32::from(c - b'0');
+        }
+        Some(BlockId {
+            kind: [t[0], t[1]],
+            number,
+        })
+    }
+    /// Block type name (`OB`, `DB`, …), or the raw two characters.
+    pub fn type_name(&self) -> String {
+        match &self.kind {
+            b"08" => "OB".into(),
+            b"0A" => "DB".into(),
+            b"0B" => "SDB".into(),
+            b"0C" => "FC".into(),
+            b"0D" => "SFC".into(),
+            b"0E" => "FB".into(),
+            b"0F" => "SFB".into(),
+            k => String::from_utf8_lossy(k).into_owned(),
+        }
+    }
+}
+
+/// Byte length of a data item's value: its length field counts bits for the bit/byte/int
+/// transport sizes (3, 4, 5), bytes otherwise.
+pub const fn item_value_len(transport_size: u8, len: u16) -> usize {
+    match transport_size {
+        3..=5 => (len as usize).div_ceil(8),
+        _ => len as usize,
+    }
 }

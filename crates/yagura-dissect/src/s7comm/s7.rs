@@ -1,0 +1,711 @@
+//! S7comm PDUs (protocol id 0x32): Job, Ack, Ack_Data and Userdata.
+//!
+//! Cheap path (always): ROSCTR, function, operation class, status and anomalies, plus the
+//! little a Job needs to describe its answer (kept in a bounded per-flow table keyed by PDU
+//! reference). Deep details (items, blocks, PI service, SZL contents) are turned into fields
+//! only when events are wanted.
+
+use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
+
+use super::szl;
+use super::wire::{self, BlockId, Function, Item, Rosctr, S7Header};
+use crate::bytes::{be16, u8_at};
+use crate::emit::{Fields, Summary, emit, u};
+use crate::{Anomalies, Anomaly, PduSink};
+
+/// Bound on the Jobs awaiting their Ack/Ack_Data in one flow (S7 negotiates at most a few
+/// parallel jobs; hostile traffic must not grow memory).
+pub const MAX_PENDING: usize = 32;
+
+/// Longest PI service name kept (S7 and NC service names are at most ~10 characters).
+const PI_NAME_MAX: usize = 16;
+
+/// Hot (warm) or cold restart requested by the `P_PROGRAM` PI service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartMode {
+    /// Empty parameter block: warm restart, retentive data kept.
+    Hot,
+    /// Parameter block `C `: cold restart, data reset to initial values.
+    Cold,
+}
+
+/// A PI service name, inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PiName {
+    bytes: [u8; PI_NAME_MAX],
+    len: u8,
+}
+
+impl PiName {
+    fn new(b: &[u8]) -> PiName {
+        let n = b.len().min(PI_NAME_MAX);
+        let mut bytes = [0; PI_NAME_MAX];
+        bytes[..n].copy_from_slice(&b[..n]);
+        PiName {
+            bytes,
+            len: n as u8,
+        }
+    }
+    /// The name's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// What a Job (or Ack_Data) parameter says, kept to describe the answer to a Job.
+#[derive(Debug, Clone, Copy)]
+pub struct JobInfo {
+    /// Function code.
+    pub function: Option<u8>,
+    /// Operation class (PI services by name).
+    pub operation: OperationClass,
+    /// Read/Write Var item count.
+    pub item_count: Option<u8>,
+    /// The first item.
+    pub item: Option<Item>,
+    /// The block of a block function or PI service.
+    pub block: Option<BlockId>,
+    /// PI service name (also the PLC stop service name).
+    pub pi: Option<PiName>,
+    /// `P_PROGRAM`: hot or cold start.
+    pub start_mode: Option<StartMode>,
+    /// Setup communication: max AmQ calling, max AmQ called, PDU length.
+    pub setup: Option<[u16; 3]>,
+    /// Read/Write Var: the items do not fit in the parameter.
+    pub truncated: bool,
+}
+
+impl JobInfo {
+    const NONE: JobInfo = JobInfo {
+        function: None,
+        operation: OperationClass::Other,
+        item_count: None,
+        item: None,
+        block: None,
+        pi: None,
+        start_mode: None,
+        setup: None,
+        truncated: false,
+    };
+
+    /// Read a Job or Ack_Data parameter (`request` for a Job).
+    pub fn parse(param: &[u8], request: bool) -> JobInfo {
+        let mut j = JobInfo::NONE;
+        let Some(&fc) = param.first() else {
+            return j;
+        };
+        let f = Function(fc);
+        j.function = Some(fc);
+        match f {
+            Function::READ_VAR | Function::WRITE_VAR => {
+                j.item_count = u8_at(param, 1);
+                if request {
+                    let n = j.item_count.unwrap_or(0);
+                    let mut at = 2;
+                    for i in 0..n {
+                        match param.get(at..).and_then(Item::parse) {
+                            Some((it, size)) => {
+                                if i == 0 {
+                                    j.item = Some(it);
+                                }
+                                at += size;
+                            }
+                            None => {
+                                j.truncated = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Function::REQUEST_DOWNLOAD
+            | Function::DOWNLOAD_BLOCK
+            | Function::DOWNLOAD_ENDED
+            | Function::START_UPLOAD
+                if request =>
+            {
+                // function, status, 2 bytes, 4-byte upload id, then a file name
+                // `_TTNNNNNF` (type, number, file system).
+                let n = u8_at(param, 8).unwrap_or(0) as usize;
+                if let Some(name) = param.get(9..9 + n)
+                    && let Some(rest) = name.strip_prefix(b"_")
+                {
+                    j.block = BlockId::parse(rest);
+                }
+            }
+            Function::PI_SERVICE if request => {
+                if let Some((block, name)) = pi_parts(param) {
+                    j.pi = Some(PiName::new(name));
+                    match name {
+                        b"_INSE" | b"_DELE" => {
+                            // Block count, a byte, then 8-character block names.
+                            j.block = block.get(2..).and_then(BlockId::parse);
+                        }
+                        b"P_PROGRAM" => {
+                            j.start_mode = match block {
+                                [] => Some(StartMode::Hot),
+                                [b'C', ..] => Some(StartMode::Cold),
+                                _ => None,
+                            };
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Function::PLC_STOP if request => {
+                // Function, 5 bytes, then a length-prefixed service name.
+                let n = u8_at(param, 6).unwrap_or(0) as usize;
+                j.pi = param.get(7..7 + n).map(PiName::new);
+            }
+            Function::SETUP_COMMUNICATION => {
+                if let (Some(a), Some(b), Some(c)) =
+                    (be16(param, 2), be16(param, 4), be16(param, 6))
+                {
+                    j.setup = Some([a, b, c]);
+                }
+            }
+            _ => {}
+        }
+        j.operation = operation(f, j.pi.as_ref().map(PiName::as_bytes), j.start_mode);
+        j
+    }
+
+    /// This Ack_Data's own parameter, completed by the Job it answers.
+    fn answering(self, req: Option<JobInfo>) -> JobInfo {
+        let Some(r) = req else {
+            return self;
+        };
+        if self.function.is_some() && self.function != r.function {
+            // A PDU reference reused for another function: trust the answer alone.
+            return self;
+        }
+        JobInfo {
+            function: r.function,
+            operation: r.operation,
+            item_count: self.item_count.or(r.item_count),
+            item: r.item,
+            block: r.block,
+            pi: r.pi,
+            start_mode: r.start_mode,
+            setup: self.setup.or(r.setup),
+            truncated: false,
+        }
+    }
+}
+
+/// The parameter block and service name of a PI service Job: after the function, 7 bytes,
+/// a parameter block (u16 length + bytes), then a length-prefixed name.
+fn pi_parts(param: &[u8]) -> Option<(&[u8], &[u8])> {
+    let pbl = be16(param, 8)? as usize;
+    let block = param.get(10..10 + pbl)?;
+    let at = 10 + pbl;
+    let n = *param.get(at)? as usize;
+    Some((block, param.get(at + 1..at + 1 + n)?))
+}
+
+/// Operation class of a Job/Ack_Data function; `pi` is the PI service name when visible.
+pub fn operation(f: Function, pi: Option<&[u8]>, start: Option<StartMode>) -> OperationClass {
+    use OperationClass as O;
+    match f {
+        Function::READ_VAR => O::Read,
+        Function::WRITE_VAR => O::Write,
+        Function::REQUEST_DOWNLOAD | Function::DOWNLOAD_BLOCK | Function::DOWNLOAD_ENDED => {
+            O::ProgramDownload
+        }
+        Function::START_UPLOAD | Function::UPLOAD | Function::END_UPLOAD => O::ProgramUpload,
+        Function::PLC_STOP => O::Stop,
+        Function::PI_SERVICE => match pi {
+            // _INSE activates downloaded blocks, _DELE deletes blocks: program changes.
+            Some(b"_INSE") | Some(b"_DELE") => O::ProgramDownload,
+            // Hot start (warm restart) is a start; cold start resets the data: restart.
+            Some(b"P_PROGRAM") if start == Some(StartMode::Cold) => O::Restart,
+            Some(b"P_PROGRAM") => O::Start,
+            // Compress memory, copy RAM to ROM, NC services.
+            Some(n)
+                if n.starts_with(b"_GARB") || n.starts_with(b"_MODU") || n.starts_with(b"_N_") =>
+            {
+                O::Other
+            }
+            // Other or invisible PI services (an Ack_Data whose Job was not seen).
+            _ => O::ControlCommand,
+        },
+        _ => O::Other,
+    }
+}
+
+/// Operation class of a userdata function; `szl_id` when the SZL is known.
+pub fn userdata_operation(group: u8, sub: u8, szl_id: Option<u16>) -> OperationClass {
+    use OperationClass as O;
+    match (group, sub) {
+        // Mode-transition pushes and programmer commands (variable tables, block status,
+        // diagnostic data of an engineering station) report state.
+        (0, _) | (1, _) => O::Diagnostic,
+        (2, _) | (3, _) | (7, 1) | (7, 3) => O::Read,
+        (7, 2) | (7, 4) => O::ConfigChange,
+        // SZL partial lists 0x11 (module id), 0x12 (CPU characteristics), 0x1C (component
+        // id) identify the device; the rest (CPU mode, diagnostic buffer, LEDs…) is status.
+        (4, 1) => match szl_id.map(|i| i & 0xff) {
+            Some(0x11 | 0x12 | 0x1c) => O::Identify,
+            _ => O::Diagnostic,
+        },
+        (4, 3) => O::Diagnostic,
+        (5, _) => O::Auth,
+        _ => O::Other,
+    }
+}
+
+/// Per-flow S7comm state: outstanding Jobs and the SZL read being continued.
+#[derive(Debug, Default)]
+pub(crate) struct S7State {
+    /// (direction index of the Job, PDU reference, what it said), oldest first.
+    pending: Vec<(u8, u16, JobInfo)>,
+    /// SZL id, index, sequence number and record length of the Read SZL answer whose
+    /// further data units are being fetched. Kept over capture gaps (the ITI captures have
+    /// holes between every PDU); a lost continuation is recovered from when the same SZL is
+    /// answered again.
+    szl_current: Option<(u16, u16, u8, u16)>,
+    /// The data units of that response so far (filled only when events are wanted, at most
+    /// [`MAX_SZL`] bytes; the capacity is kept for the next one).
+    szl_buf: Vec<u8>,
+}
+
+/// Bound on a reassembled SZL response (an SZL holds at most a few KiB).
+pub const MAX_SZL: usize = 16 * 1024;
+
+impl S7State {
+    fn remember(&mut self, dir: Direction, pdu_ref: u16, job: JobInfo) {
+        let d = dir.index() as u8;
+        if let Some(p) = self
+            .pending
+            .iter_mut()
+            .find(|(pd, r, _)| *pd == d && *r == pdu_ref)
+        {
+            p.2 = job;
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.remove(0);
+        }
+        self.pending.push((d, pdu_ref, job));
+    }
+
+    fn answer(&mut self, dir: Direction, pdu_ref: u16) -> Option<JobInfo> {
+        let d = dir.index() as u8;
+        let i = self
+            .pending
+            .iter()
+            .rposition(|(pd, r, _)| *pd != d && *r == pdu_ref)?;
+        Some(self.pending.remove(i).2)
+    }
+}
+
+/// Summarise and emit one S7comm PDU (`p` starts with 0x32).
+pub(crate) fn pdu(
+    p: &[u8],
+    cotp_anomalies: Anomalies,
+    dir: Direction,
+    st: &mut S7State,
+    sink: &mut dyn PduSink,
+) {
+    let Some(h) = S7Header::new_checked(p) else {
+        let s = Summary::malformed(
+            "s7comm",
+            dir == Direction::ToClient,
+            p.len(),
+            Anomaly::Truncated,
+        );
+        emit(sink, &s, |_| {});
+        return;
+    };
+    let rosctr = h.rosctr();
+    let mut s = Summary::new("s7comm", matches!(rosctr.0, 2 | 3), p.len());
+    s.anomalies = cotp_anomalies;
+    if rosctr.name().is_none() {
+        s.anomalies.set(Anomaly::UnknownFunction);
+        s.response = dir == Direction::ToClient;
+    }
+    let announced = h.announced_len();
+    if announced > p.len() {
+        s.anomalies.set(Anomaly::Truncated);
+    } else if announced < p.len() {
+        s.anomalies.set(Anomaly::TrailingBytes);
+    }
+    let error = h.error();
+    if error.is_some_and(|(c, e)| c != 0 || e != 0) {
+        s.status = PduStatus::Exception;
+    }
+    match rosctr {
+        Rosctr::JOB | Rosctr::ACK | Rosctr::ACK_DATA => job_pdu(h, s, error, dir, st, sink),
+        Rosctr::USERDATA => userdata_pdu(h, s, dir, st, sink),
+        _ => {
+            if !s.anomalies.is_empty() {
+                s.status = PduStatus::Malformed;
+            }
+            emit(sink, &s, |fields| {
+                fields.push(("rosctr", u(rosctr.0)));
+                fields.push(("pdu_ref", u(h.pdu_ref())));
+            });
+        }
+    }
+}
+
+/// Return code of a data item: 0xff is success.
+pub const RC_SUCCESS: u8 = 0xff;
+
+/// The first failing item return code of a Read/Write Var answer, else success; `None`
+/// when the data holds no item.
+fn answer_return_code(f: Function, data: &[u8], items: u8) -> Option<u8> {
+    let mut first = None;
+    if f == Function::WRITE_VAR {
+        // One return code per item.
+        for &rc in data.iter().take(items as usize) {
+            first.get_or_insert(rc);
+            if rc != RC_SUCCESS {
+                return Some(rc);
+            }
+        }
+        return first;
+    }
+    // Read Var: return code, transport size, length, value, fill byte between items.
+    let mut at = 0;
+    for i in 0..items {
+        let (Some(&rc), Some(&ts), Some(len)) =
+            (data.get(at), data.get(at + 1), be16(data, at + 2))
+        else {
+            break;
+        };
+        first.get_or_insert(rc);
+        if rc != RC_SUCCESS {
+            return Some(rc);
+        }
+        let n = wire::item_value_len(ts, len);
+        at += 4 + n + usize::from(n % 2 == 1 && i + 1 < items);
+    }
+    first
+}
+
+/// Job, Ack or Ack_Data.
+fn job_pdu(
+    h: S7Header<'_>,
+    mut s: Summary,
+    error: Option<(u8, u8)>,
+    dir: Direction,
+    st: &mut S7State,
+    sink: &mut dyn PduSink,
+) {
+    let rosctr = h.rosctr();
+    let pdu_ref = h.pdu_ref();
+    let param = h.param();
+    let info = if rosctr == Rosctr::JOB {
+        let j = JobInfo::parse(param, true);
+        st.remember(dir, pdu_ref, j);
+        j
+    } else {
+        let own = if rosctr == Rosctr::ACK_DATA {
+            JobInfo::parse(param, false)
+        } else {
+            JobInfo::NONE
+        };
+        own.answering(st.answer(dir, pdu_ref))
+    };
+    if info.truncated {
+        s.anomalies.set(Anomaly::Truncated);
+    }
+    let mut rc = None;
+    if let Some(fc) = info.function {
+        let f = Function(fc);
+        s.function = Some(u32::from(fc));
+        s.function_name = f.name();
+        s.operation = info.operation;
+        if f.name().is_none() {
+            s.anomalies.set(Anomaly::UnknownFunction);
+        }
+        if rosctr == Rosctr::ACK_DATA && matches!(f, Function::READ_VAR | Function::WRITE_VAR) {
+            let items = u8_at(param, 1).unwrap_or(0);
+            rc = answer_return_code(f, h.data(), items);
+            if rc.is_some_and(|c| c != RC_SUCCESS) {
+                s.status = PduStatus::Exception;
+            }
+        }
+    } else if rosctr != Rosctr::ACK {
+        // A Job or Ack_Data without a parameter.
+        s.anomalies.set(Anomaly::Truncated);
+    }
+    if !s.anomalies.is_empty() {
+        s.status = PduStatus::Malformed;
+    }
+    emit(sink, &s, |fields| {
+        fields.push(("rosctr", u(rosctr.0)));
+        fields.push(("pdu_ref", u(pdu_ref)));
+        if let Some((c, e)) = error {
+            fields.push(("error_class", u(c)));
+            fields.push(("error_code", u(e)));
+        }
+        job_fields(&info, rc, fields);
+    });
+}
+
+/// The fields of a Job's (or its answer's) details.
+fn job_fields(info: &JobInfo, rc: Option<u8>, fields: &mut Fields) {
+    if let Some([calling, called, pdu]) = info.setup {
+        fields.push(("max_amq_calling", u(calling)));
+        fields.push(("max_amq_called", u(called)));
+        fields.push(("pdu_length", u(pdu)));
+    }
+    if let Some(n) = info.item_count {
+        fields.push(("item_count", u(n)));
+    }
+    if let Some(it) = info.item {
+        item_fields(&it, fields);
+    }
+    if let Some(c) = rc {
+        fields.push(("return_code", u(c)));
+    }
+    if let Some(b) = info.block {
+        block_fields(&b, fields);
+    }
+    if let Some(pi) = info.pi {
+        fields.push((
+            "pi_service",
+            FieldValue::Str(String::from_utf8_lossy(pi.as_bytes()).into_owned()),
+        ));
+    }
+    if let Some(m) = info.start_mode {
+        let m = match m {
+            StartMode::Hot => "hot",
+            StartMode::Cold => "cold",
+        };
+        fields.push(("start_mode", FieldValue::Str(m.into())));
+    }
+}
+
+/// `area`, `db_number`, `address` (byte offset, or number for counters/timers), `bit`.
+fn item_fields(it: &Item, fields: &mut Fields) {
+    if it.syntax != wire::SYNTAX_S7ANY {
+        fields.push(("syntax_id", u(it.syntax)));
+        return;
+    }
+    let area =
+        wire::area_name(it.area).map_or_else(|| format!("0x{:02x}", it.area), str::to_string);
+    fields.push(("area", FieldValue::Str(area)));
+    if wire::area_has_db(it.area) {
+        fields.push(("db_number", u(it.db)));
+    }
+    if wire::area_is_numbered(it.area) {
+        fields.push(("address", u(it.address)));
+    } else {
+        fields.push(("address", u(it.address >> 3)));
+        if it.transport_size == wire::TS_BIT {
+            fields.push(("bit", u(it.address & 7)));
+        }
+    }
+}
+
+fn block_fields(b: &BlockId, fields: &mut Fields) {
+    fields.push(("block_type", FieldValue::Str(b.type_name())));
+    fields.push(("block_number", u(b.number)));
+}
+
+/// Userdata: the parameter names group and subfunction; the data carries the payload.
+fn userdata_pdu(
+    h: S7Header<'_>,
+    mut s: Summary,
+    dir: Direction,
+    st: &mut S7State,
+    sink: &mut dyn PduSink,
+) {
+    use wire::userdata as ud;
+    let param = h.param();
+    let data = h.data();
+    let rosctr = h.rosctr();
+    let pdu_ref = h.pdu_ref();
+    if param.len() < 8 {
+        s.anomalies.set(Anomaly::BadHeader);
+        s.status = PduStatus::Malformed;
+        emit(sink, &s, |fields| {
+            fields.push(("rosctr", u(rosctr.0)));
+            fields.push(("pdu_ref", u(pdu_ref)));
+        });
+        return;
+    }
+    let tg = param[ud::TYPE_GROUP];
+    let (kind, g) = (tg >> 4, tg & 0x0f);
+    let sub = param[ud::SUBFUNCTION];
+    let seq = param[ud::SEQUENCE];
+    let long = param[ud::LENGTH] >= 8 && param.len() >= 12;
+    let last_unit = if long { param[ud::LAST_DATA_UNIT] } else { 0 };
+    let perr = if long {
+        be16(param, ud::ERROR_CODE)
+    } else {
+        None
+    };
+    s.response = match kind {
+        0x8 | 0xb => true,
+        0x4 | 0x7 => false,
+        _ => dir == Direction::ToClient,
+    };
+    // Data: return code, transport size, length, payload.
+    let rc = data.first().copied();
+    let payload = {
+        let n = be16(data, 2).unwrap_or(0) as usize;
+        data.get(4..).map_or(&[][..], |p| &p[..n.min(p.len())])
+    };
+    let mut szl_id = None;
+    let mut szl_index = None;
+    let mut continuation = false;
+    let mut op_szl = None;
+    // A Read SZL answer larger than a PDU comes in data units: the first carries the SZL
+    // header and says more follow; the requester asks for each next one with a follow-up
+    // request (12-byte parameter, no data) echoing the sequence number, whose answer
+    // continues the records under the same sequence number. Identity facts are decoded
+    // from the whole.
+    if (g, sub) == (4, 1) {
+        if kind == 4 && !long {
+            szl_id = be16(payload, 0);
+            szl_index = be16(payload, 2);
+        } else if kind == 8 {
+            // The answering side keeps the sequence number over the data units; the
+            // follow-up requests are not needed (after a capture hole the reassembly may
+            // deliver them after the answer).
+            // A repeat of the same first unit (the previous answer's continuation was not
+            // seen) is not a continuation.
+            let repeat = |id: u16, index: u16, len: u16| {
+                be16(payload, 0) == Some(id)
+                    && be16(payload, 2) == Some(index)
+                    && be16(payload, 4) == Some(len)
+            };
+            match st.szl_current {
+                Some((id, index, q, len)) if q == seq && !repeat(id, index, len) => {
+                    continuation = true;
+                    szl_id = Some(id);
+                    szl_index = Some(index);
+                }
+                _ if rc == Some(RC_SUCCESS) => {
+                    szl_id = be16(payload, 0);
+                    szl_index = be16(payload, 2);
+                    st.szl_current = None;
+                    if last_unit != 0
+                        && let (Some(id), Some(index), Some(len)) =
+                            (szl_id, szl_index, be16(payload, 4))
+                    {
+                        st.szl_current = Some((id, index, seq, len));
+                    }
+                }
+                _ => {}
+            }
+        }
+        op_szl = szl_id;
+    }
+    let more = kind == 8 && last_unit != 0;
+    if continuation && !more {
+        st.szl_current = None;
+    }
+    s.function = Some(u32::from(g) << 8 | u32::from(sub));
+    s.function_name = wire::userdata_name(g, sub);
+    s.operation = userdata_operation(g, sub, op_szl);
+    if perr.is_some_and(|e| e != 0) {
+        s.status = PduStatus::Exception;
+    }
+    if !s.anomalies.is_empty() {
+        s.status = PduStatus::Malformed;
+    }
+    let response = kind == 8;
+    emit(sink, &s, |fields| {
+        fields.push(("rosctr", u(rosctr.0)));
+        fields.push(("pdu_ref", u(pdu_ref)));
+        fields.push(("userdata_type", u(kind)));
+        fields.push(("function_group", u(g)));
+        fields.push(("subfunction", u(sub)));
+        fields.push(("sequence", u(seq)));
+        if let Some(e) = perr {
+            fields.push(("error_class", u(e >> 8)));
+            fields.push(("error_code", u(e & 0xff)));
+        }
+        if let Some(c) = rc {
+            fields.push(("return_code", u(c)));
+        }
+        if continuation {
+            fields.push(("continuation", FieldValue::Bool(true)));
+        }
+        if more {
+            fields.push(("more_data", FieldValue::Bool(true)));
+        }
+        if let Some(z) = szl_id {
+            fields.push(("szl_id", u(z)));
+        }
+        if let Some(i) = szl_index {
+            fields.push(("szl_index", u(i)));
+        }
+        if response && szl_id.is_some() {
+            let buf = &mut st.szl_buf;
+            if !continuation {
+                buf.clear();
+            }
+            if more || continuation {
+                if buf.len() + payload.len() <= MAX_SZL {
+                    buf.extend_from_slice(payload);
+                }
+                if !more {
+                    szl::fill(buf, fields);
+                    buf.clear();
+                }
+            } else {
+                szl::fill(payload, fields);
+            }
+        }
+        userdata_details(g, sub, kind, payload, fields);
+    });
+}
+
+/// Block and clock details of userdata payloads.
+fn userdata_details(g: u8, sub: u8, kind: u8, payload: &[u8], fields: &mut Fields) {
+    match (g, sub, kind) {
+        // List blocks of type: the type's two characters.
+        (3, 2, 4) => {
+            if let Some(t) = payload.get(..2) {
+                let b = BlockId {
+                    kind: [t[0], t[1]],
+                    number: 0,
+                };
+                fields.push(("block_type", FieldValue::Str(b.type_name())));
+            }
+        }
+        // Get block info: `TTNNNNNF`.
+        (3, 3, 4) => {
+            if let Some(b) = BlockId::parse(payload) {
+                block_fields(&b, fields);
+            }
+        }
+        // Read clock answer, set clock request: an S7 timestamp.
+        (7, 1 | 3, 8) | (7, 2 | 4, 4) => {
+            if let Some(t) = clock(payload) {
+                fields.push(("clock", FieldValue::Str(t)));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// An S7 BCD timestamp (reserved, year 1, year 2, month, day, hour, minute, second,
+/// milliseconds and weekday) as `YYYY-MM-DDTHH:MM:SS.mmm`. The year is the two-digit
+/// year 2 (90–99 → 19xx, else 20xx), as in DATE_AND_TIME; year 1 is not a reliable century
+/// (snap7 sends 0x19 in 2016).
+fn clock(p: &[u8]) -> Option<String> {
+    let t = p.get(..10)?;
+    let bcd = |b: u8| -> Option<u32> {
+        let (hi, lo) = (b >> 4, b & 0x0f);
+        (hi < 10 && lo < 10).then_some(u32::from(hi) * 10 + u32::from(lo))
+    };
+    bcd(t[1])?;
+    let y = bcd(t[2])?;
+    let year = if y >= 90 { 1900 + y } else { 2000 + y };
+    let ms = bcd(t[8])? * 10 + u32::from(t[9] >> 4);
+    Some(format!(
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{ms:03}",
+        bcd(t[3])?,
+        bcd(t[4])?,
+        bcd(t[5])?,
+        bcd(t[6])?,
+        bcd(t[7])?
+    ))
+}
