@@ -32,11 +32,13 @@ pub enum Anomaly {
     BadMagic,
     /// BER/ASN.1 structure that does not parse.
     BadEncoding,
+    /// DNP3: an object header with a reserved qualifier or an inverted range.
+    BadObjectHeader,
 }
 
 impl Anomaly {
     /// Every anomaly, in bit order.
-    pub const ALL: [Anomaly; 14] = [
+    pub const ALL: [Anomaly; 15] = [
         Anomaly::BadHeader,
         Anomaly::BadLength,
         Anomaly::Truncated,
@@ -51,6 +53,7 @@ impl Anomaly {
         Anomaly::BadApci,
         Anomaly::BadMagic,
         Anomaly::BadEncoding,
+        Anomaly::BadObjectHeader,
     ];
 
     /// The stable snake_case reason used in events.
@@ -70,6 +73,7 @@ impl Anomaly {
             Anomaly::BadApci => "bad_apci",
             Anomaly::BadMagic => "bad_magic",
             Anomaly::BadEncoding => "bad_encoding",
+            Anomaly::BadObjectHeader => "bad_object_header",
         }
     }
 }
@@ -92,6 +96,12 @@ impl Anomalies {
     #[inline]
     pub const fn with(self, a: Anomaly) -> Anomalies {
         Anomalies(self.0 | 1 << a as u8)
+    }
+
+    /// The flags of both sets.
+    #[inline]
+    pub const fn union(self, other: Anomalies) -> Anomalies {
+        Anomalies(self.0 | other.0)
     }
 
     /// Is `a` in the set?
