@@ -194,7 +194,7 @@ pub fn walk(objs: &[u8], fc: u8, mut each: impl FnMut(&ObjHeader)) -> (u32, Walk
             }
             continue;
         }
-        if !wire::has_data(fc, group) {
+        if count == 0 || !wire::has_data(fc, group) {
             continue;
         }
         let p = u64::from(plen);
