@@ -223,7 +223,9 @@ fn spotcheck_corpus() {
         ),
         ("enip", "enip", "enip.command", |_| true),
         // Application fragments (one event per reassembled fragment, as tshark's al.func).
-        ("dnp3", "dnp3.al.func", "dnp3.al.func", |e| e.function.is_some()),
+        ("dnp3", "dnp3.al.func", "dnp3.al.func", |e| {
+            e.function.is_some()
+        }),
         ("iec104", "iec60870_104", "iec60870_104.type", |_| true),
         ("bacnet", "bvlc", "bvlc.function", |_| true),
     ];

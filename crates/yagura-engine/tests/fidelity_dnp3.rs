@@ -130,7 +130,7 @@ fn their_key(v: &[&str]) -> Option<String> {
         })
         .collect();
     // tshark 4.0 shows no IIN in an authentication response (131), which carries one
-    // (IEEE 1815-2012, 4.2.2.5): compared without it (docs/fidelity.md).
+    // (every response header, 0x81-0x83, has IIN in IEEE 1815-2012): compared without it (docs/fidelity.md).
     let iin = if *func == "131" {
         "131".to_string()
     } else if iin.is_empty() {
