@@ -35,11 +35,13 @@ pub enum Anomaly {
     /// A field holds a value outside the range the protocol allows (Modbus quantity of
     /// coils/registers, coil value other than 0x0000/0xFF00, reference type).
     BadValue,
+    /// DNP3: an object header with a reserved qualifier or an inverted range.
+    BadObjectHeader,
 }
 
 impl Anomaly {
     /// Every anomaly, in bit order.
-    pub const ALL: [Anomaly; 15] = [
+    pub const ALL: [Anomaly; 16] = [
         Anomaly::BadHeader,
         Anomaly::BadLength,
         Anomaly::Truncated,
@@ -55,6 +57,7 @@ impl Anomaly {
         Anomaly::BadMagic,
         Anomaly::BadEncoding,
         Anomaly::BadValue,
+        Anomaly::BadObjectHeader,
     ];
 
     /// The stable snake_case reason used in events.
@@ -75,6 +78,7 @@ impl Anomaly {
             Anomaly::BadMagic => "bad_magic",
             Anomaly::BadEncoding => "bad_encoding",
             Anomaly::BadValue => "bad_value",
+            Anomaly::BadObjectHeader => "bad_object_header",
         }
     }
 }
@@ -97,6 +101,12 @@ impl Anomalies {
     #[inline]
     pub const fn with(self, a: Anomaly) -> Anomalies {
         Anomalies(self.0 | 1 << a as u8)
+    }
+
+    /// The flags of both sets.
+    #[inline]
+    pub const fn union(self, other: Anomalies) -> Anomalies {
+        Anomalies(self.0 | other.0)
     }
 
     /// Is `a` in the set?

@@ -1,17 +1,24 @@
-//! DNP3 (IEEE 1815) over TCP/UDP 20000: link-layer frames with their CRCs, the transport
-//! header, and the application function code of first segments.
+//! DNP3 (IEEE 1815) over TCP/UDP 20000: link-layer frames with their CRCs, transport
+//! reassembly, the application header (function, sequence, IIN) and the object headers.
 //!
-//! One event per link frame. Transport reassembly and object headers come later; the
-//! application header always sits in the first 16-byte data block of a FIR segment, so it is
-//! read without reassembly.
+//! Events: one per application fragment (in the frame carrying its final transport
+//! segment), one per link frame without user data (link status, reset, …), one `malformed`
+//! per transport segment that cannot be placed (no first segment, out of sequence) and per
+//! fragment abandoned before its final segment. Segments before the final one have no
+//! event of their own; their CRC errors are carried by the fragment's event.
 
+pub mod app;
 pub mod crc;
+pub mod wire;
 
 use yagura_core::{Direction, OperationClass, PduStatus};
+
+use yagura_core::FieldValue;
 
 use crate::bytes::le16;
 use crate::emit::{Summary, emit, u};
 use crate::stream::{Framing, Step, Stream};
+use crate::{Anomalies, emit::Fields};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
 
 /// Link header field offsets.
@@ -37,7 +44,14 @@ pub const LEN_OVERHEAD: u8 = 5;
 const CTRL_PRM: u8 = 0x40;
 const CTRL_FUNC: u8 = 0x0f;
 /// Transport header bits.
+const TH_FIN: u8 = 0x80;
 const TH_FIR: u8 = 0x40;
+const TH_SEQ: u8 = 0x3f;
+/// Largest reassembled application fragment kept (IEEE 1815 recommends at most 2048
+/// octets; twice that leaves room for configured larger fragments).
+pub const MAX_FRAGMENT: usize = 4096;
+/// Largest link user data: LEN is at most 255, of which 5 are CTRL, DST and SRC.
+const MAX_USER_DATA: usize = 250;
 /// IIN2 bits reporting a rejected request: function not supported, object unknown,
 /// parameter error.
 const IIN2_ERRORS: u8 = 0x07;
@@ -153,15 +167,42 @@ pub struct Dnp3Dissector {
     framing: Dnp3Framing,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Dnp3Framing;
+/// Per-flow framing state: transport reassembly and outstanding requests, per direction.
+#[derive(Debug, Clone, Default)]
+struct Dnp3Framing {
+    /// Fragment under reassembly, per direction (boxed: most fragments fit one segment).
+    reasm: [Option<Box<Reasm>>; 2],
+    /// Function code of the last request per application sequence number, per direction
+    /// of the request (16 entries each: the sequence has 4 bits).
+    requests: [[Option<u8>; 16]; 2],
+}
+
+/// A fragment being reassembled from transport segments.
+#[derive(Debug, Clone, Default)]
+struct Reasm {
+    active: bool,
+    buf: Vec<u8>,
+    link: Link,
+    next_seq: u8,
+    segments: u32,
+    link_bytes: usize,
+    anomalies: Anomalies,
+}
+
+/// Link-layer facts of a frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Link {
+    src: u16,
+    dst: u16,
+    function: u8,
+}
 
 impl Dnp3Dissector {
     /// A dissector for one flow; `udp` when each call is a whole datagram.
     pub fn new(udp: bool) -> Dnp3Dissector {
         Dnp3Dissector {
             stream: Stream::new(udp),
-            framing: Dnp3Framing,
+            framing: Dnp3Framing::default(),
         }
     }
 }
@@ -175,6 +216,9 @@ impl Dissector for Dnp3Dissector {
     }
     fn on_gap(&mut self, dir: Direction, _len: u32) {
         self.stream.gap(dir);
+        if let Some(r) = &mut self.framing.reasm[dir.index()] {
+            r.active = false;
+        }
     }
 }
 
@@ -185,7 +229,7 @@ impl Framing for Dnp3Framing {
         probe(data)
     }
 
-    fn step(&mut self, data: &[u8], _dir: Direction, sink: &mut dyn PduSink) -> Step {
+    fn step(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Step {
         let n = data.len().min(2);
         if data[..n] != START[..n] {
             return Step::Bad(Anomaly::BadHeader);
@@ -201,78 +245,249 @@ impl Framing for Dnp3Framing {
         if data.len() < total {
             return Step::Need(total - data.len());
         }
-        frame(&data[..total], sink);
+        self.frame(&data[..total], dir, sink);
         Step::Used(total)
     }
 }
 
-/// Summarise and emit one whole link frame.
-fn frame(f: &[u8], sink: &mut dyn PduSink) {
-    let ctrl = f[field::CTRL];
-    let prm = ctrl & CTRL_PRM != 0;
-    let lfunc = ctrl & CTRL_FUNC;
-    let dst = le16(f, field::DST).unwrap_or(0);
-    let src = le16(f, field::SRC).unwrap_or(0);
-    let mut s = Summary::new("dnp3", !prm, f.len());
-    // A header with a bad CRC is still framed by its LEN (the next frame's start octets
-    // confirm or refute it); every block is checked.
-    if !crc::check(&f[..HEADER_LEN]) || !f[HEADER_LEN..].chunks(BLOCK + 2).all(crc::check) {
-        s.anomalies.set(Anomaly::BadCrc);
+impl Dnp3Framing {
+    /// One whole link frame.
+    fn frame(&mut self, f: &[u8], dir: Direction, sink: &mut dyn PduSink) {
+        let ctrl = f[field::CTRL];
+        let prm = ctrl & CTRL_PRM != 0;
+        let link = Link {
+            src: le16(f, field::SRC).unwrap_or(0),
+            dst: le16(f, field::DST).unwrap_or(0),
+            function: ctrl & CTRL_FUNC,
+        };
+        let mut anomalies = Anomalies::NONE;
+        // A header with a bad CRC is still framed by its LEN (the next frame's start octets
+        // confirm or refute it); every block is checked.
+        let blocks = f.get(HEADER_LEN..).unwrap_or_default();
+        if !crc::check(&f[..HEADER_LEN]) || !blocks.chunks(BLOCK + 2).all(crc::check) {
+            anomalies.set(Anomaly::BadCrc);
+        }
+        if prm && matches!(link.function, 3 | 4) && !blocks.is_empty() {
+            // User data without its block CRCs (at most 250 octets: no allocation).
+            let mut ud = [0u8; MAX_USER_DATA];
+            let mut n = 0;
+            for chunk in blocks.chunks(BLOCK + 2) {
+                let data = &chunk[..chunk.len().saturating_sub(2)];
+                if let Some(dst) = ud.get_mut(n..n + data.len()) {
+                    dst.copy_from_slice(data);
+                    n += data.len();
+                }
+            }
+            if let Some((&th, seg)) = ud[..n].split_first() {
+                self.segment(dir, link, th, seg, f.len(), anomalies, sink);
+                return;
+            }
+        }
+        link_frame(link, prm, f.len(), anomalies, sink);
     }
-    // The first data block, without its CRC: transport header + application header.
-    let user_len = (f[field::LEN] - LEN_OVERHEAD) as usize;
-    let first = &f[HEADER_LEN..HEADER_LEN + user_len.min(BLOCK)];
-    let mut iin = None;
-    let user_data = prm && matches!(lfunc, 3 | 4) && !first.is_empty();
-    if user_data {
-        let th = first[0];
-        if th & TH_FIR != 0 {
-            if let Some(&fc) = first.get(2) {
+
+    /// One transport segment (`th` its header, `seg` the application octets it carries).
+    #[allow(clippy::too_many_arguments)]
+    fn segment(
+        &mut self,
+        dir: Direction,
+        link: Link,
+        th: u8,
+        seg: &[u8],
+        frame_len: usize,
+        anomalies: Anomalies,
+        sink: &mut dyn PduSink,
+    ) {
+        let d = dir.index();
+        let (fir, fin, seq) = (th & TH_FIR != 0, th & TH_FIN != 0, th & TH_SEQ);
+        let follows = self.reasm[d]
+            .as_ref()
+            .is_some_and(|r| r.active && r.link == link && r.next_seq == seq);
+        if fir || !follows {
+            // A new first segment, or one that cannot continue the fragment in progress:
+            // the latter is abandoned.
+            self.abandon(dir, sink);
+        }
+        if fir && fin {
+            self.fragment(dir, link, seg, 1, frame_len, anomalies, sink);
+            return;
+        }
+        if !fir && !follows {
+            let mut s = Summary::new("dnp3", false, frame_len);
+            s.anomalies = anomalies.with(Anomaly::MissingFirstSegment);
+            s.status = PduStatus::Malformed;
+            emit(sink, &s, |fields| {
+                link_fields(fields, link);
+                fields.push(("transport_seq", u(seq)));
+            });
+            return;
+        }
+        let r = self.reasm[d].get_or_insert_with(Box::default);
+        if fir {
+            r.buf.clear();
+            r.link = link;
+            r.segments = 0;
+            r.link_bytes = 0;
+            r.anomalies = Anomalies::NONE;
+            r.active = true;
+        }
+        r.next_seq = (seq + 1) & TH_SEQ;
+        r.segments += 1;
+        r.link_bytes += frame_len;
+        r.anomalies = r.anomalies.union(anomalies);
+        if r.buf.len() + seg.len() > MAX_FRAGMENT {
+            // Report what was gathered and drop the rest of the fragment.
+            r.anomalies.set(Anomaly::ReassemblyOverflow);
+            self.abandon(dir, sink);
+            return;
+        }
+        r.buf.extend_from_slice(seg);
+        if fin {
+            let buf = std::mem::take(&mut r.buf);
+            let (segments, bytes, an) = (r.segments, r.link_bytes, r.anomalies);
+            r.active = false;
+            self.fragment(dir, link, &buf, segments, bytes, an, sink);
+            if let Some(r) = &mut self.reasm[d] {
+                r.buf = buf;
+            }
+        }
+    }
+
+    /// Report the fragment in progress in `dir` (if any) as cut short and forget it.
+    fn abandon(&mut self, dir: Direction, sink: &mut dyn PduSink) {
+        let Some(r) = self.reasm[dir.index()].as_mut().filter(|r| r.active) else {
+            return;
+        };
+        r.active = false;
+        let buf = std::mem::take(&mut r.buf);
+        let (link, segments, bytes) = (r.link, r.segments, r.link_bytes);
+        let an = r.anomalies.with(Anomaly::Truncated);
+        self.fragment(dir, link, &buf, segments, bytes, an, sink);
+        if let Some(r) = &mut self.reasm[dir.index()] {
+            r.buf = buf;
+        }
+    }
+
+    /// Summarise and emit one application fragment.
+    #[allow(clippy::too_many_arguments)]
+    fn fragment(
+        &mut self,
+        dir: Direction,
+        link: Link,
+        frag: &[u8],
+        segments: u32,
+        link_bytes: usize,
+        anomalies: Anomalies,
+        sink: &mut dyn PduSink,
+    ) {
+        let mut s = Summary::new("dnp3", false, link_bytes);
+        s.anomalies = anomalies;
+        let hdr = app::header(frag);
+        let mut request = None;
+        let mut walked = (0, app::WalkEnd::Done);
+        match hdr {
+            None => s.anomalies.set(Anomaly::Truncated),
+            Some(h) => {
+                let fc = h.function;
                 let af = AppFunction(fc);
+                let seq = usize::from(h.control & wire::AC_SEQ);
                 s.function = Some(u32::from(fc));
                 s.function_name = af.name();
                 s.operation = operation(af);
-                s.response = fc >= 0x81;
+                s.response = app::is_response(fc);
                 if af.name().is_none() {
                     s.anomalies.set(Anomaly::UnknownFunction);
                 }
-                if s.response {
-                    iin = le16(first, 3).map(u16::swap_bytes);
-                    if iin.is_none() {
-                        s.anomalies.set(Anomaly::Truncated);
+                let d = dir.index();
+                if fc == AppFunction::RESPONSE.0 {
+                    // A solicited response answers the request with its sequence number
+                    // sent the other way; it takes that request's class.
+                    request = self.requests[1 - d][seq].take();
+                    if let Some(req) = request {
+                        s.operation = operation(AppFunction(req));
                     }
+                } else if !s.response && fc != AppFunction::CONFIRM.0 {
+                    self.requests[d][seq] = Some(fc);
                 }
-            } else {
-                s.anomalies.set(Anomaly::Truncated);
+                match h.iin {
+                    Some(iin) if (iin as u8) & IIN2_ERRORS != 0 => s.status = PduStatus::Exception,
+                    None if s.response => s.anomalies.set(Anomaly::Truncated),
+                    _ => {}
+                }
+                walked = app::walk(frag.get(h.objects..).unwrap_or_default(), fc, |_| {});
+                if let app::WalkEnd::Bad(a) = walked.1 {
+                    s.anomalies.set(a);
+                }
             }
-        } else {
-            s.function_name = Some("transport_continuation");
         }
-    } else {
-        s.function_name = link_function_name(prm, lfunc);
-        s.operation = match (prm, lfunc) {
-            (true, 2 | 9) => OperationClass::Diagnostic,
-            _ => OperationClass::Other,
-        };
-        if s.function_name.is_none() {
-            s.anomalies.set(Anomaly::UnknownFunction);
+        if !s.anomalies.is_empty() {
+            s.status = PduStatus::Malformed;
         }
+        emit(sink, &s, |fields| {
+            link_fields(fields, link);
+            fields.push(("transport_segments", u(segments)));
+            let Some(h) = hdr else { return };
+            fields.push(("sequence", u(h.control & wire::AC_SEQ)));
+            fields.push(("fir", FieldValue::Bool(h.control & wire::AC_FIR != 0)));
+            fields.push(("fin", FieldValue::Bool(h.control & wire::AC_FIN != 0)));
+            fields.push(("confirm", FieldValue::Bool(h.control & wire::AC_CON != 0)));
+            fields.push((
+                "unsolicited",
+                FieldValue::Bool(h.control & wire::AC_UNS != 0),
+            ));
+            if let Some(iin) = h.iin {
+                fields.push(("iin", u(iin)));
+                if iin != 0 {
+                    fields.push(("iin_flags", FieldValue::Str(wire::iin_flags(iin))));
+                }
+            }
+            if let Some(req) = request {
+                fields.push(("request_function", u(req)));
+                if let Some(n) = AppFunction(req).name() {
+                    fields.push(("request_function_name", FieldValue::Str(n.to_owned())));
+                }
+            }
+            fields.push(("object_count", u(walked.0)));
+            if walked.0 > 0 {
+                let mut objects = String::new();
+                app::walk(frag.get(h.objects..).unwrap_or_default(), h.function, |o| {
+                    if !objects.is_empty() {
+                        objects.push_str(", ");
+                    }
+                    o.describe(&mut objects);
+                });
+                fields.push(("objects", FieldValue::Str(objects)));
+            }
+            if walked.1 == app::WalkEnd::Unknown {
+                fields.push(("objects_partial", FieldValue::Bool(true)));
+            }
+        });
     }
-    // IIN is IIN1 (high byte here) then IIN2.
-    if iin.is_some_and(|i| (i as u8) & IIN2_ERRORS != 0) {
-        s.status = PduStatus::Exception;
+}
+
+/// The link fields every event starts with.
+fn link_fields(fields: &mut Fields, link: Link) {
+    fields.push(("link_src", u(link.src)));
+    fields.push(("link_dst", u(link.dst)));
+    fields.push(("link_function", u(link.function)));
+}
+
+/// Summarise and emit a link frame without user data.
+fn link_frame(link: Link, prm: bool, len: usize, anomalies: Anomalies, sink: &mut dyn PduSink) {
+    let mut s = Summary::new("dnp3", !prm, len);
+    s.anomalies = anomalies;
+    s.function_name = link_function_name(prm, link.function);
+    s.operation = match (prm, link.function) {
+        (true, 2 | 9) => OperationClass::Diagnostic,
+        _ => OperationClass::Other,
+    };
+    if s.function_name.is_none() {
+        s.anomalies.set(Anomaly::UnknownFunction);
     }
     if !s.anomalies.is_empty() {
         s.status = PduStatus::Malformed;
     }
-    emit(sink, &s, |fields| {
-        fields.push(("link_src", u(src)));
-        fields.push(("link_dst", u(dst)));
-        fields.push(("link_function", u(lfunc)));
-        if let Some(i) = iin {
-            fields.push(("iin", u(i)));
-        }
-    });
+    emit(sink, &s, |fields| link_fields(fields, link));
 }
 
 #[cfg(test)]

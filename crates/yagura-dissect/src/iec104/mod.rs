@@ -22,6 +22,8 @@ mod field {
     pub const COT: usize = 8;
     pub const ORIGINATOR: usize = 9;
     pub const COMMON_ADDRESS: usize = 10;
+    /// First information object address (3 octets).
+    pub const IOA: usize = 12;
 }
 
 /// APCI start byte.
@@ -33,6 +35,11 @@ pub const MAX_LENGTH: u8 = 253;
 /// ASDU header length in IEC 104 (type, VSQ, 2-octet COT, 2-octet common address).
 pub const ASDU_HEADER_LEN: usize = 6;
 
+/// VSQ: SQ bit (a sequence of elements after one address) and the number of objects.
+const VSQ_SQ: u8 = 0x80;
+const VSQ_NUM: u8 = 0x7f;
+/// Information object address length in IEC 104.
+const IOA_LEN: usize = 3;
 const COT_NEGATIVE: u8 = 0x40;
 const COT_TEST: u8 = 0x80;
 const COT_CAUSE: u8 = 0x3f;
@@ -175,6 +182,75 @@ pub fn operation(t: TypeId) -> OperationClass {
     }
 }
 
+/// Octets of one information element (without its address) of a type, where fixed.
+pub fn element_size(t: TypeId) -> Option<usize> {
+    Some(match t.0 {
+        1 | 3 => 1,
+        2 | 4 => 4,
+        5 | 21 => 2,
+        6 | 7 | 13 | 15 | 20 => 5,
+        8 | 14 | 16 => 8,
+        9 | 11 => 3,
+        10 | 12 | 17 => 6,
+        18 | 19 => 7,
+        30 | 31 => 8,
+        32 => 9,
+        33 | 36 | 37 => 12,
+        34 | 35 | 38 => 10,
+        39 | 40 => 11,
+        45..=47 => 1,
+        48 | 49 => 3,
+        50 => 5,
+        51 => 4,
+        58..=60 => 8,
+        61 | 62 => 10,
+        63 => 12,
+        64 => 11,
+        70 | 100 | 101 | 105 | 113 => 1,
+        102 => 0,
+        103 => 7,
+        104 | 106 => 2,
+        107 => 9,
+        110 | 111 => 3,
+        112 => 5,
+        120 => 6,
+        121 => 7,
+        122 | 124 => 4,
+        123 => 5,
+        126 => 13,
+        _ => return None,
+    })
+}
+
+/// The name of a cause of transmission (IEC 60870-5-101, 7.2.3).
+pub fn cot_name(cot: u8) -> Option<String> {
+    let s = match cot {
+        1 => "periodic",
+        2 => "background",
+        3 => "spontaneous",
+        4 => "initialized",
+        5 => "request",
+        6 => "activation",
+        7 => "activation_con",
+        8 => "deactivation",
+        9 => "deactivation_con",
+        10 => "activation_term",
+        11 => "return_remote",
+        12 => "return_local",
+        13 => "file_transfer",
+        20 => "interrogated_general",
+        21..=36 => return Some(format!("interrogated_group_{}", cot - 20)),
+        37 => "counter_request_general",
+        38..=41 => return Some(format!("counter_request_group_{}", cot - 37)),
+        44 => "unknown_type",
+        45 => "unknown_cause",
+        46 => "unknown_common_address",
+        47 => "unknown_ioa",
+        _ => return None,
+    };
+    Some(s.to_owned())
+}
+
 /// Does `data` start with an APCI (0x68, a length 4..253, and a length consistent with the
 /// format: S and U frames are exactly 4)?
 pub fn probe(data: &[u8]) -> Probe {
@@ -287,6 +363,20 @@ fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
                 if cot & COT_NEGATIVE != 0 || (44..=47).contains(&(cot & COT_CAUSE)) {
                     s.status = PduStatus::Exception;
                 }
+                // The objects must fill the ASDU exactly: with SQ one address and n
+                // elements, without it n (address, element) pairs.
+                let vsq = a[field::VSQ];
+                let n = usize::from(vsq & VSQ_NUM);
+                if let Some(sz) = element_size(t) {
+                    let want = if vsq & VSQ_SQ != 0 {
+                        IOA_LEN + n * sz
+                    } else {
+                        n * (IOA_LEN + sz)
+                    };
+                    if a.len() - field::IOA != want {
+                        s.anomalies.set(Anomaly::BadLength);
+                    }
+                }
                 asdu = Some((t, cot, le16(a, field::COMMON_ADDRESS).unwrap_or(0)));
             }
         }
@@ -334,6 +424,9 @@ fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
         if let Some((t, cot, ca)) = asdu {
             fields.push(("type_id", u(t.0)));
             fields.push(("cot", u(cot & COT_CAUSE)));
+            if let Some(n) = cot_name(cot & COT_CAUSE) {
+                fields.push(("cot_name", yagura_core::FieldValue::Str(n)));
+            }
             fields.push((
                 "negative",
                 yagura_core::FieldValue::Bool(cot & COT_NEGATIVE != 0),
@@ -341,7 +434,15 @@ fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
             fields.push(("test", yagura_core::FieldValue::Bool(cot & COT_TEST != 0)));
             fields.push(("originator", u(a[field::ORIGINATOR])));
             fields.push(("common_address", u(ca)));
-            fields.push(("num_objects", u(a[field::VSQ] & 0x7f)));
+            fields.push(("num_objects", u(a[field::VSQ] & VSQ_NUM)));
+            fields.push((
+                "sq",
+                yagura_core::FieldValue::Bool(a[field::VSQ] & VSQ_SQ != 0),
+            ));
+            if let Some(b) = a.get(field::IOA..field::IOA + IOA_LEN) {
+                let ioa = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+                fields.push(("ioa", u(ioa)));
+            }
         }
     });
 }

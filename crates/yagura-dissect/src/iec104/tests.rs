@@ -91,3 +91,174 @@ fn survives_garbage() {
     assert_eq!(probe(&hex(GI)), Probe::Match);
     assert_eq!(probe(&hex("680400000000")), Probe::NoMatch);
 }
+
+// iti__JavaRMI_and_IEC_Misc.pcap frame 17: M_SP_NA_1 with SQ set, ten elements after one
+// address (IOA 10010), cause "interrogated by general interrogation", common address 37133.
+const SP_SEQUENCE: &str = "681704000200018a14010d911a270000800000000000000000";
+// iti__090813_diverse.pcap frames 25 and 27: single command (select) activation and its
+// confirmation, IOA 4500.
+const SC_SELECT: &str = "680e2c00a2002d010600030094110081";
+const SC_SELECT_CON: &str = "680ea2002e002d010700030094110081";
+
+fn str_field(s: &VecSink, i: usize, name: &str) -> Option<String> {
+    s.events[i]
+        .fields
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| match v {
+            yagura_core::FieldValue::Str(x) => Some(x.clone()),
+            _ => None,
+        })
+}
+
+#[test]
+fn reads_ioa_cot_and_sequence() {
+    let (_, s) = run(
+        &mut Iec104Dissector::new(false),
+        &hex(SP_SEQUENCE),
+        Direction::ToClient,
+    );
+    let e = &s.events[0];
+    assert_eq!(e.function_name, Some("m_sp_na_1"));
+    assert_eq!(e.operation, OperationClass::Read);
+    assert!(e.anomalies.is_empty(), "{:?}", e.anomalies);
+    assert_eq!(s.field(0, "ioa"), Some(10010));
+    assert_eq!(s.field(0, "num_objects"), Some(10));
+    assert_eq!(s.field(0, "common_address"), Some(37133));
+    assert_eq!(s.field(0, "originator"), Some(1));
+    assert_eq!(s.field(0, "cot"), Some(20));
+    assert_eq!(
+        str_field(&s, 0, "cot_name").as_deref(),
+        Some("interrogated_general")
+    );
+    assert_eq!(s.field(0, "tx_seq"), Some(2));
+    assert_eq!(s.field(0, "rx_seq"), Some(1));
+    let (_, s) = run(
+        &mut Iec104Dissector::new(false),
+        &hex(SC_SELECT),
+        Direction::ToServer,
+    );
+    assert_eq!(s.events[0].operation, OperationClass::ControlCommand);
+    assert_eq!(s.field(0, "ioa"), Some(4500));
+    assert_eq!(str_field(&s, 0, "cot_name").as_deref(), Some("activation"));
+    let (_, s) = run(
+        &mut Iec104Dissector::new(false),
+        &hex(SC_SELECT_CON),
+        Direction::ToClient,
+    );
+    assert_eq!(
+        str_field(&s, 0, "cot_name").as_deref(),
+        Some("activation_con")
+    );
+    assert!(s.events[0].response);
+}
+
+#[test]
+fn flags_asdu_length_mismatch() {
+    // The SQ sequence with one element cut off (APCI length and object count unchanged).
+    let mut b = hex(SP_SEQUENCE);
+    b.pop();
+    b[1] -= 1;
+    let (_, s) = run(&mut Iec104Dissector::new(false), &b, Direction::ToClient);
+    assert_eq!(s.events[0].anomalies, ["bad_length"]);
+    assert_eq!(s.events[0].status, PduStatus::Malformed);
+    // A command with two objects announced but one present.
+    let mut b = hex(SC_SELECT);
+    b[7] = 2;
+    let (_, s) = run(&mut Iec104Dissector::new(false), &b, Direction::ToServer);
+    assert_eq!(s.events[0].anomalies, ["bad_length"]);
+}
+
+#[test]
+fn command_classes() {
+    // Built from the GI APDU (zeek-iec104__iec104.pcap frame 9) with the type id and the
+    // element changed: clock synchronisation (CP56Time2a, 7 octets), reset process (QRP),
+    // counter interrogation (QCC), read (no element).
+    let cases: &[(&str, &str, OperationClass)] = &[
+        (
+            "681400000000670106000a0000000000000000000000",
+            "c_cs_na_1",
+            OperationClass::ConfigChange,
+        ),
+        (
+            "680e00000000690106000a0000000001",
+            "c_rp_na_1",
+            OperationClass::Restart,
+        ),
+        (
+            "680e00000000650106000a0000000005",
+            "c_ci_na_1",
+            OperationClass::Read,
+        ),
+        (
+            "680d00000000660105000a00000000",
+            "c_rd_na_1",
+            OperationClass::Read,
+        ),
+        (
+            "680e000000002e0106000a0000000001",
+            "c_dc_na_1",
+            OperationClass::ControlCommand,
+        ),
+        (
+            "681000000000300106000a00000000000000",
+            "c_se_na_1",
+            OperationClass::ControlCommand,
+        ),
+    ];
+    for (h, name, op) in cases {
+        let (_, s) = run(
+            &mut Iec104Dissector::new(false),
+            &hex(h),
+            Direction::ToServer,
+        );
+        let e = &s.events[0];
+        assert_eq!(e.function_name, Some(*name));
+        assert_eq!(e.operation, *op, "{name}");
+        assert!(e.anomalies.is_empty(), "{name}: {:?}", e.anomalies);
+    }
+}
+
+#[test]
+fn many_apdus_in_one_segment_one_event_each() {
+    let mut b = Vec::new();
+    for _ in 0..5 {
+        b.extend(hex(SP_SEQUENCE));
+        b.extend(hex(S_FRAME));
+    }
+    let (p, s) = run(&mut Iec104Dissector::new(false), &b, Direction::ToClient);
+    assert_eq!(p, Parsed::done(b.len()));
+    assert_eq!(s.events.len(), 10);
+    let mut c = VecSink::counting();
+    Iec104Dissector::new(false).parse(&b, Direction::ToClient, &mut c);
+    assert_eq!(c.counted.len(), 10);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Arbitrary bytes split anywhere: no panic, bounded consumption and events.
+    #[test]
+    fn arbitrary_bytes_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), cut in 0usize..600, udp in proptest::prelude::any::<bool>()) {
+        let mut d = Iec104Dissector::new(udp);
+        let mut s = VecSink::default();
+        let cut = cut.min(b.len());
+        let p = d.parse(&b[..cut], Direction::ToServer, &mut s);
+        proptest::prop_assert!(p.consumed <= cut);
+        let p2 = d.parse(&b[p.consumed..], Direction::ToServer, &mut s);
+        proptest::prop_assert!(p2.consumed <= b.len() - p.consumed);
+        // Every APDU is at least 6 octets; malformed runs are one event per call.
+        proptest::prop_assert!(s.events.len() <= b.len() / 6 + 2);
+    }
+
+    /// Mutations and truncations of real APDUs never panic.
+    #[test]
+    fn mutated_apdus_never_panic(i in 0usize..4, pos in 0usize..40, val in proptest::prelude::any::<u8>(), cut in 0usize..40) {
+        let all = [SP_SEQUENCE, SC_SELECT, THREE, GI];
+        let mut b = hex(all[i]);
+        if pos < b.len() { b[pos] = val; }
+        b.truncate(cut);
+        let p = Iec104Dissector::new(false).parse(&b, Direction::ToServer, &mut VecSink::default());
+        proptest::prop_assert!(p.consumed <= b.len());
+    }
+}
