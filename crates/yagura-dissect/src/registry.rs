@@ -369,6 +369,8 @@ impl PortTable {
 pub struct Registry {
     tcp: PortTable,
     udp: PortTable,
+    /// Hand out dissectors (false: flows are labelled, no PDU is parsed).
+    parse: bool,
 }
 
 impl Default for Registry {
@@ -383,6 +385,16 @@ impl Registry {
         Registry {
             tcp: PortTable::new(TCP_PORTS),
             udp: PortTable::new(UDP_PORTS),
+            parse: true,
+        }
+    }
+
+    /// A registry that labels flows but hands out no dissector: the pipeline up to
+    /// protocol detection, to measure what the dissectors themselves cost.
+    pub fn detection_only() -> Registry {
+        Registry {
+            parse: false,
+            ..Registry::new()
         }
     }
 
@@ -456,6 +468,9 @@ impl Registry {
     /// recognised but not dissected yet get an [`crate::opaque::Opaque`] that consumes their
     /// bytes and emits nothing. `None` for [`ProtocolId::UNKNOWN`] and unassigned ids.
     pub fn dissector(&self, id: ProtocolId, transport: Transport) -> Option<Box<dyn Dissector>> {
+        if !self.parse {
+            return None;
+        }
         let udp = transport != Transport::TCP;
         let d: Box<dyn Dissector> = match id {
             ProtocolId::MODBUS => Box::new(crate::modbus::ModbusDissector::new(udp)),

@@ -67,13 +67,21 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    for threads in [1, 2] {
-        g.bench_function(format!("analyze_{threads}_thread"), |b| {
+    // The whole pipeline, and (`_no_dissectors`) the same up to protocol detection, which
+    // shows what the application-protocol dissectors cost.
+    for (threads, dissect) in [(1, true), (2, true), (1, false)] {
+        let name = if dissect {
+            format!("analyze_{threads}_thread")
+        } else {
+            format!("analyze_{threads}_thread_no_dissectors")
+        };
+        g.bench_function(name, |b| {
             b.iter(|| {
                 let mut src =
                     yagura_capture::file::open_paths(std::slice::from_ref(&path)).expect("open");
                 let cfg = EngineConfig {
                     threads,
+                    dissect,
                     ..EngineConfig::default()
                 };
                 let r = yagura_engine::run(

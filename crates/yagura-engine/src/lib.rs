@@ -48,6 +48,9 @@ pub struct EngineConfig {
     pub reassembly: ReassemblyLimits,
     /// Defragmentation bounds per worker.
     pub defrag: DefragLimits,
+    /// Run the application-protocol dissectors. When false, flows are still labelled by
+    /// protocol detection but no PDU is parsed (to measure what the dissectors cost).
+    pub dissect: bool,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +62,7 @@ impl Default for EngineConfig {
             flow_limits: FlowLimits::default(),
             reassembly: ReassemblyLimits::default(),
             defrag: DefragLimits::default(),
+            dissect: true,
         }
     }
 }
@@ -104,7 +108,11 @@ pub fn run(
     progress: &Progress,
     stop: &AtomicBool,
 ) -> Result<Report, EngineError> {
-    let registry = Registry::new();
+    let registry = if cfg.dissect {
+        Registry::new()
+    } else {
+        Registry::detection_only()
+    };
     let threads = cfg.threads.max(1);
     let mut wcfg = cfg.clone();
     wcfg.flow_limits.max_flows = (cfg.flow_limits.max_flows / threads).max(1);
@@ -249,7 +257,11 @@ pub fn run_live(
     progress: &Progress,
     stop: &AtomicBool,
 ) -> Result<Report, EngineError> {
-    let registry = Registry::new();
+    let registry = if cfg.dissect {
+        Registry::new()
+    } else {
+        Registry::detection_only()
+    };
     let n = sources.len().max(1);
     let mut wcfg = cfg.clone();
     wcfg.flow_limits.max_flows = (cfg.flow_limits.max_flows / n).max(1);

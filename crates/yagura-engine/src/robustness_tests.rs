@@ -40,6 +40,7 @@ fn small_config() -> EngineConfig {
             timeout_ns: 2_000_000_000,
             max_fragments: 8,
         },
+        dissect: true,
     }
 }
 
@@ -1077,5 +1078,31 @@ fn fragmented_flows_spread_over_workers_report_the_same() {
     for threads in [2, 3] {
         let other = serde_json::to_string(&run(threads)).unwrap();
         assert!(json == other, "{threads} threads:\n{json}\n{other}");
+    }
+}
+
+/// With dissectors off (the benchmark's baseline), flows are still labelled by protocol
+/// detection, and no PDU is parsed; with them on, the same flows carry PDUs.
+#[test]
+fn detection_only_labels_flows_without_parsing() {
+    for name in ["zeek__modbusSmall.pcap", "icsnpp-s7comm__snap7.pcap"] {
+        let run = |dissect| {
+            let cfg = EngineConfig {
+                threads: 1,
+                dissect,
+                ..EngineConfig::default()
+            };
+            analyse_with(sample_file(name), &cfg, &OpenOptions::default())
+                .unwrap()
+                .unwrap()
+        };
+        let (on, off) = (run(true), run(false));
+        assert!(on.pipeline.pdus > 0, "{name}");
+        assert_eq!(off.pipeline.pdus, 0, "{name}");
+        let labels = |r: &Report| -> Vec<Option<&'static str>> {
+            r.connections.iter().map(|c| c.protocol).collect()
+        };
+        assert_eq!(labels(&on), labels(&off), "{name}");
+        assert!(labels(&off).iter().any(Option::is_some), "{name}");
     }
 }
