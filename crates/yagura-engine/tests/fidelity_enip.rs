@@ -127,9 +127,10 @@ fn cip_key(
     instance: &str,
     attribute: &str,
     tag: &str,
+    identity: &str,
 ) -> String {
     if response {
-        format!("rsp svc={service} gs={status} ext={ext} class={class} inst={instance}")
+        format!("rsp svc={service} gs={status} ext={ext} class={class} inst={instance}{identity}")
     } else {
         format!("req svc={service} class={class} inst={instance} attr={attribute} tag={tag}")
     }
@@ -175,7 +176,37 @@ fn our_cip_key(e: &Event) -> String {
         &field(e, "instance"),
         &field(e, "attribute"),
         &tag,
+        &identity(
+            &field(e, "vendor_id"),
+            &field(e, "product_code"),
+            &field(e, "serial_number"),
+            &field(e, "product_name"),
+        ),
     )
+}
+
+/// Identity facts of an Identity object reply (empty when none).
+fn identity(vendor: &str, product: &str, serial: &str, name: &str) -> String {
+    if vendor.is_empty() && product.is_empty() && serial.is_empty() && name.is_empty() {
+        String::new()
+    } else {
+        format!(" id={vendor}/{product}/{serial}/{name}")
+    }
+}
+
+/// An identity field of a tshark message (decimal; the serial number as `0x` + 8 digits;
+/// the product name as it is).
+fn id_field(m: &Map<String, Value>, name: &str, serial: bool) -> String {
+    let mut v = Vec::new();
+    collect(&Value::Object(m.clone()), name, &mut v);
+    let Some(first) = v.first() else {
+        return String::new();
+    };
+    match (serial, num(first)) {
+        (true, Some(n)) => format!("0x{n:08x}"),
+        (false, Some(n)) if name != "cip.id.product_name" => n.to_string(),
+        _ => first.clone(),
+    }
 }
 
 /// tshark's keys per frame for `enip` and `cip`.
@@ -257,6 +288,14 @@ fn tshark_keys(capture: &Path) -> (Keys, Keys) {
                 &first("cip.instance"),
                 &first("cip.attribute"),
                 &path_value(path, "cip.symbol").join("."),
+                // Identity facts: in the message, or for an Unconnected Send reply in the
+                // `cipcm` layer that holds the embedded reply's data.
+                &identity(
+                    &id_field(path, "cip.id.vendor_id", false),
+                    &id_field(path, "cip.id.product_code", false),
+                    &id_field(path, "cip.id.serial_number", true),
+                    &id_field(path, "cip.id.product_name", false),
+                ),
             ));
         }
     }
@@ -285,4 +324,181 @@ fn enip_and_cip_agree_with_tshark() {
     eprintln!("{}", cip.summary(300));
     enip.assert_at_least(0.999, 20_000);
     cip.assert_at_least(0.999, 20_000);
+}
+
+/// One Zeek log of the ICSNPP baselines: its data rows, tab-separated.
+fn zeek_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// A Zeek hex field (`0x0a`) as decimal text, `-` kept as empty.
+fn zeek_num(s: &str) -> String {
+    num(s).map_or_else(String::new, |n| n.to_string())
+}
+
+/// Record-level comparison with the ICSNPP Zeek baselines (`enip.log`, `cip.log`,
+/// `cip_identity.log`), as multisets per capture: ENIP per PDU (command, data length,
+/// session); CIP per message (direction and service; requests: class and instance;
+/// responses: general status); identity per ListIdentity reply. Zeek logs CIP I/O (UDP
+/// 2222) in `cip_io.log`, which Yagura does not decode (see docs/fidelity.md).
+#[test]
+fn enip_and_cip_agree_with_zeek_icsnpp() {
+    let corpus = corpus();
+    let expected = corpus.join("expected/pcap/enip");
+    let cases = [
+        (
+            "icsnpp-enip__enip_cip_example.pcap",
+            "icsnpp-enip__enip_cip_example.pcap.zeek-icsnpp/analyzer.basic",
+        ),
+        (
+            "icsnpp-enip__multiple_service_packet_cip.pcapng",
+            "icsnpp-enip__multiple_service_packet_cip.pcapng.zeek-icsnpp/analyzer.multiple_service_request",
+        ),
+        (
+            "icsnpp-enip__set_attribute_single_service_cip.pcapng",
+            "icsnpp-enip__set_attribute_single_service_cip.pcapng.zeek-icsnpp/analyzer.set_attr_single_service",
+        ),
+    ];
+    let mut enip = Agreement::new("enip vs zeek");
+    let mut cip = Agreement::new("cip vs zeek");
+    let mut identity = Agreement::new("identity vs zeek");
+    for (cap, dir) in cases {
+        let cap = corpus.join("pcap/enip").join(cap);
+        let dir = expected.join(dir);
+        let events = yagura_events(&cap);
+        let one = |v: Vec<String>| BTreeMap::from([(0u64, v)]);
+        let ours = |proto: &str, key: &dyn Fn(&Event) -> String| {
+            one(events
+                .iter()
+                .filter(|e| field(e, "protocol") == proto)
+                .map(key)
+                .collect())
+        };
+        // enip.log: command (11), length (13), session (14).
+        let theirs: Vec<String> = zeek_rows(&dir.join("enip.log"))
+            .iter()
+            .map(|r| {
+                format!(
+                    "cmd={} len={} session={}",
+                    zeek_num(&r[11]),
+                    r[13],
+                    zeek_num(&r[14])
+                )
+            })
+            .collect();
+        enip.compare(
+            &cap,
+            &ours("enip", &|e| {
+                let len: u64 = field(e, "length").parse().unwrap_or(0);
+                format!(
+                    "cmd={} len={} session={}",
+                    field(e, "command"),
+                    len.saturating_sub(24),
+                    field(e, "session")
+                )
+            }),
+            &one(theirs),
+        );
+        // cip.log: direction (12), service (13), status (15), class (19), instance (21).
+        let theirs: Vec<String> = zeek_rows(&dir.join("cip.log"))
+            .iter()
+            .map(|r| {
+                if r[12] == "request" {
+                    format!(
+                        "req svc={} class={} inst={}",
+                        zeek_num(&r[13]),
+                        zeek_num(&r[19]),
+                        zeek_num(&r[21])
+                    )
+                } else {
+                    format!("rsp svc={} gs={}", zeek_num(&r[13]), zeek_num(&r[15]))
+                }
+            })
+            .collect();
+        cip.compare(
+            &cap,
+            &ours("cip", &|e| {
+                if field(e, "direction") == "request" {
+                    format!(
+                        "req svc={} class={} inst={}",
+                        field(e, "service"),
+                        field(e, "class"),
+                        field(e, "instance")
+                    )
+                } else {
+                    format!(
+                        "rsp svc={} gs={}",
+                        field(e, "service"),
+                        field(e, "general_status")
+                    )
+                }
+            }),
+            &one(theirs),
+        );
+        // cip_identity.log: vendor id (14), device type (16), product code (18), revision
+        // (19), status (20), serial (21), product name (22), state (23).
+        let id_log = dir.join("cip_identity.log");
+        if id_log.is_file() {
+            let theirs: Vec<String> = zeek_rows(&id_log)
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}/{}/{}/{}/{}/{}/{}/{}",
+                        r[14],
+                        r[16],
+                        r[18],
+                        r[19],
+                        zeek_num(&r[20]),
+                        r[21],
+                        r[22],
+                        zeek_num(&r[23])
+                    )
+                })
+                .collect();
+            let ours: Vec<String> = events
+                .iter()
+                .filter(|e| field(e, "protocol") == "enip" && !field(e, "vendor_id").is_empty())
+                .map(|e| {
+                    format!(
+                        "{}/{}/{}/{}/{}/{}/{}/{}",
+                        field(e, "vendor_id"),
+                        field(e, "device_type"),
+                        field(e, "product_code"),
+                        field(e, "firmware_version"),
+                        field(e, "device_status"),
+                        field(e, "serial_number"),
+                        field(e, "product_name"),
+                        field(e, "state")
+                    )
+                })
+                .collect();
+            identity.compare(&cap, &one(ours), &one(theirs));
+        }
+    }
+    eprintln!("{}\n{}", cip.summary(50), identity.summary(10));
+    enip.assert_at_least(1.0, 270);
+    cip.assert_at_least(1.0, 1_170);
+    identity.assert_at_least(1.0, 1);
+}
+
+/// Golden snapshots: a connected Multiple Service Packet of eleven requests (Identity and
+/// other objects), and ListIdentity with its identity item.
+#[test]
+fn golden_enip() {
+    let c = corpus().join("pcap/enip");
+    golden(
+        &c.join("iti__cip-multiple-1.pcap"),
+        &["enip", "cip", "pccc"],
+        "enip_cip_multiple",
+    );
+    golden(
+        &c.join("sv__enip_test1.pcap"),
+        &["enip", "cip", "pccc"],
+        "enip_list_identity",
+    );
 }
