@@ -53,6 +53,8 @@ pub const RESPONSE: u8 = 0x80;
 pub const STATUS_PARTIAL: u8 = 0x06;
 /// Embedded messages decoded per Multiple Service Packet (more are counted, not decoded).
 pub const MAX_MEMBERS: usize = 200;
+/// Events one encapsulated CIP message may produce (with all it embeds).
+pub const MAX_EVENTS: usize = 1024;
 /// Nesting depth of embedded messages (MSP in Unconnected Send in MSP…).
 const MAX_DEPTH: u8 = 3;
 /// Bytes of a symbolic tag kept (longer ones are cut).
@@ -509,9 +511,13 @@ pub fn is_error(status: u8) -> bool {
 
 /// Decode one CIP message (request or response by its service bit) and emit its events.
 pub fn message(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut dyn PduSink) {
+    // Events this message may produce with everything it embeds: members can overlap and
+    // nest, so without a budget a few hundred bytes could claim millions of events.
+    let mut budget = (m.len() / 2 + 4).min(MAX_EVENTS);
+    let b = &mut budget;
     match u8_at(m, 0) {
-        Some(s) if s & RESPONSE != 0 => response(m, ctx, pending, sink),
-        Some(_) => request(m, ctx, pending, sink),
+        Some(s) if s & RESPONSE != 0 => response(m, ctx, pending, sink, b),
+        Some(_) => request(m, ctx, pending, sink, b),
         None => {
             let s = Summary::malformed("cip", false, 0, Anomaly::Truncated);
             emit(sink, &s, |f| base_fields(f, &ctx));
@@ -552,7 +558,25 @@ fn path_fields(f: &mut Fields, p: &Path) {
     }
 }
 
-fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut dyn PduSink) {
+/// Take one event from the budget; false when it is spent.
+fn spend(budget: &mut usize) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    true
+}
+
+fn request(
+    m: &[u8],
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+    budget: &mut usize,
+) {
+    if !spend(budget) {
+        return;
+    }
     let service = m[0];
     let words = u8_at(m, 1).map_or(0, usize::from);
     let path_end = 2 + 2 * words;
@@ -616,7 +640,7 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut dy
             .get_or_insert_with(Box::default)
             .push(ctx.key, ctx.member, req);
     }
-    if let Some(p) = pccc_req {
+    if let Some(p) = pccc_req.filter(|_| spend(budget)) {
         p.emit(false, sink);
     }
     if let (Some(Some(msp)), true) = (msp, ctx.depth < MAX_DEPTH) {
@@ -627,8 +651,8 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut dy
                 ..ctx
             };
             match member {
-                Some(b) if !b.is_empty() => request(b, c, pending, sink),
-                _ => member_malformed(false, c, sink),
+                Some(b) if !b.is_empty() => request(b, c, pending, sink, budget),
+                _ => member_malformed(false, c, sink, budget),
             }
         }
     }
@@ -638,18 +662,30 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut dy
             ..ctx
         };
         match u8_at(e, 0) {
-            Some(s) if s & RESPONSE == 0 => request(e, c, pending, sink),
-            _ => member_malformed(false, c, sink),
+            Some(s) if s & RESPONSE == 0 => request(e, c, pending, sink, budget),
+            _ => member_malformed(false, c, sink, budget),
         }
     }
 }
 
-fn member_malformed(response: bool, ctx: Ctx, sink: &mut dyn PduSink) {
+fn member_malformed(response: bool, ctx: Ctx, sink: &mut dyn PduSink, budget: &mut usize) {
+    if !spend(budget) {
+        return;
+    }
     let s = Summary::malformed("cip", response, 0, Anomaly::BadLength);
     emit(sink, &s, |f| base_fields(f, &ctx));
 }
 
-fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut dyn PduSink) {
+fn response(
+    m: &[u8],
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+    budget: &mut usize,
+) {
+    if !spend(budget) {
+        return;
+    }
     let service = m[0] & !RESPONSE;
     let mut s = Summary::new("cip", true, m.len());
     s.function = Some(u32::from(service));
@@ -711,7 +747,7 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut d
             }
         }
     });
-    if let Some(p) = pccc_rsp {
+    if let Some(p) = pccc_rsp.filter(|_| spend(budget)) {
         p.emit(true, sink);
     }
     if let (Some(msp), true) = (msp, ctx.depth < MAX_DEPTH) {
@@ -723,9 +759,9 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut d
             };
             match member {
                 Some(b) if b.first().is_some_and(|s| s & RESPONSE != 0) => {
-                    response(b, c, pending, sink)
+                    response(b, c, pending, sink, budget)
                 }
-                _ => member_malformed(true, c, sink),
+                _ => member_malformed(true, c, sink, budget),
             }
         }
     }
@@ -747,7 +783,10 @@ impl Msp {
     /// Each member's bytes (up to the next offset, the last to the end), `None` where an
     /// offset points outside the data. At most [`MAX_MEMBERS`].
     fn members<'a>(self, data: &'a [u8]) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
-        let n = (self.count as usize).min(MAX_MEMBERS);
+        // Only as many members as the offset list holds (a count beyond it is cut).
+        let n = (self.count as usize)
+            .min(data.len().saturating_sub(2) / 2)
+            .min(MAX_MEMBERS);
         (0..n).map(move |i| {
             let start = le16(data, 2 + 2 * i)? as usize;
             let end = if i + 1 < self.count as usize {

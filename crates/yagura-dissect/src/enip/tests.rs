@@ -105,7 +105,7 @@ fn text(s: &VecSink, i: usize, name: &str) -> Option<String> {
 }
 
 /// Events of one protocol.
-fn of<'a>(s: &'a VecSink, proto: &str) -> Vec<usize> {
+fn of(s: &VecSink, proto: &str) -> Vec<usize> {
     (0..s.events.len())
         .filter(|i| s.events[*i].protocol == proto)
         .collect()
@@ -484,4 +484,51 @@ proptest! {
             prop_assert!(s.events.len() <= 2 * (b.len() / 2 + 1));
         }
     }
+}
+
+#[test]
+fn overlapping_nested_members_are_bounded() {
+    // A Multiple Service Packet whose 100 offsets all point at one member that is itself
+    // such a packet (and so on): without the per-message budget this would claim 100^3
+    // events. Found by the dissect_cip fuzz target (a count beyond the offset list).
+    let mut inner = vec![0x0a, 0x00];
+    inner.extend(100u16.to_le_bytes());
+    for _ in 0..100 {
+        inner.extend(202u16.to_le_bytes());
+    }
+    inner.extend([0x0e, 0x00]);
+    let mut msg = vec![0x0a, 0x00];
+    msg.extend(100u16.to_le_bytes());
+    for _ in 0..100 {
+        msg.extend(202u16.to_le_bytes());
+    }
+    msg.extend(&inner);
+    let mut cpf = vec![0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xb2, 0];
+    cpf.extend((msg.len() as u16).to_le_bytes());
+    cpf.extend(&msg);
+    let mut b = vec![0x6f, 0];
+    b.extend((cpf.len() as u16).to_le_bytes());
+    b.extend([0; 20]);
+    b.extend(cpf);
+    let (_, s) = run(&mut EnipDissector::new(false), &b, Direction::ToServer);
+    assert!(s.events.len() <= msg.len() / 2 + 5, "{}", s.events.len());
+    // A count of 0x3100 with a 3-byte body: no member is invented.
+    let (_, s) = run(
+        &mut EnipDissector::new(false),
+        &pccc_frame_raw(&[0x0a, 0x00, 0x00, 0x31, 0x0e]),
+        Direction::ToServer,
+    );
+    assert_eq!(of(&s, "cip").len(), 1);
+}
+
+/// `cip` as the data item of a SendRRData.
+fn pccc_frame_raw(cip: &[u8]) -> Vec<u8> {
+    let mut cpf = vec![0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xb2, 0];
+    cpf.extend((cip.len() as u16).to_le_bytes());
+    cpf.extend(cip);
+    let mut b = vec![0x6f, 0];
+    b.extend((cpf.len() as u16).to_le_bytes());
+    b.extend([0; 20]);
+    b.extend(cpf);
+    b
 }
