@@ -427,58 +427,60 @@ pub const PENDING_CAP: usize = 256;
 struct Entry {
     key: u64,
     member: u16,
-    stamp: u32,
+    live: bool,
     req: Request,
 }
 
-/// The per-flow table matching CIP responses to requests: only outstanding requests are
-/// kept (a matched one is removed), at most [`PENDING_CAP`] (then the oldest is replaced).
-/// Boxed in the flow state and created at the first request.
+/// The per-flow table matching CIP responses to requests, in request order: a matched entry
+/// is marked dead and the dead prefix is dropped, so that with in-order replies the match is
+/// found at the front. At most [`PENDING_CAP`] entries (then the oldest is dropped). Boxed in
+/// the flow state and created at the first request.
 #[derive(Debug, Clone, Default)]
 pub struct Pending {
-    e: Vec<Entry>,
-    stamp: u32,
+    e: std::collections::VecDeque<Entry>,
+    live: usize,
 }
 
 impl Pending {
     fn push(&mut self, key: u64, member: u16, req: Request) {
-        self.stamp = self.stamp.wrapping_add(1);
-        let entry = Entry {
+        if self.e.len() >= PENDING_CAP {
+            self.e.retain(|e| e.live);
+            if self.e.len() >= PENDING_CAP && self.e.pop_front().is_some() {
+                self.live -= 1;
+            }
+        }
+        self.e.push_back(Entry {
             key,
             member,
-            stamp: self.stamp,
+            live: true,
             req,
-        };
-        if self.e.len() < PENDING_CAP {
-            self.e.push(entry);
-            return;
-        }
-        let now = self.stamp;
-        if let Some(oldest) = self.e.iter_mut().max_by_key(|e| now.wrapping_sub(e.stamp)) {
-            *oldest = entry;
-        }
+        });
+        self.live += 1;
     }
 
     /// The oldest request with this key and member index, removed.
     fn take(&mut self, key: u64, member: u16) -> Option<Request> {
-        let now = self.stamp;
-        let (i, _) = self
+        let e = self
             .e
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.key == key && e.member == member)
-            .max_by_key(|(_, e)| now.wrapping_sub(e.stamp))?;
-        Some(self.e.swap_remove(i).req)
+            .iter_mut()
+            .find(|e| e.live && e.key == key && e.member == member)?;
+        e.live = false;
+        let req = e.req;
+        self.live -= 1;
+        while self.e.front().is_some_and(|e| !e.live) {
+            self.e.pop_front();
+        }
+        Some(req)
     }
 
     /// Outstanding requests.
     pub fn len(&self) -> usize {
-        self.e.len()
+        self.live
     }
 
     /// No outstanding request.
     pub fn is_empty(&self) -> bool {
-        self.e.is_empty()
+        self.live == 0
     }
 }
 
