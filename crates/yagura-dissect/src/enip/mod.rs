@@ -1,10 +1,18 @@
-//! EtherNet/IP encapsulation (ODVA Vol. 2, 2-3): the 24-byte header over TCP and UDP 44818.
-//! CIP inside SendRRData/SendUnitData is decoded by a later session.
+//! EtherNet/IP encapsulation (ODVA Vol. 2, 2-3 and 2-4): the 24-byte header over TCP and
+//! UDP 44818, the command-specific data of ListIdentity (the CIP identity item),
+//! ListServices and RegisterSession, and the common packet format (CPF) of SendRRData and
+//! SendUnitData, whose CIP messages go to [`cip`] (and Execute PCCC to [`pccc`]).
+//!
+//! Events: one `enip` per encapsulation PDU, then one `cip` per CIP message it carries (and
+//! per embedded message), and one `pccc` per PCCC command.
 
-use yagura_core::{Direction, OperationClass, PduStatus};
+pub mod cip;
+pub mod pccc;
 
-use crate::bytes::{le16, le32};
-use crate::emit::{Summary, emit, u};
+use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
+
+use crate::bytes::{be16, le16, le32, u8_at};
+use crate::emit::{Fields, Summary, emit, u};
 use crate::stream::{Framing, Step, Stream};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
 
@@ -15,6 +23,7 @@ mod field {
     pub const LENGTH: usize = 2;
     pub const SESSION: usize = 4;
     pub const STATUS: usize = 8;
+    pub const CONTEXT: usize = 12;
     pub const OPTIONS: usize = 20;
     /// RegisterSession data: protocol version (1) and option flags (0).
     pub const REG_VERSION: usize = 24;
@@ -66,6 +75,13 @@ impl<'a> EncapHeader<'a> {
     /// Status (0 = success).
     pub fn status(&self) -> u32 {
         le32(self.0, field::STATUS).unwrap_or(0)
+    }
+    /// Sender context (8 bytes, read little-endian).
+    pub fn context(&self) -> u64 {
+        self.0
+            .get(field::CONTEXT..field::CONTEXT + 8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
     }
     /// Options (must be 0).
     pub fn options(&self) -> u32 {
@@ -136,6 +152,102 @@ pub fn operation(c: Command) -> OperationClass {
     }
 }
 
+/// Common packet format item types (Vol. 2, 2-6).
+pub mod item {
+    #![allow(missing_docs)]
+    pub const NULL_ADDRESS: u16 = 0x0000;
+    pub const LIST_IDENTITY: u16 = 0x000c;
+    pub const CONNECTED_ADDRESS: u16 = 0x00a1;
+    pub const CONNECTED_DATA: u16 = 0x00b1;
+    pub const UNCONNECTED_DATA: u16 = 0x00b2;
+    pub const LIST_SERVICES: u16 = 0x0100;
+    pub const SOCKADDR_OT: u16 = 0x8000;
+    pub const SOCKADDR_TO: u16 = 0x8001;
+    pub const SEQUENCED_ADDRESS: u16 = 0x8002;
+}
+
+/// Items read from one CPF (the ones Yagura uses; at most [`MAX_ITEMS`] are walked).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpf<'a> {
+    /// Connection id of a connected or sequenced address item.
+    pub connection_id: Option<u32>,
+    /// The data item: type and bytes.
+    pub data: Option<(u16, &'a [u8])>,
+    /// The first ListIdentity or ListServices item.
+    pub list: Option<(u16, &'a [u8])>,
+    /// Items in the count.
+    pub count: u16,
+    /// The items overran the encapsulated data.
+    pub truncated: bool,
+}
+
+/// CPF items walked per PDU.
+pub const MAX_ITEMS: u16 = 16;
+
+impl<'a> Cpf<'a> {
+    /// Parse a CPF (item count, then type/length/data items).
+    pub fn parse(b: &'a [u8]) -> Cpf<'a> {
+        let mut cpf = Cpf::default();
+        let Some(count) = le16(b, 0) else {
+            cpf.truncated = true;
+            return cpf;
+        };
+        cpf.count = count;
+        let mut at = 2;
+        for _ in 0..count.min(MAX_ITEMS) {
+            let (Some(t), Some(len)) = (le16(b, at), le16(b, at + 2)) else {
+                cpf.truncated = true;
+                break;
+            };
+            let Some(d) = b.get(at + 4..at + 4 + len as usize) else {
+                cpf.truncated = true;
+                break;
+            };
+            at += 4 + len as usize;
+            match t {
+                item::CONNECTED_ADDRESS | item::SEQUENCED_ADDRESS => {
+                    cpf.connection_id = le32(d, 0);
+                }
+                item::CONNECTED_DATA | item::UNCONNECTED_DATA if cpf.data.is_none() => {
+                    cpf.data = Some((t, d));
+                }
+                item::LIST_IDENTITY | item::LIST_SERVICES if cpf.list.is_none() => {
+                    cpf.list = Some((t, d));
+                }
+                _ => {}
+            }
+        }
+        cpf
+    }
+}
+
+/// The ListIdentity item: encapsulation version, socket address, identity, state.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentityItem<'a> {
+    /// Encapsulation protocol version.
+    pub version: u16,
+    /// Socket address the device announces (IPv4, port).
+    pub socket: ([u8; 4], u16),
+    /// Identity attributes 1-7.
+    pub identity: cip::Identity<'a>,
+    /// Device state (attribute 8).
+    pub state: Option<u8>,
+}
+
+impl<'a> IdentityItem<'a> {
+    /// Parse the item's data.
+    pub fn parse(d: &'a [u8]) -> Option<IdentityItem<'a>> {
+        let identity = cip::Identity::parse(d.get(18..)?)?;
+        let addr = d.get(6..10)?;
+        Some(IdentityItem {
+            version: le16(d, 0)?,
+            socket: ([addr[0], addr[1], addr[2], addr[3]], be16(d, 4)?),
+            identity,
+            state: u8_at(d, 18 + identity.len),
+        })
+    }
+}
+
 /// Per-flow EtherNet/IP state.
 #[derive(Debug, Clone)]
 pub struct EnipDissector {
@@ -143,15 +255,18 @@ pub struct EnipDissector {
     framing: EnipFraming,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct EnipFraming;
+/// Framing and the CIP request table (allocated at the first CIP request).
+#[derive(Debug, Clone, Default)]
+struct EnipFraming {
+    pending: Option<Box<cip::Pending>>,
+}
 
 impl EnipDissector {
     /// A dissector for one flow; `udp` when each call is a whole datagram.
     pub fn new(udp: bool) -> EnipDissector {
         EnipDissector {
             stream: Stream::new(udp),
-            framing: EnipFraming,
+            framing: EnipFraming::default(),
         }
     }
 }
@@ -167,6 +282,9 @@ impl Dissector for EnipDissector {
         self.stream.gap(dir);
     }
 }
+
+/// Offset of the CPF in SendRRData/SendUnitData data: interface handle (4), timeout (2).
+const SEND_CPF: usize = HEADER_LEN + 6;
 
 impl Framing for EnipFraming {
     const PROTOCOL: &'static str = "enip";
@@ -188,6 +306,7 @@ impl Framing for EnipFraming {
         if data.len() < n {
             return Step::Need(n - data.len());
         }
+        let pdu = &data[..n];
         let c = h.command();
         let response = dir == Direction::ToClient;
         let mut s = Summary::new("enip", response, n);
@@ -204,17 +323,104 @@ impl Framing for EnipFraming {
                 s.anomalies.set(Anomaly::UnexpectedStatus);
             }
         }
+        let send = matches!(c, Command::SEND_RR_DATA | Command::SEND_UNIT_DATA);
+        let listing = matches!(
+            c,
+            Command::LIST_IDENTITY | Command::LIST_SERVICES | Command::LIST_INTERFACES
+        );
+        let cpf = if send {
+            pdu.get(SEND_CPF..).map(Cpf::parse)
+        } else if listing && h.length() > 0 {
+            pdu.get(HEADER_LEN..).map(Cpf::parse)
+        } else {
+            None
+        };
+        if send && cpf.is_none_or(|c| c.truncated || c.data.is_none()) && h.status() == 0 {
+            s.anomalies.set(Anomaly::Truncated);
+        }
+        if cpf.is_some_and(|c| c.truncated) {
+            s.anomalies.set(Anomaly::Truncated);
+        }
         if !s.anomalies.is_empty() {
             s.status = PduStatus::Malformed;
         }
+        let cpf = cpf.unwrap_or_default();
         emit(sink, &s, |fields| {
             fields.push(("command", u(c.0)));
             fields.push(("session", u(h.session())));
             if h.status() != 0 {
                 fields.push(("enip_status", u(h.status())));
             }
+            let ctx = h.context();
+            if ctx != 0 {
+                let b = ctx.to_le_bytes();
+                let mut hex = String::with_capacity(16);
+                for x in b {
+                    hex.push_str(&format!("{x:02x}"));
+                }
+                fields.push(("sender_context", FieldValue::Str(hex)));
+            }
+            if let (true, Some(v), Some(o)) = (
+                c == Command::REGISTER_SESSION,
+                le16(pdu, field::REG_VERSION),
+                le16(pdu, field::REG_VERSION + 2),
+            ) {
+                fields.push(("encap_version", u(v)));
+                fields.push(("option_flags", u(o)));
+            }
+            if let Some(id) = cpf.connection_id {
+                fields.push(("connection_id", u(id)));
+            }
+            list_fields(fields, &cpf);
         });
+        if let (true, Some((t, d))) = (send, cpf.data) {
+            let mut ctx = cip::Ctx {
+                key: h.context() & !(1 << 63),
+                connection_id: cpf.connection_id,
+                sequence: None,
+                member: 0,
+                depth: 0,
+            };
+            let mut msg = d;
+            if t == item::CONNECTED_DATA {
+                let seq = le16(d, 0);
+                ctx.sequence = seq;
+                ctx.key = cip::connected_key(seq.unwrap_or(0));
+                msg = d.get(2..).unwrap_or(&[]);
+            }
+            cip::message(msg, ctx, &mut self.pending, sink);
+        }
         Step::Used(n)
+    }
+}
+
+/// Identity (ListIdentity) or service (ListServices) facts of a list reply.
+fn list_fields(f: &mut Fields, cpf: &Cpf<'_>) {
+    match cpf.list {
+        Some((item::LIST_IDENTITY, d)) => {
+            if let Some(it) = IdentityItem::parse(d) {
+                f.push(("encap_version", u(it.version)));
+                let [a, b, c, e] = it.socket.0;
+                f.push((
+                    "socket_address",
+                    FieldValue::Str(format!("{a}.{b}.{c}.{e}:{}", it.socket.1)),
+                ));
+                it.identity.fields(f);
+                if let Some(st) = it.state {
+                    f.push(("state", u(st)));
+                }
+            }
+        }
+        Some((item::LIST_SERVICES, d)) => {
+            if let (Some(v), Some(flags)) = (le16(d, 0), le16(d, 2)) {
+                f.push(("encap_version", u(v)));
+                f.push(("capability_flags", u(flags)));
+                let name = d.get(4..).unwrap_or(&[]);
+                let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                f.push(("service_name", cip::text(&name[..end])));
+            }
+        }
+        _ => {}
     }
 }
 

@@ -1,6 +1,7 @@
 //! EtherNet/IP encapsulation tests on bytes cut from corpus captures.
 
-use yagura_core::{Direction, OperationClass, PduStatus};
+use proptest::prelude::*;
+use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 
 use super::*;
 use crate::testutil::{VecSink, hex};
@@ -15,6 +16,10 @@ const REG_RSP: &str = "650004000011020a0000000000000000000000000000000001000000"
 const SUD_REQ: &str = "6f00260000010212000000000f740100489ae00000000000000000008b00020000000000b2001600510220a1240116ff1b000000000001000100c3ae5100";
 const SUD_RSP: &str =
     "6f00140000010212000000000f740100489ae00000000000000000008b00020000000000b2000400d1000800";
+
+fn enip_events(s: &VecSink) -> usize {
+    s.events.iter().filter(|e| e.protocol == "enip").count()
+}
 
 fn run(d: &mut EnipDissector, b: &[u8], dir: Direction) -> (Parsed, VecSink) {
     let mut s = VecSink::default();
@@ -64,10 +69,10 @@ fn two_pdus_and_split() {
     let mut d = EnipDissector::new(false);
     let (p, s) = run(&mut d, &b[..80], Direction::ToServer);
     assert_eq!(p, Parsed::incomplete(62, 6));
-    assert_eq!(s.events.len(), 1);
+    assert_eq!(enip_events(&s), 1);
     let (p, s) = run(&mut d, &b[62..], Direction::ToServer);
     assert_eq!(p, Parsed::done(62));
-    assert_eq!(s.events.len(), 1);
+    assert_eq!(enip_events(&s), 1);
 }
 
 #[test]
@@ -89,4 +94,441 @@ fn probes() {
     assert_eq!(probe_strict(&hex(REG_REQ)), Probe::Match);
     assert_eq!(probe_strict(&hex(SUD_REQ)), Probe::NoMatch);
     assert_eq!(probe(&hex(SUD_REQ)), Probe::Match);
+}
+
+/// The value of a string field.
+fn text(s: &VecSink, i: usize, name: &str) -> Option<String> {
+    s.events[i].fields.iter().find_map(|(n, v)| match v {
+        FieldValue::Str(x) if *n == name => Some(x.clone()),
+        _ => None,
+    })
+}
+
+/// Events of one protocol.
+fn of(s: &VecSink, proto: &str) -> Vec<usize> {
+    (0..s.events.len())
+        .filter(|i| s.events[*i].protocol == proto)
+        .collect()
+}
+
+#[test]
+fn list_identity_reply_carries_identity_facts() {
+    let (_, s) = run(
+        &mut EnipDissector::new(false),
+        &hex(LI_RSP),
+        Direction::ToClient,
+    );
+    assert_eq!(s.events.len(), 1);
+    assert_eq!(s.field(0, "vendor_id"), Some(1));
+    assert_eq!(s.field(0, "device_type"), Some(12));
+    assert_eq!(s.field(0, "product_code"), Some(58));
+    assert_eq!(text(&s, 0, "firmware_version").as_deref(), Some("4.3"));
+    assert_eq!(s.field(0, "device_status"), Some(0x30));
+    assert_eq!(text(&s, 0, "serial_number").as_deref(), Some("0x00524d8e"));
+    assert_eq!(text(&s, 0, "product_name").as_deref(), Some("1756-ENBT/A"));
+    assert_eq!(s.field(0, "state"), Some(3));
+    assert_eq!(
+        text(&s, 0, "socket_address").as_deref(),
+        Some("10.1.1.164:44818")
+    );
+}
+
+// iti__EthernetIP-CIP.pcap frames 1 and 7: a connected Multiple Service Packet of two
+// requests (service 0x4c on class 0x72) and its reply, matched by CIP sequence count.
+const MSP_REQ: &str = "70003a0000010210000000001a392f000000000000000000000000000a000200a100040009133500b1002600e46a0a02200224010200060012004c022072240000ce040001004c02207224002c3d04000100";
+const MSP_RSP: &str = "7000300000010210000000000000000000000000000000000000000000000200a1000400d7f10080b1001c00e46a8a000000020006000e00cc00000001000000cc00000005000000";
+
+#[test]
+fn multiple_service_packet_and_matching() {
+    let mut d = EnipDissector::new(false);
+    let (_, s) = run(&mut d, &hex(MSP_REQ), Direction::ToServer);
+    let cip = of(&s, "cip");
+    assert_eq!(cip.len(), 3);
+    assert_eq!(
+        s.events[cip[0]].function_name,
+        Some("multiple_service_packet")
+    );
+    assert_eq!(s.field(cip[0], "member_count"), Some(2));
+    assert_eq!(s.field(cip[0], "sequence"), Some(27364));
+    assert_eq!(s.field(cip[0], "connection_id"), Some(0x0035_1309));
+    assert_eq!(s.field(cip[1], "class"), Some(0x72));
+    assert_eq!(s.field(cip[1], "member_index"), Some(1));
+    assert_eq!(s.field(cip[2], "member_index"), Some(2));
+    let (_, s) = run(&mut d, &hex(MSP_RSP), Direction::ToClient);
+    let cip = of(&s, "cip");
+    assert_eq!(cip.len(), 3);
+    for &i in &cip {
+        assert!(s.events[i].response);
+        assert_eq!(s.field(i, "general_status"), Some(0));
+        assert_eq!(s.field(i, "sequence"), Some(27364));
+    }
+    // The reply's path comes from the request.
+    assert_eq!(s.field(cip[0], "class"), Some(2));
+    assert_eq!(s.field(cip[1], "class"), Some(0x72));
+    assert_eq!(s.field(cip[2], "instance"), Some(0));
+    assert!(d.framing.pending.as_ref().is_some_and(|p| p.is_empty()));
+}
+
+// iti__EthernetIP-CIP.pcap frame 37: Read-Modify-Write Tag on symbolic paths in a MSP.
+const RMW: &str = "7000aa000001021000000000a3a893000000000000000000000000000a000200a100040001038b00b100960071ec0a022002240104000a00280046006a004e0c91164c4d535f44495341424c455f32445343414e4e455231010001ff4e0c91164c4d535f44495341424c455f32445343414e4e455232010001ff4e0f911b4c4d535f44495341424c455f424152434f44455f5343414e4e455200010000fe4e0f911b4c4d535f534554504f494e544348414e47455f524543454956454400010000fe";
+
+#[test]
+fn symbolic_tags_are_write_operations() {
+    let (_, s) = run(
+        &mut EnipDissector::new(false),
+        &hex(RMW),
+        Direction::ToServer,
+    );
+    let cip = of(&s, "cip");
+    assert_eq!(cip.len(), 5);
+    let e = &s.events[cip[1]];
+    assert_eq!(e.function_name, Some("read_modify_write_tag"));
+    assert_eq!(e.operation, OperationClass::Write);
+    assert_eq!(
+        text(&s, cip[1], "tag").as_deref(),
+        Some("LMS_DISABLE_2DSCANNER1")
+    );
+    assert_eq!(
+        text(&s, cip[4], "tag").as_deref(),
+        Some("LMS_SETPOINTCHANGE_RECEIVED")
+    );
+}
+
+// lsw__cip_1.pcap frames 32 and 33: Unconnected Send carrying Get_Attributes_All (class
+// 0x6c instance 0x3f3) and the embedded reply.
+const UCS_REQ: &str = "6f0026000011020a00000000000000000000000000000000000000000000020000000000b200160052022006240107e908000103206c2500f30301000100";
+const UCS_RSP: &str = "6f0024000011020a00000000000000000000000000000000000000000000020000000000b20014008100000067f90200080013000000080000000000";
+
+#[test]
+fn unconnected_send_embeds_a_request() {
+    let mut d = EnipDissector::new(false);
+    let (_, s) = run(&mut d, &hex(UCS_REQ), Direction::ToServer);
+    let cip = of(&s, "cip");
+    assert_eq!(cip.len(), 2);
+    assert_eq!(s.events[cip[0]].function_name, Some("unconnected_send"));
+    assert_eq!(s.field(cip[0], "route_port"), Some(1));
+    assert_eq!(s.field(cip[0], "route_link"), Some(0));
+    assert_eq!(s.events[cip[1]].function_name, Some("get_attributes_all"));
+    assert_eq!(s.field(cip[1], "class"), Some(0x6c));
+    assert_eq!(s.field(cip[1], "instance"), Some(0x3f3));
+    let (_, s) = run(&mut d, &hex(UCS_RSP), Direction::ToClient);
+    let cip = of(&s, "cip");
+    assert_eq!(cip.len(), 1);
+    assert_eq!(s.events[cip[0]].function_name, Some("get_attributes_all"));
+    assert_eq!(s.field(cip[0], "class"), Some(0x6c));
+    assert_eq!(s.field(cip[0], "instance"), Some(0x3f3));
+}
+
+// lsw__cip_1.pcap frames 22 and 23: Forward Open and its reply.
+const FO_REQ: &str = "6f0042000011020a00000000000000000000000000000000000000000000020000000000b200320054022006240105f7020000000100000002004c54c0a8002e0200000080841e00f44380841e00f443a3040100200224012c01";
+const FO_RSP: &str = "6f002e000011020a00000000000000000000000000000000000000000000020000000000b2001e00d4000000411194000100000002004c54c0a8002e80841e0080841e000000";
+
+#[test]
+fn forward_open() {
+    let mut d = EnipDissector::new(false);
+    let (_, s) = run(&mut d, &hex(FO_REQ), Direction::ToServer);
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.events[cip].function_name, Some("forward_open"));
+    assert_eq!(s.events[cip].operation, OperationClass::Other);
+    assert_eq!(s.field(cip, "to_connection_id"), Some(1));
+    assert_eq!(s.field(cip, "connection_serial"), Some(2));
+    assert_eq!(s.field(cip, "originator_vendor_id"), Some(0x544c));
+    let (_, s) = run(&mut d, &hex(FO_RSP), Direction::ToClient);
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.events[cip].function_name, Some("forward_open"));
+    assert_eq!(s.field(cip, "ot_connection_id"), Some(0x0094_1141));
+    assert_eq!(s.field(cip, "to_connection_id"), Some(1));
+}
+
+// iti__CL5000EIP-Remote_Mode_Change_Attempt.pcap frames 421/422 (Stop on class 0x8e) and
+// iti__cip_start_plc.pcap frame 1 (Start).
+const STOP_REQ: &str = "70001c0000010212000000000000000000000000000000000000000001000200a10004000139dd00b1000800b0280702208e2401";
+const STOP_RSP: &str = "70001a0000010212000000000000000000000000000000000000000000000200a10004001c00fe80b1000600b02887000000";
+const START_REQ: &str = "70001c0001002a00000000000000000000000000000000000000000001000200a1000400224095ffb1000800e7000602208e2401";
+
+#[test]
+fn stop_and_start() {
+    let mut d = EnipDissector::new(false);
+    let (_, s) = run(&mut d, &hex(STOP_REQ), Direction::ToServer);
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.events[cip].operation, OperationClass::Stop);
+    assert_eq!(s.events[cip].function_name, Some("stop"));
+    assert_eq!(s.field(cip, "class"), Some(0x8e));
+    let (_, s) = run(&mut d, &hex(STOP_RSP), Direction::ToClient);
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.events[cip].operation, OperationClass::Stop);
+    assert_eq!(s.field(cip, "class"), Some(0x8e));
+    assert_eq!(s.events[cip].status, PduStatus::Ok);
+    let (_, s) = run(
+        &mut EnipDissector::new(false),
+        &hex(START_REQ),
+        Direction::ToServer,
+    );
+    assert_eq!(s.events[of(&s, "cip")[0]].operation, OperationClass::Start);
+}
+
+// icsnpp-enip__set_attribute_single_service_cip.pcapng frame 1.
+const SET_ATTR: &str = "70001c00f4ffcab4000000005f7079636f6d6d5f00000000000000000a000200a1000400ba629adab10008000d00100220012400";
+
+#[test]
+fn set_attribute_single_is_a_write() {
+    let (_, s) = run(
+        &mut EnipDissector::new(false),
+        &hex(SET_ATTR),
+        Direction::ToServer,
+    );
+    assert_eq!(
+        text(&s, 0, "sender_context").as_deref(),
+        Some("5f7079636f6d6d5f")
+    );
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.events[cip].function_name, Some("set_attribute_single"));
+    assert_eq!(s.events[cip].operation, OperationClass::Write);
+    assert_eq!(s.field(cip, "class"), Some(1));
+}
+
+#[test]
+fn error_status_is_an_exception() {
+    // iti__CL5000EIP-Firmware_Change_Failure.pcap frame 10556: general status 1 with
+    // extended status 0x0909; frame 9: general status 8 (service not supported).
+    let b = hex(
+        "6f001600000102120000000083b10100489ae00000000000000000008b00020000000000b2000600cd0001010909",
+    );
+    let (_, s) = run(&mut EnipDissector::new(false), &b, Direction::ToClient);
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.events[cip].status, PduStatus::Exception);
+    assert_eq!(s.field(cip, "general_status"), Some(1));
+    assert_eq!(s.field(cip, "extended_status"), Some(0x0909));
+    // No request seen on this flow.
+    assert!(
+        s.events[cip]
+            .fields
+            .contains(&("matched", FieldValue::Bool(false)))
+    );
+    let (_, s) = run(
+        &mut EnipDissector::new(false),
+        &hex(SUD_RSP),
+        Direction::ToClient,
+    );
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.field(cip, "general_status"), Some(8));
+    assert_eq!(s.events[cip].status, PduStatus::Exception);
+}
+
+// iti__CL5000EIP-Software_Upload.pcap frames 10 and 12: Get_Attributes_All of the Identity
+// object through Unconnected Send, and the reply with the identity facts.
+const ID_REQ: &str = "6f002400000102110000000022a902002008e10000000000000000002000020000000000b200140052022006240107f9060001022001240101000100";
+const ID_RSP: &str = "6f003700000102110000000022a902002008e10000000000000000002000020000000000b20027008100000001000e003600101460303f82510014313735362d4c36312f42204c4f47495835353631";
+
+#[test]
+fn identity_object_reply() {
+    let mut d = EnipDissector::new(false);
+    let (_, s) = run(&mut d, &hex(ID_REQ), Direction::ToServer);
+    let cip = of(&s, "cip");
+    assert_eq!(s.events[cip[1]].operation, OperationClass::Identify);
+    let (_, s) = run(&mut d, &hex(ID_RSP), Direction::ToClient);
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.events[cip].operation, OperationClass::Identify);
+    assert_eq!(s.field(cip, "vendor_id"), Some(1));
+    assert_eq!(s.field(cip, "device_type"), Some(14));
+    assert_eq!(s.field(cip, "product_code"), Some(54));
+    assert_eq!(text(&s, cip, "firmware_version").as_deref(), Some("16.20"));
+    assert_eq!(
+        text(&s, cip, "serial_number").as_deref(),
+        Some("0x0051823f")
+    );
+    assert_eq!(
+        text(&s, cip, "product_name").as_deref(),
+        Some("1756-L61/B LOGIX5561")
+    );
+}
+
+/// An Execute PCCC request (service 0x4b to the PCCC object, class 0x67 instance 1) in a
+/// SendRRData, built from the DF1 command set (no PCCC traffic in the corpus): requestor
+/// id (length 7, vendor 1, serial 0x12345678), then `pccc`.
+fn pccc_frame(reply: bool, pccc: &[u8]) -> Vec<u8> {
+    let mut cip = if reply {
+        vec![0xcb, 0, 0, 0]
+    } else {
+        vec![0x4b, 0x02, 0x20, 0x67, 0x24, 0x01]
+    };
+    cip.extend([7, 1, 0, 0x78, 0x56, 0x34, 0x12]);
+    cip.extend(pccc);
+    let mut cpf = vec![0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xb2, 0];
+    cpf.extend((cip.len() as u16).to_le_bytes());
+    cpf.extend(cip);
+    let mut b = vec![0x6f, 0];
+    b.extend((cpf.len() as u16).to_le_bytes());
+    b.extend([0; 20]);
+    b.extend(cpf);
+    b
+}
+
+#[test]
+fn pccc_mode_change_and_program_transfer() {
+    let mut d = EnipDissector::new(false);
+    // CMD 0x0f, STS 0, TNS 0x0102, FNC 0x80 change mode to program (0x01): stop.
+    let (_, s) = run(
+        &mut d,
+        &pccc_frame(false, &[0x0f, 0, 0x02, 0x01, 0x80, 0x01]),
+        Direction::ToServer,
+    );
+    let p = of(&s, "pccc")[0];
+    assert_eq!(s.events[p].function_name, Some("change_mode"));
+    assert_eq!(s.events[p].operation, OperationClass::Stop);
+    assert_eq!(s.field(p, "mode"), Some(1));
+    assert_eq!(s.field(p, "tns"), Some(0x0102));
+    assert_eq!(s.field(p, "requestor_vendor_id"), Some(1));
+    let cip = of(&s, "cip")[0];
+    assert_eq!(s.events[cip].function_name, Some("execute_pccc"));
+    assert_eq!(s.events[cip].operation, OperationClass::Stop);
+    // The reply (CMD 0x4f, STS 0x10: illegal command) is matched to the request.
+    let (_, s) = run(
+        &mut d,
+        &pccc_frame(true, &[0x4f, 0x10, 0x02, 0x01]),
+        Direction::ToClient,
+    );
+    let p = of(&s, "pccc")[0];
+    assert_eq!(s.events[p].function_name, Some("change_mode"));
+    assert_eq!(s.events[p].status, PduStatus::Exception);
+    assert_eq!(s.field(p, "pccc_status"), Some(0x10));
+    // Run mode (0x06): start; upload and download requests.
+    let cases: [(&[u8], OperationClass); 5] = [
+        (&[0x0f, 0, 1, 0, 0x80, 0x06], OperationClass::Start),
+        (&[0x0f, 0, 1, 0, 0x53], OperationClass::ProgramUpload),
+        (&[0x0f, 0, 1, 0, 0x50], OperationClass::ProgramDownload),
+        (&[0x06, 0, 1, 0, 0x03], OperationClass::Identify),
+        (
+            &[0x0f, 0, 1, 0, 0xa2, 2, 7, 0x89, 0, 0],
+            OperationClass::Read,
+        ),
+    ];
+    for (bytes, op) in cases {
+        let (_, s) = run(
+            &mut EnipDissector::new(false),
+            &pccc_frame(false, bytes),
+            Direction::ToServer,
+        );
+        let p = of(&s, "pccc")[0];
+        assert_eq!(s.events[p].operation, op, "{bytes:02x?}");
+    }
+    let (_, s) = run(
+        &mut EnipDissector::new(false),
+        &pccc_frame(false, &[0x0f, 0, 1, 0, 0xa2, 2, 7, 0x89, 3, 0]),
+        Direction::ToServer,
+    );
+    let p = of(&s, "pccc")[0];
+    assert_eq!(s.field(p, "file_number"), Some(7));
+    assert_eq!(s.field(p, "file_type"), Some(0x89));
+    assert_eq!(s.field(p, "element"), Some(3));
+}
+
+#[test]
+fn truncated_cip_is_malformed() {
+    let mut b = hex(MSP_REQ);
+    // Cut the CPF data item short (length field says more than is there).
+    b.truncate(70);
+    let len = (b.len() - 24) as u16;
+    b[2..4].copy_from_slice(&len.to_le_bytes());
+    let (_, s) = run(&mut EnipDissector::new(false), &b, Direction::ToServer);
+    assert_eq!(s.events[0].status, PduStatus::Malformed);
+    assert_eq!(s.events[0].anomalies, ["truncated"]);
+}
+
+#[test]
+fn pending_table_is_bounded() {
+    let mut d = EnipDissector::new(false);
+    let mut b = hex(MSP_REQ);
+    for seq in 0..2000u16 {
+        b[46..48].copy_from_slice(&seq.to_le_bytes());
+        let mut s = VecSink::counting();
+        d.parse(&b, Direction::ToServer, &mut s);
+    }
+    assert!(d.framing.pending.as_ref().unwrap().len() <= cip::PENDING_CAP);
+}
+
+#[test]
+fn counting_sink_sees_every_pdu() {
+    let mut s = VecSink::counting();
+    let mut d = EnipDissector::new(false);
+    d.parse(&hex(MSP_REQ), Direction::ToServer, &mut s);
+    assert_eq!(s.counted.len(), 4);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), udp in any::<bool>(), resp in any::<bool>()) {
+        let mut d = EnipDissector::new(udp);
+        let mut s = VecSink::default();
+        let dir = if resp { Direction::ToClient } else { Direction::ToServer };
+        let p = d.parse(&data, dir, &mut s);
+        prop_assert!(p.consumed <= data.len());
+        // Events are bounded by the input: at most one per two bytes, plus one.
+        prop_assert!(s.events.len() <= data.len() / 2 + 1);
+    }
+
+    #[test]
+    fn mutated_real_pdus_never_panic(i in 0usize..8, pos in any::<prop::sample::Index>(), val in any::<u8>(), cut in any::<prop::sample::Index>()) {
+        let frames = [MSP_REQ, MSP_RSP, RMW, UCS_REQ, FO_REQ, ID_RSP, LI_RSP, STOP_REQ];
+        let mut b = hex(frames[i]);
+        let n = b.len();
+        b[pos.index(n)] = val;
+        let b = &b[..cut.index(n) + 1];
+        for udp in [false, true] {
+            let mut d = EnipDissector::new(udp);
+            let mut s = VecSink::default();
+            d.parse(b, Direction::ToServer, &mut s);
+            d.parse(b, Direction::ToClient, &mut s);
+            prop_assert!(s.events.len() <= 2 * (b.len() / 2 + 1));
+        }
+    }
+}
+
+#[test]
+fn overlapping_nested_members_are_bounded() {
+    // A Multiple Service Packet whose 100 offsets all point at one member that is itself
+    // such a packet (and so on): without the per-message budget this would claim 100^3
+    // events. Found by the dissect_cip fuzz target (a count beyond the offset list).
+    let mut inner = vec![0x0a, 0x00];
+    inner.extend(100u16.to_le_bytes());
+    for _ in 0..100 {
+        inner.extend(202u16.to_le_bytes());
+    }
+    inner.extend([0x0e, 0x00]);
+    let mut msg = vec![0x0a, 0x00];
+    msg.extend(100u16.to_le_bytes());
+    for _ in 0..100 {
+        msg.extend(202u16.to_le_bytes());
+    }
+    msg.extend(&inner);
+    let mut cpf = vec![0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xb2, 0];
+    cpf.extend((msg.len() as u16).to_le_bytes());
+    cpf.extend(&msg);
+    let mut b = vec![0x6f, 0];
+    b.extend((cpf.len() as u16).to_le_bytes());
+    b.extend([0; 20]);
+    b.extend(cpf);
+    let (_, s) = run(&mut EnipDissector::new(false), &b, Direction::ToServer);
+    assert!(s.events.len() <= msg.len() / 2 + 5, "{}", s.events.len());
+    // A count of 0x3100 with a 3-byte body: no member is invented.
+    let (_, s) = run(
+        &mut EnipDissector::new(false),
+        &pccc_frame_raw(&[0x0a, 0x00, 0x00, 0x31, 0x0e]),
+        Direction::ToServer,
+    );
+    assert_eq!(of(&s, "cip").len(), 1);
+}
+
+/// `cip` as the data item of a SendRRData.
+fn pccc_frame_raw(cip: &[u8]) -> Vec<u8> {
+    let mut cpf = vec![0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xb2, 0];
+    cpf.extend((cip.len() as u16).to_le_bytes());
+    cpf.extend(cip);
+    let mut b = vec![0x6f, 0];
+    b.extend((cpf.len() as u16).to_le_bytes());
+    b.extend([0; 20]);
+    b.extend(cpf);
+    b
 }

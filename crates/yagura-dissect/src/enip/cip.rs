@@ -1,0 +1,1008 @@
+//! CIP explicit messages (ODVA Vol. 1, 2-4 and appendix C) carried by EtherNet/IP
+//! SendRRData (unconnected) and SendUnitData (connected): the message router request and
+//! response, EPATHs (class/instance/attribute, symbolic tags), general and extended status,
+//! Multiple Service Packet and Unconnected Send with their embedded messages, Forward
+//! Open/Close, Identity object responses, and Execute PCCC (handed to [`super::pccc`]).
+//!
+//! One `cip` event per message, one per embedded message. A response carries the path of its
+//! request, found in a small per-flow table ([`Pending`]): connected messages by CIP
+//! sequence count, unconnected ones by sender context in order.
+
+use yagura_core::{FieldValue, OperationClass, PduStatus};
+
+use super::pccc;
+use crate::bytes::{le16, le32, u8_at};
+use crate::emit::{Fields, Summary, emit, u};
+use crate::{Anomaly, PduSink};
+
+/// Well-known object classes.
+pub mod class {
+    /// Identity object.
+    pub const IDENTITY: u32 = 0x01;
+    /// Message Router.
+    pub const MESSAGE_ROUTER: u32 = 0x02;
+    /// Connection Manager.
+    pub const CONNECTION_MANAGER: u32 = 0x06;
+    /// File object.
+    pub const FILE: u32 = 0x37;
+    /// PCCC object (Rockwell).
+    pub const PCCC: u32 = 0x67;
+    /// Symbol object (Logix).
+    pub const SYMBOL: u32 = 0x6b;
+    /// Template object (Logix).
+    pub const TEMPLATE: u32 = 0x6c;
+}
+
+/// Common service codes (Vol. 1, appendix A).
+pub mod svc {
+    #![allow(missing_docs)]
+    pub const GET_ATTRIBUTES_ALL: u8 = 0x01;
+    pub const GET_ATTRIBUTE_LIST: u8 = 0x03;
+    pub const MULTIPLE_SERVICE_PACKET: u8 = 0x0a;
+    pub const GET_ATTRIBUTE_SINGLE: u8 = 0x0e;
+    pub const FORWARD_CLOSE: u8 = 0x4e;
+    pub const UNCONNECTED_SEND: u8 = 0x52;
+    pub const FORWARD_OPEN: u8 = 0x54;
+    pub const LARGE_FORWARD_OPEN: u8 = 0x5b;
+    pub const EXECUTE_PCCC: u8 = 0x4b;
+}
+
+/// The response bit of a service code.
+pub const RESPONSE: u8 = 0x80;
+/// General status 0x06: partial transfer (more data follows, e.g. Read Tag Fragmented).
+pub const STATUS_PARTIAL: u8 = 0x06;
+/// Embedded messages decoded per Multiple Service Packet (more are counted, not decoded).
+pub const MAX_MEMBERS: usize = 200;
+/// Events one encapsulated CIP message may produce (with all it embeds).
+pub const MAX_EVENTS: usize = 1024;
+/// Nesting depth of embedded messages (MSP in Unconnected Send in MSP…).
+const MAX_DEPTH: u8 = 3;
+/// Bytes of a symbolic tag kept (longer ones are cut).
+pub const MAX_TAG: usize = 48;
+
+/// A symbolic tag path as text (`Program:Main.Tag[3].Member`), inline and truncated.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Tag {
+    buf: [u8; MAX_TAG],
+    len: u8,
+}
+
+impl Default for Tag {
+    fn default() -> Tag {
+        Tag {
+            buf: [0; MAX_TAG],
+            len: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Tag {
+    fn push(&mut self, s: &[u8]) {
+        for &c in s {
+            let i = self.len as usize;
+            let Some(slot) = self.buf.get_mut(i) else {
+                return;
+            };
+            *slot = if c.is_ascii_graphic() || c == b' ' {
+                c
+            } else {
+                b'?'
+            };
+            self.len += 1;
+        }
+    }
+    fn push_index(&mut self, v: u32) {
+        let mut digits = [0u8; 10];
+        let mut n = v;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(b"[");
+        self.push(&digits[i..]);
+        self.push(b"]");
+    }
+    /// The text (ASCII only, so always valid UTF-8).
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+    /// No symbol in the path.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// What a request path addresses: its first class, instance, attribute, member and
+/// connection point segments, and its symbolic segments as a tag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Path {
+    /// Class id.
+    pub class: Option<u32>,
+    /// Instance id.
+    pub instance: Option<u32>,
+    /// Attribute id.
+    pub attribute: Option<u32>,
+    /// Member id (outside a symbolic path).
+    pub member: Option<u32>,
+    /// Connection point.
+    pub conn_point: Option<u32>,
+    /// Symbolic path (empty when none).
+    pub tag: Tag,
+    /// A segment did not parse (the fields hold what came before it).
+    pub bad: bool,
+}
+
+impl Path {
+    /// Parse an EPATH (padded format, as in message router requests).
+    pub fn parse(p: &[u8]) -> Path {
+        let mut path = Path::default();
+        let mut i = 0;
+        // Each turn consumes at least one byte (every arm advances `i` or returns).
+        while let Some(&s) = p.get(i) {
+            let next = match s >> 5 {
+                // Port segment: port in the low nibble (15 = 16-bit port follows), bit 4 =
+                // link address size byte follows; padded to an even length.
+                0 => {
+                    let mut j = i + 1;
+                    let ext = s & 0x10 != 0;
+                    let size = if ext {
+                        let n = p.get(j).map(|&n| n as usize);
+                        j += 1;
+                        n
+                    } else {
+                        Some(1)
+                    };
+                    if s & 0x0f == 0x0f {
+                        j += 2;
+                    }
+                    let Some(size) = size else {
+                        path.bad = true;
+                        break;
+                    };
+                    j += size;
+                    if (j - i) % 2 == 1 {
+                        j += 1;
+                    }
+                    j
+                }
+                // Logical segment: type (bits 2-4) and format (bits 0-1).
+                1 => {
+                    let kind = (s >> 2) & 7;
+                    let format = s & 3;
+                    if kind == 5 {
+                        // Special: electronic key (format 0, key format 4: 8 bytes).
+                        if format != 0 || p.get(i + 1) != Some(&4) {
+                            path.bad = true;
+                            break;
+                        }
+                        i + 10
+                    } else {
+                        let (value, len) = match format {
+                            0 => (u8_at(p, i + 1).map(u32::from), 2),
+                            1 => (le16(p, i + 2).map(u32::from), 4),
+                            2 => (le32(p, i + 2), 6),
+                            _ => (None, 0),
+                        };
+                        let Some(v) = value else {
+                            path.bad = true;
+                            break;
+                        };
+                        let slot = match kind {
+                            0 => &mut path.class,
+                            1 => &mut path.instance,
+                            2 if !path.tag.is_empty() => {
+                                path.tag.push_index(v);
+                                i += len;
+                                continue;
+                            }
+                            2 => &mut path.member,
+                            3 => &mut path.conn_point,
+                            4 => &mut path.attribute,
+                            // Service id and extended logical: not kept.
+                            _ => {
+                                i += len;
+                                continue;
+                            }
+                        };
+                        slot.get_or_insert(v);
+                        i + len
+                    }
+                }
+                // Network segment: two bytes, except the extended one (0x5f) with a length
+                // in words.
+                2 => {
+                    if s == 0x5f {
+                        match u8_at(p, i + 1) {
+                            Some(w) => i + 2 + 2 * w as usize,
+                            None => {
+                                path.bad = true;
+                                break;
+                            }
+                        }
+                    } else {
+                        i + 2
+                    }
+                }
+                // Symbolic segment: size in the low 5 bits (0 = extended format, unsupported).
+                3 => {
+                    let n = (s & 0x1f) as usize;
+                    let Some(sym) = p.get(i + 1..i + 1 + n).filter(|_| n > 0) else {
+                        path.bad = true;
+                        break;
+                    };
+                    path.push_symbol(sym);
+                    i + 1 + n + (1 + n) % 2
+                }
+                // Data segments: 0x80 simple data (length in words), 0x91 ANSI extended
+                // symbol (length in bytes, padded).
+                4 => match s {
+                    0x80 => match u8_at(p, i + 1) {
+                        Some(w) => i + 2 + 2 * w as usize,
+                        None => {
+                            path.bad = true;
+                            break;
+                        }
+                    },
+                    0x91 => {
+                        let n = u8_at(p, i + 1).map_or(0, usize::from);
+                        let Some(sym) = p.get(i + 2..i + 2 + n) else {
+                            path.bad = true;
+                            break;
+                        };
+                        path.push_symbol(sym);
+                        i + 2 + n + n % 2
+                    }
+                    _ => {
+                        path.bad = true;
+                        break;
+                    }
+                },
+                _ => {
+                    path.bad = true;
+                    break;
+                }
+            };
+            if next > p.len() {
+                path.bad = true;
+                break;
+            }
+            i = next;
+        }
+        path
+    }
+
+    fn push_symbol(&mut self, sym: &[u8]) {
+        if !self.tag.is_empty() {
+            self.tag.push(b".");
+        }
+        self.tag.push(sym);
+    }
+
+    /// Is this a symbolic (tag) path?
+    pub fn symbolic(&self) -> bool {
+        !self.tag.is_empty()
+    }
+}
+
+/// A service's snake_case name, given the class it addresses (class-specific codes ≥ 0x4b
+/// mean different things per class).
+pub fn service_name(service: u8, path: &Path) -> Option<&'static str> {
+    let name = match service {
+        0x01 => "get_attributes_all",
+        0x02 => "set_attributes_all",
+        0x03 => "get_attribute_list",
+        0x04 => "set_attribute_list",
+        0x05 => "reset",
+        0x06 => "start",
+        0x07 => "stop",
+        0x08 => "create",
+        0x09 => "delete",
+        0x0a => "multiple_service_packet",
+        0x0d => "apply_attributes",
+        0x0e => "get_attribute_single",
+        0x10 => "set_attribute_single",
+        0x11 => "find_next_object_instance",
+        0x14 => "error_response",
+        0x15 => "restore",
+        0x16 => "save",
+        0x17 => "nop",
+        0x18 => "get_member",
+        0x19 => "set_member",
+        0x1a => "insert_member",
+        0x1b => "remove_member",
+        0x1c => "group_sync",
+        _ => return class_service_name(service, path),
+    };
+    Some(name)
+}
+
+fn class_service_name(service: u8, path: &Path) -> Option<&'static str> {
+    let name = match (path.class, service) {
+        (Some(class::CONNECTION_MANAGER), s) => match s {
+            0x4e => "forward_close",
+            0x52 => "unconnected_send",
+            0x54 => "forward_open",
+            0x56 => "get_connection_data",
+            0x57 => "search_connection_data",
+            0x5a => "get_connection_owner",
+            0x5b => "large_forward_open",
+            _ => return None,
+        },
+        (Some(class::PCCC), s) => match s {
+            0x4b => "execute_pccc",
+            0x4c => "execute_dh_plus",
+            0x4d => "execute_local_pccc",
+            _ => return None,
+        },
+        (Some(class::FILE), s) => match s {
+            0x4b => "initiate_upload",
+            0x4c => "initiate_download",
+            0x4d => "initiate_partial_read",
+            0x4e => "initiate_partial_write",
+            0x4f => "upload_transfer",
+            0x50 => "download_transfer",
+            0x51 => "clear_file",
+            _ => return None,
+        },
+        (Some(class::TEMPLATE), 0x4c) => "read_template",
+        (Some(class::SYMBOL), 0x55) => "get_instance_attribute_list",
+        (c, s) if path.symbolic() || c == Some(class::SYMBOL) => match s {
+            0x4c => "read_tag",
+            0x4d => "write_tag",
+            0x4e => "read_modify_write_tag",
+            0x52 => "read_tag_fragmented",
+            0x53 => "write_tag_fragmented",
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(name)
+}
+
+/// A service's operation class (see docs/events.md).
+pub fn operation(service: u8, path: &Path) -> OperationClass {
+    use OperationClass as O;
+    match service {
+        0x01 | 0x03 | 0x0e if path.class == Some(class::IDENTITY) => O::Identify,
+        0x01 | 0x03 | 0x0e | 0x11 | 0x18 => O::Read,
+        0x02 | 0x04 | 0x10 | 0x19 | 0x1a | 0x1b => O::Write,
+        0x05 => O::Restart,
+        0x06 => O::Start,
+        0x07 => O::Stop,
+        0x08 | 0x09 | 0x0d | 0x15 | 0x16 => O::ConfigChange,
+        _ => match class_service_name(service, path) {
+            Some(
+                "read_tag"
+                | "read_tag_fragmented"
+                | "read_template"
+                | "get_instance_attribute_list"
+                | "get_connection_data"
+                | "search_connection_data"
+                | "get_connection_owner",
+            ) => O::Read,
+            Some("write_tag" | "write_tag_fragmented" | "read_modify_write_tag") => O::Write,
+            Some(
+                "initiate_upload"
+                | "initiate_download"
+                | "initiate_partial_read"
+                | "initiate_partial_write"
+                | "upload_transfer"
+                | "download_transfer"
+                | "clear_file",
+            ) => O::FileTransfer,
+            _ => O::Other,
+        },
+    }
+}
+
+/// A request remembered until its response: service, path, and for Execute PCCC the
+/// command and function.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request {
+    /// Service code (request form).
+    pub service: u8,
+    /// Request path.
+    pub path: Path,
+    /// PCCC command and function of an Execute PCCC request.
+    pub pccc: Option<(u8, u8)>,
+}
+
+/// Outstanding requests kept per flow. Connected messaging multiplexes many connections on
+/// one session, each with a Multiple Service Packet of tens of members in flight (the corpus
+/// has 7 × 25), so the bound is above the 32 typical of single-transaction protocols.
+pub const PENDING_CAP: usize = 256;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    key: u64,
+    member: u16,
+    live: bool,
+    req: Request,
+}
+
+/// The per-flow table matching CIP responses to requests, in request order: a matched entry
+/// is marked dead and the dead prefix is dropped, so that with in-order replies the match is
+/// found at the front. At most [`PENDING_CAP`] entries (then the oldest is dropped). Boxed in
+/// the flow state and created at the first request.
+#[derive(Debug, Clone, Default)]
+pub struct Pending {
+    e: std::collections::VecDeque<Entry>,
+    live: usize,
+}
+
+impl Pending {
+    fn push(&mut self, key: u64, member: u16, req: Request) {
+        if self.e.len() >= PENDING_CAP {
+            self.e.retain(|e| e.live);
+            if self.e.len() >= PENDING_CAP && self.e.pop_front().is_some() {
+                self.live -= 1;
+            }
+        }
+        self.e.push_back(Entry {
+            key,
+            member,
+            live: true,
+            req,
+        });
+        self.live += 1;
+    }
+
+    /// The oldest request with this key and member index, removed.
+    fn take(&mut self, key: u64, member: u16) -> Option<Request> {
+        let e = self
+            .e
+            .iter_mut()
+            .find(|e| e.live && e.key == key && e.member == member)?;
+        e.live = false;
+        let req = e.req;
+        self.live -= 1;
+        while self.e.front().is_some_and(|e| !e.live) {
+            self.e.pop_front();
+        }
+        Some(req)
+    }
+
+    /// Outstanding requests.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// No outstanding request.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+}
+
+/// Where a message travels: its matching key, connection id and sequence count (connected
+/// messages), nesting.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    /// Matching key: the sequence count (connected) or the sender context (unconnected).
+    pub key: u64,
+    /// Connected address item's connection id.
+    pub connection_id: Option<u32>,
+    /// CIP sequence count of connected data.
+    pub sequence: Option<u16>,
+    /// Index within a Multiple Service Packet (1-based), 0 for a top-level message.
+    pub member: u16,
+    /// Nesting depth.
+    pub depth: u8,
+}
+
+/// The matching key of a connected message (sequence count) and of an unconnected one
+/// (sender context).
+pub fn connected_key(seq: u16) -> u64 {
+    (1 << 63) | u64::from(seq)
+}
+
+/// Is `status` an error (0 = success, 0x06 = partial transfer, which is not)?
+pub fn is_error(status: u8) -> bool {
+    status != 0 && status != STATUS_PARTIAL
+}
+
+/// Decode one CIP message (request or response by its service bit) and emit its events.
+pub fn message(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut dyn PduSink) {
+    // Events this message may produce with everything it embeds: members can overlap and
+    // nest, so without a budget a few hundred bytes could claim millions of events.
+    let mut budget = (m.len() / 2 + 4).min(MAX_EVENTS);
+    let b = &mut budget;
+    match u8_at(m, 0) {
+        Some(s) if s & RESPONSE != 0 => response(m, ctx, pending, sink, b),
+        Some(_) => request(m, ctx, pending, sink, b),
+        None => {
+            let s = Summary::malformed("cip", false, 0, Anomaly::Truncated);
+            emit(sink, &s, |f| base_fields(f, &ctx));
+        }
+    }
+}
+
+fn base_fields(f: &mut Fields, ctx: &Ctx) {
+    if let Some(c) = ctx.connection_id {
+        f.push(("connection_id", u(c)));
+    }
+    if let Some(s) = ctx.sequence {
+        f.push(("sequence", u(s)));
+    }
+    if ctx.member > 0 {
+        f.push(("member_index", u(ctx.member)));
+    }
+}
+
+fn path_fields(f: &mut Fields, p: &Path) {
+    if let Some(c) = p.class {
+        f.push(("class", u(c)));
+    }
+    if let Some(i) = p.instance {
+        f.push(("instance", u(i)));
+    }
+    if let Some(a) = p.attribute {
+        f.push(("attribute", u(a)));
+    }
+    if let Some(m) = p.member {
+        f.push(("member", u(m)));
+    }
+    if let Some(c) = p.conn_point {
+        f.push(("connection_point", u(c)));
+    }
+    if p.symbolic() {
+        f.push(("tag", FieldValue::Str(p.tag.as_str().to_owned())));
+    }
+}
+
+/// Take one event from the budget; false when it is spent.
+fn spend(budget: &mut usize) -> bool {
+    if *budget == 0 {
+        return false;
+    }
+    *budget -= 1;
+    true
+}
+
+fn request(
+    m: &[u8],
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+    budget: &mut usize,
+) {
+    if !spend(budget) {
+        return;
+    }
+    let service = m[0];
+    let words = u8_at(m, 1).map_or(0, usize::from);
+    let path_end = 2 + 2 * words;
+    let mut s = Summary::new("cip", false, m.len());
+    s.function = Some(u32::from(service));
+    let (path, data) = match (m.get(2..path_end), m.get(path_end..)) {
+        (Some(p), Some(d)) => (Path::parse(p), d),
+        _ => {
+            s.anomalies.set(Anomaly::Truncated);
+            (Path::parse(m.get(2..).unwrap_or(&[])), &[][..])
+        }
+    };
+    if path.bad {
+        s.anomalies.set(Anomaly::BadEncoding);
+    }
+    s.function_name = service_name(service, &path);
+    s.operation = operation(service, &path);
+    let mut req = Request {
+        service,
+        path,
+        pccc: None,
+    };
+    let cm = path.class == Some(class::CONNECTION_MANAGER);
+    let pccc_req = (path.class == Some(class::PCCC) && service == svc::EXECUTE_PCCC)
+        .then(|| pccc::Pccc::request(data))
+        .flatten();
+    if let Some(p) = &pccc_req {
+        req.pccc = Some((p.cmd, p.fnc.unwrap_or(0)));
+        s.operation = p.operation();
+    }
+    if !s.anomalies.is_empty() {
+        s.status = PduStatus::Malformed;
+    }
+    let msp = (service == svc::MULTIPLE_SERVICE_PACKET).then(|| Msp::parse(data));
+    let ucs = (cm && service == svc::UNCONNECTED_SEND).then(|| UnconnectedSend::parse(data));
+    emit(sink, &s, |f| {
+        f.push(("service", u(service)));
+        path_fields(f, &path);
+        base_fields(f, &ctx);
+        if let Some(Some(msp)) = &msp {
+            f.push(("member_count", u(msp.count)));
+        }
+        if cm && matches!(service, svc::FORWARD_OPEN | svc::LARGE_FORWARD_OPEN) {
+            forward_open_request_fields(f, data, service == svc::LARGE_FORWARD_OPEN);
+        }
+        if cm && service == svc::FORWARD_CLOSE {
+            forward_close_fields(f, data, true);
+        }
+        if let Some(Some(u)) = &ucs {
+            u.fields(f);
+        }
+    });
+    // The response of an Unconnected Send is its embedded message's response: remember the
+    // embedded request instead of the wrapper.
+    let embedded = match ucs {
+        Some(Some(u)) if ctx.depth < MAX_DEPTH => Some(u.message),
+        _ => None,
+    };
+    if embedded.is_none() {
+        pending
+            .get_or_insert_with(Box::default)
+            .push(ctx.key, ctx.member, req);
+    }
+    if let Some(p) = pccc_req.filter(|_| spend(budget)) {
+        p.emit(false, sink);
+    }
+    if let (Some(Some(msp)), true) = (msp, ctx.depth < MAX_DEPTH) {
+        for (i, member) in msp.members(data).enumerate() {
+            let c = Ctx {
+                member: (i + 1) as u16,
+                depth: ctx.depth + 1,
+                ..ctx
+            };
+            match member {
+                Some(b) if !b.is_empty() => request(b, c, pending, sink, budget),
+                _ => member_malformed(false, c, sink, budget),
+            }
+        }
+    }
+    if let Some(e) = embedded {
+        let c = Ctx {
+            depth: ctx.depth + 1,
+            ..ctx
+        };
+        match u8_at(e, 0) {
+            Some(s) if s & RESPONSE == 0 => request(e, c, pending, sink, budget),
+            _ => member_malformed(false, c, sink, budget),
+        }
+    }
+}
+
+fn member_malformed(response: bool, ctx: Ctx, sink: &mut dyn PduSink, budget: &mut usize) {
+    if !spend(budget) {
+        return;
+    }
+    let s = Summary::malformed("cip", response, 0, Anomaly::BadLength);
+    emit(sink, &s, |f| base_fields(f, &ctx));
+}
+
+fn response(
+    m: &[u8],
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+    budget: &mut usize,
+) {
+    if !spend(budget) {
+        return;
+    }
+    let service = m[0] & !RESPONSE;
+    let mut s = Summary::new("cip", true, m.len());
+    s.function = Some(u32::from(service));
+    let gs = u8_at(m, 2);
+    let add_words = u8_at(m, 3).map_or(0, usize::from);
+    let data_at = 4 + 2 * add_words;
+    let data = m.get(data_at..);
+    if gs.is_none() || data.is_none() {
+        s.anomalies.set(Anomaly::Truncated);
+    }
+    let data = data.unwrap_or(&[]);
+    let gs = gs.unwrap_or(0);
+    let ext = if add_words > 0 { le16(m, 4) } else { None };
+    let req = pending.as_mut().and_then(|p| p.take(ctx.key, ctx.member));
+    // A matched request of another service is a mismatch (lost or reordered request).
+    let req = req.filter(|r| r.service == service);
+    let path = req.map(|r| r.path).unwrap_or_default();
+    s.function_name = service_name(service, &path);
+    s.operation = operation(service, &path);
+    if is_error(gs) {
+        s.status = PduStatus::Exception;
+    }
+    let cm = path.class == Some(class::CONNECTION_MANAGER);
+    let pccc_rsp = req
+        .and_then(|r| r.pccc)
+        .and_then(|(cmd, fnc)| pccc::Pccc::response(data, cmd, fnc));
+    if let Some(p) = &pccc_rsp {
+        s.operation = p.operation();
+    }
+    if !s.anomalies.is_empty() {
+        s.status = PduStatus::Malformed;
+    }
+    let msp = (service == svc::MULTIPLE_SERVICE_PACKET && !data.is_empty())
+        .then(|| Msp::parse(data))
+        .flatten();
+    emit(sink, &s, |f| {
+        f.push(("service", u(service)));
+        path_fields(f, &path);
+        base_fields(f, &ctx);
+        f.push(("general_status", u(gs)));
+        if let Some(e) = ext {
+            f.push(("extended_status", u(e)));
+        }
+        if let Some(msp) = &msp {
+            f.push(("member_count", u(msp.count)));
+        }
+        if req.is_none() {
+            f.push(("matched", FieldValue::Bool(false)));
+        }
+        if gs == 0 {
+            if path.class == Some(class::IDENTITY) {
+                identity_response_fields(f, service, &path, data);
+            }
+            if cm && matches!(service, svc::FORWARD_OPEN | svc::LARGE_FORWARD_OPEN) {
+                forward_open_response_fields(f, data);
+            }
+            if cm && service == svc::FORWARD_CLOSE {
+                forward_close_fields(f, data, false);
+            }
+        }
+    });
+    if let Some(p) = pccc_rsp.filter(|_| spend(budget)) {
+        p.emit(true, sink);
+    }
+    if let (Some(msp), true) = (msp, ctx.depth < MAX_DEPTH) {
+        for (i, member) in msp.members(data).enumerate() {
+            let c = Ctx {
+                member: (i + 1) as u16,
+                depth: ctx.depth + 1,
+                ..ctx
+            };
+            match member {
+                Some(b) if b.first().is_some_and(|s| s & RESPONSE != 0) => {
+                    response(b, c, pending, sink, budget)
+                }
+                _ => member_malformed(true, c, sink, budget),
+            }
+        }
+    }
+}
+
+/// A Multiple Service Packet's service count and offset list (offsets from the count).
+#[derive(Debug, Clone, Copy)]
+struct Msp {
+    count: u16,
+}
+
+impl Msp {
+    fn parse(data: &[u8]) -> Option<Msp> {
+        Some(Msp {
+            count: le16(data, 0)?,
+        })
+    }
+
+    /// Each member's bytes (up to the next offset, the last to the end), `None` where an
+    /// offset points outside the data. At most [`MAX_MEMBERS`].
+    fn members<'a>(self, data: &'a [u8]) -> impl Iterator<Item = Option<&'a [u8]>> + 'a {
+        // Only as many members as the offset list holds (a count beyond it is cut).
+        let n = (self.count as usize)
+            .min(data.len().saturating_sub(2) / 2)
+            .min(MAX_MEMBERS);
+        (0..n).map(move |i| {
+            let start = le16(data, 2 + 2 * i)? as usize;
+            let end = if i + 1 < self.count as usize {
+                le16(data, 4 + 2 * i)? as usize
+            } else {
+                data.len()
+            };
+            data.get(start..end)
+        })
+    }
+}
+
+/// Unconnected Send request data: timing, the embedded message and the route path.
+#[derive(Debug, Clone, Copy)]
+struct UnconnectedSend<'a> {
+    message: &'a [u8],
+    route_port: Option<u8>,
+    route_link: Option<u8>,
+}
+
+impl<'a> UnconnectedSend<'a> {
+    fn parse(d: &'a [u8]) -> Option<UnconnectedSend<'a>> {
+        let size = le16(d, 2)? as usize;
+        let message = d.get(4..4 + size)?;
+        let route_at = 4 + size + size % 2;
+        let route = d.get(route_at + 2..).unwrap_or(&[]);
+        let (route_port, route_link) = match route {
+            [p, l, ..] if p & 0xf0 == 0 && p & 0x0f != 0x0f => (Some(p & 0x0f), Some(*l)),
+            _ => (None, None),
+        };
+        Some(UnconnectedSend {
+            message,
+            route_port,
+            route_link,
+        })
+    }
+
+    fn fields(&self, f: &mut Fields) {
+        if let (Some(p), Some(l)) = (self.route_port, self.route_link) {
+            f.push(("route_port", u(p)));
+            f.push(("route_link", u(l)));
+        }
+    }
+}
+
+/// Forward Open request: O→T and T→O connection ids, connection serial, originator.
+fn forward_open_request_fields(f: &mut Fields, d: &[u8], _large: bool) {
+    if let (Some(ot), Some(to), Some(serial), Some(vendor), Some(orig)) = (
+        le32(d, 2),
+        le32(d, 6),
+        le16(d, 10),
+        le16(d, 12),
+        le32(d, 14),
+    ) {
+        f.push(("ot_connection_id", u(ot)));
+        f.push(("to_connection_id", u(to)));
+        f.push(("connection_serial", u(serial)));
+        f.push(("originator_vendor_id", u(vendor)));
+        f.push(("originator_serial", u(orig)));
+    }
+}
+
+/// Forward Open response: the connection ids the target chose.
+fn forward_open_response_fields(f: &mut Fields, d: &[u8]) {
+    if let (Some(ot), Some(to), Some(serial)) = (le32(d, 0), le32(d, 4), le16(d, 8)) {
+        f.push(("ot_connection_id", u(ot)));
+        f.push(("to_connection_id", u(to)));
+        f.push(("connection_serial", u(serial)));
+    }
+}
+
+/// Forward Close request (after the priority/tick and timeout bytes) and response:
+/// connection serial, originator.
+fn forward_close_fields(f: &mut Fields, d: &[u8], request: bool) {
+    let at = if request { 2 } else { 0 };
+    if let (Some(serial), Some(vendor), Some(orig)) =
+        (le16(d, at), le16(d, at + 2), le32(d, at + 4))
+    {
+        f.push(("connection_serial", u(serial)));
+        f.push(("originator_vendor_id", u(vendor)));
+        f.push(("originator_serial", u(orig)));
+    }
+}
+
+/// Identity object attributes 1-7 (vendor id … product name) as laid out by
+/// Get_Attributes_All and by the ListIdentity item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// Vendor id.
+    pub vendor_id: u16,
+    /// Device type.
+    pub device_type: u16,
+    /// Product code.
+    pub product_code: u16,
+    /// Major and minor revision.
+    pub revision: (u8, u8),
+    /// Device status word.
+    pub status: u16,
+    /// Serial number.
+    pub serial: u32,
+    /// Product name (SHORT_STRING).
+    pub name: &'a [u8],
+    /// Bytes used.
+    pub len: usize,
+}
+
+impl<'a> Identity<'a> {
+    /// Parse attributes 1-7 from the front of `b`.
+    pub fn parse(b: &'a [u8]) -> Option<Identity<'a>> {
+        let n = u8_at(b, 14)? as usize;
+        Some(Identity {
+            vendor_id: le16(b, 0)?,
+            device_type: le16(b, 2)?,
+            product_code: le16(b, 4)?,
+            revision: (u8_at(b, 6)?, u8_at(b, 7)?),
+            status: le16(b, 8)?,
+            serial: le32(b, 10)?,
+            name: b.get(15..15 + n)?,
+            len: 15 + n,
+        })
+    }
+
+    /// The identity facts as event fields.
+    pub fn fields(&self, f: &mut Fields) {
+        f.push(("vendor_id", u(self.vendor_id)));
+        f.push(("device_type", u(self.device_type)));
+        f.push(("product_code", u(self.product_code)));
+        f.push((
+            "firmware_version",
+            FieldValue::Str(format!("{}.{}", self.revision.0, self.revision.1)),
+        ));
+        f.push(("device_status", u(self.status)));
+        f.push(("serial_number", serial_hex(self.serial)));
+        f.push(("product_name", text(self.name)));
+    }
+}
+
+/// A serial number as `0x` and 8 hex digits.
+pub fn serial_hex(s: u32) -> FieldValue {
+    FieldValue::Str(format!("0x{s:08x}"))
+}
+
+/// Bytes as text (lossy, control characters dropped).
+pub fn text(b: &[u8]) -> FieldValue {
+    FieldValue::Str(
+        String::from_utf8_lossy(b)
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect(),
+    )
+}
+
+/// Identity facts in a successful response to a read of the Identity object.
+fn identity_response_fields(f: &mut Fields, service: u8, path: &Path, d: &[u8]) {
+    match service {
+        svc::GET_ATTRIBUTES_ALL => {
+            if let Some(id) = Identity::parse(d) {
+                id.fields(f);
+                if let Some(state) = u8_at(d, id.len) {
+                    f.push(("state", u(state)));
+                }
+            }
+        }
+        svc::GET_ATTRIBUTE_SINGLE => {
+            if let Some(a) = path.attribute {
+                identity_attribute(f, a, d);
+            }
+        }
+        svc::GET_ATTRIBUTE_LIST => {
+            // Count, then per attribute: id, status, value (when status is 0).
+            let n = le16(d, 0).unwrap_or(0);
+            let mut at = 2;
+            for _ in 0..n.min(16) {
+                let (Some(id), Some(st)) = (le16(d, at), le16(d, at + 2)) else {
+                    break;
+                };
+                at += 4;
+                if st != 0 {
+                    continue;
+                }
+                let Some(len) = identity_attribute(f, u32::from(id), d.get(at..).unwrap_or(&[]))
+                else {
+                    break;
+                };
+                at += len;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One Identity attribute value as its field; returns its length (None if unknown or short).
+fn identity_attribute(f: &mut Fields, attr: u32, v: &[u8]) -> Option<usize> {
+    match attr {
+        1 => f.push(("vendor_id", u(le16(v, 0)?))),
+        2 => f.push(("device_type", u(le16(v, 0)?))),
+        3 => f.push(("product_code", u(le16(v, 0)?))),
+        4 => f.push((
+            "firmware_version",
+            FieldValue::Str(format!("{}.{}", u8_at(v, 0)?, u8_at(v, 1)?)),
+        )),
+        5 => f.push(("device_status", u(le16(v, 0)?))),
+        6 => f.push(("serial_number", serial_hex(le32(v, 0)?))),
+        7 => {
+            let n = u8_at(v, 0)? as usize;
+            f.push(("product_name", text(v.get(1..1 + n)?)));
+            return Some(1 + n);
+        }
+        8 => f.push(("state", u(u8_at(v, 0)?))),
+        _ => return None,
+    }
+    Some(match attr {
+        6 => 4,
+        8 => 1,
+        _ => 2,
+    })
+}
