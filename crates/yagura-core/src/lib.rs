@@ -13,5 +13,5 @@ mod time;
 pub use addr::{IpAddr, MacAddr};
 pub use flow::{Direction, FlowKey, Transport, flow_hash, from_ip, shard_hash, to_ip, v4_mapped};
 pub use linktype::LinkType;
-pub use observation::{FieldValue, OperationClass, PduEvent, PduStatus};
+pub use observation::{FieldValue, OperationClass, OperationSet, PduEvent, PduStatus};
 pub use time::Timestamp;

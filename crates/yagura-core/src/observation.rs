@@ -22,6 +22,87 @@ pub enum OperationClass {
     Other,
 }
 
+impl OperationClass {
+    /// Every class, in declaration order (bit `i` of an [`OperationSet`] is `ALL[i]`).
+    pub const ALL: [OperationClass; 15] = [
+        OperationClass::Read,
+        OperationClass::Write,
+        OperationClass::ProgramDownload,
+        OperationClass::ProgramUpload,
+        OperationClass::Stop,
+        OperationClass::Start,
+        OperationClass::Restart,
+        OperationClass::FirmwareUpdate,
+        OperationClass::ConfigChange,
+        OperationClass::ControlCommand,
+        OperationClass::Identify,
+        OperationClass::Diagnostic,
+        OperationClass::FileTransfer,
+        OperationClass::Auth,
+        OperationClass::Other,
+    ];
+
+    /// The snake_case name used in events and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            OperationClass::Read => "read",
+            OperationClass::Write => "write",
+            OperationClass::ProgramDownload => "program_download",
+            OperationClass::ProgramUpload => "program_upload",
+            OperationClass::Stop => "stop",
+            OperationClass::Start => "start",
+            OperationClass::Restart => "restart",
+            OperationClass::FirmwareUpdate => "firmware_update",
+            OperationClass::ConfigChange => "config_change",
+            OperationClass::ControlCommand => "control_command",
+            OperationClass::Identify => "identify",
+            OperationClass::Diagnostic => "diagnostic",
+            OperationClass::FileTransfer => "file_transfer",
+            OperationClass::Auth => "auth",
+            OperationClass::Other => "other",
+        }
+    }
+}
+
+/// A set of operation classes (a bit per class), e.g. the classes a connection's requests
+/// had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct OperationSet(u16);
+
+impl OperationSet {
+    #[inline]
+    pub fn insert(&mut self, op: OperationClass) {
+        self.0 |= 1 << op as u16;
+    }
+
+    #[inline]
+    pub fn union(self, other: OperationSet) -> OperationSet {
+        OperationSet(self.0 | other.0)
+    }
+
+    #[inline]
+    pub fn contains(self, op: OperationClass) -> bool {
+        self.0 & (1 << op as u16) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The classes in the set, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = OperationClass> {
+        OperationClass::ALL
+            .into_iter()
+            .filter(move |op| self.contains(*op))
+    }
+}
+
+impl Serialize for OperationSet {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(OperationClass::name))
+    }
+}
+
 /// The outcome a PDU reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -57,7 +57,12 @@ pub(crate) type Fields = Vec<(&'static str, FieldValue)>;
 #[inline]
 pub(crate) fn emit(sink: &mut dyn PduSink, s: &Summary, fill: impl FnOnce(&mut Fields)) {
     if !sink.wants_events() {
-        sink.pdu_count(s.protocol, s.anomalies.count());
+        sink.pdu_count(crate::PduCount {
+            protocol: s.protocol,
+            operation: s.operation,
+            response: s.response,
+            anomalies: s.anomalies.count(),
+        });
         return;
     }
     let mut fields = Vec::new();

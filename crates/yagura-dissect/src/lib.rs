@@ -87,6 +87,20 @@ impl Parsed {
     }
 }
 
+/// What is known of a PDU counted without its event: enough for every aggregate the report
+/// keeps, so that the report is the same with or without events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PduCount {
+    /// Protocol id of the PDU.
+    pub protocol: &'static str,
+    /// Its operation class.
+    pub operation: yagura_core::OperationClass,
+    /// A response (or confirmation), not a request.
+    pub response: bool,
+    /// Anomalies found (0: none).
+    pub anomalies: u32,
+}
+
 /// Where a PDU goes: the engine's sink that stamps it with time and endpoints.
 pub trait PduSink {
     /// Take one PDU event (only called when [`PduSink::wants_events`] is true).
@@ -95,7 +109,7 @@ pub trait PduSink {
     /// (they still count PDUs and anomalies through [`PduSink::pdu_count`]).
     fn wants_events(&self) -> bool;
     /// Count a PDU without building its event (when `wants_events()` is false).
-    fn pdu_count(&mut self, protocol: &'static str, anomalies: u32);
+    fn pdu_count(&mut self, pdu: PduCount);
 }
 
 /// One protocol's parser, with the per-flow state it needs (one value per flow).

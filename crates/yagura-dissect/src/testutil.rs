@@ -44,8 +44,8 @@ impl PduSink for VecSink {
     fn wants_events(&self) -> bool {
         !self.count_only
     }
-    fn pdu_count(&mut self, protocol: &'static str, anomalies: u32) {
-        self.counted.push((protocol, anomalies));
+    fn pdu_count(&mut self, c: crate::PduCount) {
+        self.counted.push((c.protocol, c.anomalies));
     }
 }
 

@@ -26,7 +26,7 @@ impl PduSink for Sink {
     fn wants_events(&self) -> bool {
         true
     }
-    fn pdu_count(&mut self, _: &'static str, _: u32) {}
+    fn pdu_count(&mut self, _: yagura_dissect::PduCount) {}
 }
 
 /// Per-flow state of the spot-check's mini engine.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
 use serde::Serialize;
-use yagura_core::{IpAddr, MacAddr, Timestamp, Transport, to_ip};
+use yagura_core::{IpAddr, MacAddr, OperationSet, Timestamp, Transport, to_ip};
 
 /// Schema id of the report document.
 pub const SCHEMA: &str = "yagura.report/1";
@@ -100,6 +100,9 @@ pub struct Connection {
     /// Application PDUs parsed, and those with anomalies.
     pub pdus: u64,
     pub pdu_anomalies: u64,
+    /// Operation classes of the requests seen (`read`, `write`, `program_download`, …), in
+    /// a fixed order.
+    pub operations: OperationSet,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,6 +237,7 @@ pub(crate) struct ConnAgg {
     pub tcp_state: Option<&'static str>,
     pub pdus: u64,
     pub pdu_anomalies: u64,
+    pub operations: OperationSet,
 }
 
 /// Everything one worker aggregated; merged into the report at the end.
@@ -363,6 +367,7 @@ impl Partial {
                     tcp_state: c.tcp_state,
                     pdus: c.pdus,
                     pdu_anomalies: c.pdu_anomalies,
+                    operations: c.operations,
                 }
             })
             .collect();

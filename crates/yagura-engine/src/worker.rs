@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
 use yagura_capture::Packet;
-use yagura_core::{Direction, FlowKey, MacAddr, PduEvent, Timestamp, Transport, to_ip};
-use yagura_dissect::{Detect, Dissector, Parsed, PduSink, ProtocolId, Registry};
+use yagura_core::{
+    Direction, FlowKey, MacAddr, OperationSet, PduEvent, Timestamp, Transport, to_ip,
+};
+use yagura_dissect::{Detect, Dissector, Parsed, PduCount, PduSink, ProtocolId, Registry};
 use yagura_net::decode::{self, DecodeError, Decoded, IpInfo, L3, L4, ethertype, tcp_flags};
 use yagura_net::defrag::{DefragOutcome, Defragmenter, FragKey};
 use yagura_net::flow::{CloseReason, Flow, FlowTable};
@@ -38,6 +40,8 @@ pub(crate) struct App {
     pending: [Option<Box<Vec<u8>>>; 2],
     pdus: u32,
     anomalies: u32,
+    /// Operation classes of the requests parsed.
+    ops: OperationSet,
 }
 
 impl Default for App {
@@ -51,6 +55,7 @@ impl Default for App {
             pending: [None, None],
             pdus: 0,
             anomalies: 0,
+            ops: OperationSet::default(),
         }
     }
 }
@@ -103,6 +108,7 @@ struct Emit<'a> {
     error: &'a mut Option<std::io::Error>,
     pdus: &'a mut u32,
     anomalies: &'a mut u32,
+    ops: &'a mut OperationSet,
 }
 
 impl PduSink for Emit<'_> {
@@ -110,6 +116,9 @@ impl PduSink for Emit<'_> {
         *self.pdus = self.pdus.saturating_add(1);
         if !pdu.anomalies.is_empty() {
             *self.anomalies = self.anomalies.saturating_add(1);
+        }
+        if !pdu.response {
+            self.ops.insert(pdu.operation);
         }
         if let Some(ev) = self.events.as_deref_mut()
             && let Err(e) = ev.push(&self.ctx, &pdu)
@@ -123,10 +132,13 @@ impl PduSink for Emit<'_> {
         self.events.is_some()
     }
 
-    fn pdu_count(&mut self, _protocol: &'static str, anomalies: u32) {
+    fn pdu_count(&mut self, c: PduCount) {
         *self.pdus = self.pdus.saturating_add(1);
-        if anomalies > 0 {
+        if c.anomalies > 0 {
             *self.anomalies = self.anomalies.saturating_add(1);
+        }
+        if !c.response {
+            self.ops.insert(c.operation);
         }
     }
 }
@@ -202,6 +214,7 @@ impl App {
             error: &mut sink.event_error,
             pdus: &mut self.pdus,
             anomalies: &mut self.anomalies,
+            ops: &mut self.ops,
         };
         if !stream {
             // A datagram is parsed on its own; nothing carries over.
@@ -722,6 +735,7 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
         tcp_state: None,
         pdus: 0,
         pdu_anomalies: 0,
+        operations: OperationSet::default(),
     });
     c.protocol = c.protocol.or(proto);
     for i in 0..2 {
@@ -739,6 +753,7 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
     c.sessions += 1;
     c.pdus += u64::from(f.app.pdus);
     c.pdu_anomalies += u64::from(f.app.anomalies);
+    c.operations = c.operations.union(f.app.ops);
 
     // Hosts: the client always; the server when it answered, or when it was addressed as a
     // unicast host (not a broadcast/multicast address).

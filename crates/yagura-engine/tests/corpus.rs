@@ -91,11 +91,44 @@ fn whole_corpus_merged_is_thread_count_independent_events_included() {
     let (e1, e3) = (tmp.path().join("e1.jsonl"), tmp.path().join("e3.jsonl"));
     let one = analyze(std::slice::from_ref(&dir), 1, Some(e1.clone()));
     let three = analyze(std::slice::from_ref(&dir), 3, Some(e3.clone()));
+    let quiet = analyze(std::slice::from_ref(&dir), 2, None);
     assert_eq!(one.capture.packets, total);
     assert_eq!(
         serde_json::to_value(&one).unwrap(),
         serde_json::to_value(&three).unwrap()
     );
+    // Without events, dissectors only count PDUs: the report must not change.
+    assert_eq!(
+        serde_json::to_value(&one).unwrap(),
+        serde_json::to_value(&quiet).unwrap(),
+        "the report depends on whether events are written"
+    );
+    // Connections carry their requests' operation classes.
+    let ops: std::collections::BTreeSet<String> = one
+        .connections
+        .iter()
+        .flat_map(|c| {
+            serde_json::to_value(c.operations)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    for op in [
+        "read",
+        "write",
+        "program_download",
+        "stop",
+        "control_command",
+        "identify",
+    ] {
+        assert!(
+            ops.contains(op),
+            "no connection with `{op}` in the corpus: {ops:?}"
+        );
+    }
     let (a, b) = (std::fs::read(&e1).unwrap(), std::fs::read(&e3).unwrap());
     assert!(a == b, "events differ between 1 and 3 threads");
     let lines = a.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;

@@ -32,7 +32,9 @@ pub const DECODABLE: [LinkType; 10] = [
 pub struct Sink {
     wants: bool,
     /// Every PDU as (protocol, anomaly count), whichever way it was reported.
-    pub trace: Vec<(&'static str, u32)>,
+    /// Per PDU: protocol, anomaly count, and the operation class of a request (responses'
+    /// classes may depend on request matching that only events need).
+    pub trace: Vec<(&'static str, u32, Option<yagura_core::OperationClass>)>,
     /// The events, when they are wanted.
     pub events: Vec<PduEvent>,
 }
@@ -64,7 +66,11 @@ impl PduSink for Sink {
             })
             .sum();
         std::hint::black_box(strings);
-        self.trace.push((pdu.protocol, pdu.anomalies.len() as u32));
+        self.trace.push((
+            pdu.protocol,
+            pdu.anomalies.len() as u32,
+            (!pdu.response).then_some(pdu.operation),
+        ));
         self.events.push(pdu);
     }
 
@@ -72,13 +78,17 @@ impl PduSink for Sink {
         self.wants
     }
 
-    fn pdu_count(&mut self, protocol: &'static str, anomalies: u32) {
+    fn pdu_count(&mut self, c: yagura_dissect::PduCount) {
         assert!(
             !self.wants,
             "pdu_count() called although wants_events() is true"
         );
-        assert!(!protocol.is_empty());
-        self.trace.push((protocol, anomalies));
+        assert!(!c.protocol.is_empty());
+        self.trace.push((
+            c.protocol,
+            c.anomalies,
+            (!c.response).then_some(c.operation),
+        ));
     }
 }
 
