@@ -101,9 +101,46 @@ pub(crate) struct Worker<'r> {
     owners: Option<Owners>,
 }
 
+/// Where a chunk of application data was seen: the flow and the packet. Passed by
+/// reference, and turned into an [`EventCtx`] only when an event is written (building and
+/// copying the context for every chunk stalled the CPU on store forwarding).
+#[derive(Clone, Copy)]
+struct Where<'k> {
+    key: &'k FlowKey,
+    lo_is_client: bool,
+    id: u64,
+    ts: Timestamp,
+    index: u64,
+}
+
+impl Where<'_> {
+    #[inline]
+    fn ctx(&self, dir: Direction) -> EventCtx {
+        ctx_for(
+            self.key,
+            self.lo_is_client,
+            self.id,
+            dir,
+            self.ts,
+            self.index,
+        )
+    }
+
+    /// Source and destination ports of data travelling in `dir`.
+    #[inline]
+    fn ports(&self, dir: Direction) -> (u16, u16) {
+        let ((_, cp), (_, sp)) = self.key.oriented(self.lo_is_client);
+        match dir {
+            Direction::ToServer => (cp, sp),
+            Direction::ToClient => (sp, cp),
+        }
+    }
+}
+
 /// The [`PduSink`] handed to a dissector for one chunk of one direction.
 struct Emit<'a> {
-    ctx: EventCtx,
+    at: &'a Where<'a>,
+    dir: Direction,
     events: Option<&'a mut EventSpill>,
     error: &'a mut Option<std::io::Error>,
     pdus: &'a mut u32,
@@ -121,7 +158,7 @@ impl PduSink for Emit<'_> {
             self.ops.insert(pdu.operation);
         }
         if let Some(ev) = self.events.as_deref_mut()
-            && let Err(e) = ev.push(&self.ctx, &pdu)
+            && let Err(e) = ev.push(&self.at.ctx(self.dir), &pdu)
             && self.error.is_none()
         {
             *self.error = Some(e);
@@ -176,7 +213,7 @@ impl App {
         registry: &Registry,
         c: &mut Counters,
         sink: &mut Sink,
-        ctx: EventCtx,
+        at: &Where<'_>,
         dir: Direction,
         chunk: Chunk<'_>,
         stream: bool,
@@ -200,7 +237,7 @@ impl App {
         // Bytes held for detection already include `data` once detection has run.
         let mut appended = false;
         if !self.detect_done {
-            match self.detect(registry, &ctx, data, di, stream) {
+            match self.detect(registry, at, dir, data, stream) {
                 Some(a) => appended = a,
                 None => return,
             }
@@ -209,7 +246,8 @@ impl App {
             return;
         };
         let mut emit = Emit {
-            ctx,
+            at,
+            dir,
             events: sink.events.as_mut(),
             error: &mut sink.event_error,
             pdus: &mut self.pdus,
@@ -258,11 +296,14 @@ impl App {
     fn detect(
         &mut self,
         registry: &Registry,
-        ctx: &EventCtx,
+        at: &Where<'_>,
+        dir: Direction,
         data: &[u8],
-        di: usize,
         stream: bool,
     ) -> Option<bool> {
+        let di = dir.index();
+        let transport = at.key.transport;
+        let (src_port, dst_port) = at.ports(dir);
         let held = stream && self.pending[di].as_ref().is_some_and(|p| !p.is_empty());
         if held {
             self.pending[di]
@@ -276,11 +317,11 @@ impl App {
             data
         };
         self.attempts = self.attempts.saturating_add(1);
-        match registry.detect(ctx.transport, ctx.src.1, ctx.dst.1, input) {
+        match registry.detect(transport, src_port, dst_port, input) {
             Detect::Found(id) => {
                 self.proto = id;
                 self.detect_done = true;
-                self.dissector = registry.dissector(id, ctx.transport);
+                self.dissector = registry.dissector(id, transport);
                 Some(held)
             }
             Detect::NeedMore
@@ -568,28 +609,30 @@ impl<'r> Worker<'r> {
             tcp_flags: flags_seen,
             ..
         } = f;
-        let (key, lo_is_client, id) = (&*key, *lo_is_client, *id);
-        let (ts, index) = (pkt.ts, pkt.index);
+        let at = Where {
+            key: &*key,
+            lo_is_client: *lo_is_client,
+            id: *id,
+            ts: pkt.ts,
+            index: pkt.index,
+        };
         match tcp {
             Some(t) => {
                 flags_seen[di] |= t.flags;
                 let [s0, s1] = streams;
                 let (this, other) = if di == 0 { (s0, s1) } else { (s1, s0) };
                 this.segment(pool, t.seq, t.flags, ip.payload, ip.truncated, &mut |ch| {
-                    let ctx = ctx_for(key, lo_is_client, id, dir, ts, index);
-                    app.chunk(registry, c, sink, ctx, dir, ch, true)
+                    app.chunk(registry, c, sink, &at, dir, ch, true)
                 });
                 if t.flags & tcp_flags::ACK != 0 && other.is_initialised() {
                     let rdir = dir.reverse();
                     other.peer_ack(pool, t.ack, &mut |ch| {
-                        let ctx = ctx_for(key, lo_is_client, id, rdir, ts, index);
-                        app.chunk(registry, c, sink, ctx, rdir, ch, true)
+                        app.chunk(registry, c, sink, &at, rdir, ch, true)
                     });
                 }
             }
             None if transport == Transport::UDP => {
-                let ctx = ctx_for(key, lo_is_client, id, dir, ts, index);
-                app.chunk(registry, c, sink, ctx, dir, Chunk::Data(ip.payload), false);
+                app.chunk(registry, c, sink, &at, dir, Chunk::Data(ip.payload), false);
             }
             None => {}
         }

@@ -137,8 +137,10 @@ pub struct Path {
     pub member: Option<u32>,
     /// Connection point.
     pub conn_point: Option<u32>,
-    /// Symbolic path (empty when none).
+    /// Symbolic path as text (empty when none, or when parsed without it).
     pub tag: Tag,
+    /// The path has a symbolic segment.
+    pub symbolic: bool,
     /// A segment did not parse (the fields hold what came before it).
     pub bad: bool,
 }
@@ -146,6 +148,17 @@ pub struct Path {
 impl Path {
     /// Parse an EPATH (padded format, as in message router requests).
     pub fn parse(p: &[u8]) -> Path {
+        Path::parse_with(p, true)
+    }
+
+    /// [`Path::parse`], with the symbolic segments only noted, not copied into `tag` (what
+    /// counting a PDU needs: its class and whether it is symbolic).
+    pub fn parse_light(p: &[u8]) -> Path {
+        Path::parse_with(p, false)
+    }
+
+    #[inline]
+    fn parse_with(p: &[u8], keep_tag: bool) -> Path {
         let mut path = Path::default();
         let mut i = 0;
         // Each turn consumes at least one byte (every arm advances `i` or returns).
@@ -201,8 +214,10 @@ impl Path {
                         let slot = match kind {
                             0 => &mut path.class,
                             1 => &mut path.instance,
-                            2 if !path.tag.is_empty() => {
-                                path.tag.push_index(v);
+                            2 if path.symbolic => {
+                                if keep_tag {
+                                    path.tag.push_index(v);
+                                }
                                 i += len;
                                 continue;
                             }
@@ -241,7 +256,7 @@ impl Path {
                         path.bad = true;
                         break;
                     };
-                    path.push_symbol(sym);
+                    path.push_symbol(sym, keep_tag);
                     i + 1 + n + (1 + n) % 2
                 }
                 // Data segments: 0x80 simple data (length in words), 0x91 ANSI extended
@@ -260,7 +275,7 @@ impl Path {
                             path.bad = true;
                             break;
                         };
-                        path.push_symbol(sym);
+                        path.push_symbol(sym, keep_tag);
                         i + 2 + n + n % 2
                     }
                     _ => {
@@ -282,7 +297,11 @@ impl Path {
         path
     }
 
-    fn push_symbol(&mut self, sym: &[u8]) {
+    fn push_symbol(&mut self, sym: &[u8], keep: bool) {
+        self.symbolic = true;
+        if !keep {
+            return;
+        }
         if !self.tag.is_empty() {
             self.tag.push(b".");
         }
@@ -291,7 +310,7 @@ impl Path {
 
     /// Is this a symbolic (tag) path?
     pub fn symbolic(&self) -> bool {
-        !self.tag.is_empty()
+        self.symbolic
     }
 }
 
@@ -431,17 +450,40 @@ struct Entry {
     req: Request,
 }
 
-/// The per-flow table matching CIP responses to requests, in request order: a matched entry
-/// is marked dead and the dead prefix is dropped, so that with in-order replies the match is
-/// found at the front. At most [`PENDING_CAP`] entries (then the oldest is dropped). Boxed in
-/// the flow state and created at the first request.
+/// The per-flow tables matching CIP responses to requests. `all` holds every request, for
+/// the events (a response's path, name and facts come from its request); it is kept only
+/// when events are wanted. `pccc` holds the Execute PCCC requests, always: a PCCC reply is
+/// decoded (and counted as a PDU) only with its request's command, so counting PDUs needs
+/// it too, and must find the same match with or without events. Boxed in the flow state
+/// and created at the first request that needs it.
 #[derive(Debug, Clone, Default)]
 pub struct Pending {
+    all: Queue,
+    pccc: Queue,
+}
+
+impl Pending {
+    /// Outstanding requests (in the table events use).
+    pub fn len(&self) -> usize {
+        self.all.live
+    }
+
+    /// No outstanding request.
+    pub fn is_empty(&self) -> bool {
+        self.all.live == 0
+    }
+}
+
+/// Requests in request order: a matched entry is marked dead and the dead prefix is
+/// dropped, so that with in-order replies the match is found at the front. At most
+/// [`PENDING_CAP`] entries (then the oldest is dropped).
+#[derive(Debug, Clone, Default)]
+struct Queue {
     e: std::collections::VecDeque<Entry>,
     live: usize,
 }
 
-impl Pending {
+impl Queue {
     fn push(&mut self, key: u64, member: u16, req: Request) {
         if self.e.len() >= PENDING_CAP {
             self.e.retain(|e| e.live);
@@ -471,16 +513,6 @@ impl Pending {
             self.e.pop_front();
         }
         Some(req)
-    }
-
-    /// Outstanding requests.
-    pub fn len(&self) -> usize {
-        self.live
-    }
-
-    /// No outstanding request.
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
     }
 }
 
@@ -584,17 +616,26 @@ fn request(
     let path_end = 2 + 2 * words;
     let mut s = Summary::new("cip", false, m.len());
     s.function = Some(u32::from(service));
+    // Counting a PDU needs its class and operation, not its tag text or name.
+    let events = sink.wants_events();
+    let parse = if events {
+        Path::parse
+    } else {
+        Path::parse_light
+    };
     let (path, data) = match (m.get(2..path_end), m.get(path_end..)) {
-        (Some(p), Some(d)) => (Path::parse(p), d),
+        (Some(p), Some(d)) => (parse(p), d),
         _ => {
             s.anomalies.set(Anomaly::Truncated);
-            (Path::parse(m.get(2..).unwrap_or(&[])), &[][..])
+            (parse(m.get(2..).unwrap_or(&[])), &[][..])
         }
     };
     if path.bad {
         s.anomalies.set(Anomaly::BadEncoding);
     }
-    s.function_name = service_name(service, &path);
+    if events {
+        s.function_name = service_name(service, &path);
+    }
     s.operation = operation(service, &path);
     let mut req = Request {
         service,
@@ -638,9 +679,18 @@ fn request(
         _ => None,
     };
     if embedded.is_none() {
-        pending
-            .get_or_insert_with(Box::default)
-            .push(ctx.key, ctx.member, req);
+        if events {
+            pending
+                .get_or_insert_with(Box::default)
+                .all
+                .push(ctx.key, ctx.member, req);
+        }
+        if req.pccc.is_some() {
+            pending
+                .get_or_insert_with(Box::default)
+                .pccc
+                .push(ctx.key, ctx.member, req);
+        }
     }
     if let Some(p) = pccc_req.filter(|_| spend(budget)) {
         p.emit(false, sink);
@@ -701,19 +751,32 @@ fn response(
     let data = data.unwrap_or(&[]);
     let gs = gs.unwrap_or(0);
     let ext = if add_words > 0 { le16(m, 4) } else { None };
-    let req = pending.as_mut().and_then(|p| p.take(ctx.key, ctx.member));
+    let events = sink.wants_events();
+    let req = pending
+        .as_mut()
+        .filter(|_| events)
+        .and_then(|p| p.all.take(ctx.key, ctx.member));
     // A matched request of another service is a mismatch (lost or reordered request).
     let req = req.filter(|r| r.service == service);
+    // The PCCC command and function of an Execute PCCC reply's request (see `Pending`).
+    let pccc_req = pending
+        .as_mut()
+        .filter(|_| service == svc::EXECUTE_PCCC)
+        .and_then(|p| p.pccc.take(ctx.key, ctx.member))
+        .filter(|r| r.service == service)
+        .and_then(|r| r.pccc);
     let path = req.map(|r| r.path).unwrap_or_default();
-    s.function_name = service_name(service, &path);
-    s.operation = operation(service, &path);
+    // A response's name and class (its request's) only matter to its event: counting
+    // aggregates the requests' classes.
+    if events {
+        s.function_name = service_name(service, &path);
+        s.operation = operation(service, &path);
+    }
     if is_error(gs) {
         s.status = PduStatus::Exception;
     }
     let cm = path.class == Some(class::CONNECTION_MANAGER);
-    let pccc_rsp = req
-        .and_then(|r| r.pccc)
-        .and_then(|(cmd, fnc)| pccc::Pccc::response(data, cmd, fnc));
+    let pccc_rsp = pccc_req.and_then(|(cmd, fnc)| pccc::Pccc::response(data, cmd, fnc));
     if let Some(p) = &pccc_rsp {
         s.operation = p.operation();
     }
