@@ -168,7 +168,8 @@ pub fn run(
                 spare: Vec::new(),
             }),
             changed: Condvar::new(),
-            batch_size: cfg.batch_size,
+            // List entries keep their top bit for the fragment mark.
+            batch_size: cfg.batch_size.min(FRAGMENT as usize - 1),
             threads,
             routed,
             progress,
@@ -346,7 +347,6 @@ pub fn run_live(
     )
 }
 
-/// Process the packets of `batch` whose bucket `owners` gives to worker `me`.
 /// Read `source` until it ends, fails or `stop` is set, handing each batch to `each` (after
 /// recording progress and warnings). Returns the read error, if any.
 fn read_all(
