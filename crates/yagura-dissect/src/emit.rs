@@ -56,7 +56,21 @@ pub(crate) type Fields = Vec<(&'static str, FieldValue)>;
 /// count (no allocation, `fill` never runs).
 #[inline]
 pub(crate) fn emit(sink: &mut dyn PduSink, s: &Summary, fill: impl FnOnce(&mut Fields)) {
-    if !sink.wants_events() {
+    let events = sink.wants_events();
+    emit_to(sink, events, s, fill);
+}
+
+/// [`emit`], with `events` the sink's [`PduSink::wants_events`] asked beforehand (once per
+/// message rather than once per PDU).
+#[inline]
+pub(crate) fn emit_to(
+    sink: &mut dyn PduSink,
+    events: bool,
+    s: &Summary,
+    fill: impl FnOnce(&mut Fields),
+) {
+    debug_assert_eq!(events, sink.wants_events());
+    if !events {
         sink.pdu_count(crate::PduCount {
             protocol: s.protocol,
             operation: s.operation,

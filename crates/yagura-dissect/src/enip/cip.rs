@@ -12,7 +12,7 @@ use yagura_core::{FieldValue, OperationClass, PduStatus};
 
 use super::pccc;
 use crate::bytes::{le16, le32, u8_at};
-use crate::emit::{Fields, Summary, emit, u};
+use crate::emit::{Fields, Summary, emit_to, u};
 use crate::{Anomaly, PduSink};
 
 /// Well-known object classes.
@@ -124,7 +124,8 @@ impl Tag {
 }
 
 /// What a request path addresses: its first class, instance, attribute, member and
-/// connection point segments, and its symbolic segments as a tag.
+/// connection point segments, and whether it has symbolic segments (their text, the tag, is
+/// parsed apart: only events need it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Path {
     /// Class id.
@@ -137,8 +138,6 @@ pub struct Path {
     pub member: Option<u32>,
     /// Connection point.
     pub conn_point: Option<u32>,
-    /// Symbolic path as text (empty when none, or when parsed without it).
-    pub tag: Tag,
     /// The path has a symbolic segment.
     pub symbolic: bool,
     /// A segment did not parse (the fields hold what came before it).
@@ -146,19 +145,16 @@ pub struct Path {
 }
 
 impl Path {
-    /// Parse an EPATH (padded format, as in message router requests).
+    /// Parse an EPATH (padded format, as in message router requests), with the symbolic
+    /// segments only noted (what counting a PDU needs: its class and whether it is
+    /// symbolic).
     pub fn parse(p: &[u8]) -> Path {
-        Path::parse_with(p, true)
+        Path::parse_with(p, None)
     }
 
-    /// [`Path::parse`], with the symbolic segments only noted, not copied into `tag` (what
-    /// counting a PDU needs: its class and whether it is symbolic).
-    pub fn parse_light(p: &[u8]) -> Path {
-        Path::parse_with(p, false)
-    }
-
+    /// Parse, with the symbolic segments added to `tag` when given.
     #[inline]
-    fn parse_with(p: &[u8], keep_tag: bool) -> Path {
+    fn parse_with(p: &[u8], mut tag: Option<&mut Tag>) -> Path {
         let mut path = Path::default();
         let mut i = 0;
         // Each turn consumes at least one byte (every arm advances `i` or returns).
@@ -215,8 +211,8 @@ impl Path {
                             0 => &mut path.class,
                             1 => &mut path.instance,
                             2 if path.symbolic => {
-                                if keep_tag {
-                                    path.tag.push_index(v);
+                                if let Some(t) = tag.as_deref_mut() {
+                                    t.push_index(v);
                                 }
                                 i += len;
                                 continue;
@@ -256,7 +252,7 @@ impl Path {
                         path.bad = true;
                         break;
                     };
-                    path.push_symbol(sym, keep_tag);
+                    path.push_symbol(sym, tag.as_deref_mut());
                     i + 1 + n + (1 + n) % 2
                 }
                 // Data segments: 0x80 simple data (length in words), 0x91 ANSI extended
@@ -275,7 +271,7 @@ impl Path {
                             path.bad = true;
                             break;
                         };
-                        path.push_symbol(sym, keep_tag);
+                        path.push_symbol(sym, tag.as_deref_mut());
                         i + 2 + n + n % 2
                     }
                     _ => {
@@ -297,15 +293,15 @@ impl Path {
         path
     }
 
-    fn push_symbol(&mut self, sym: &[u8], keep: bool) {
+    fn push_symbol(&mut self, sym: &[u8], tag: Option<&mut Tag>) {
         self.symbolic = true;
-        if !keep {
+        let Some(tag) = tag else {
             return;
+        };
+        if !tag.is_empty() {
+            tag.push(b".");
         }
-        if !self.tag.is_empty() {
-            self.tag.push(b".");
-        }
-        self.tag.push(sym);
+        tag.push(sym);
     }
 
     /// Is this a symbolic (tag) path?
@@ -400,26 +396,23 @@ pub fn operation(service: u8, path: &Path) -> OperationClass {
         0x06 => O::Start,
         0x07 => O::Stop,
         0x08 | 0x09 | 0x0d | 0x15 | 0x16 => O::ConfigChange,
-        _ => match class_service_name(service, path) {
-            Some(
-                "read_tag"
-                | "read_tag_fragmented"
-                | "read_template"
-                | "get_instance_attribute_list"
-                | "get_connection_data"
-                | "search_connection_data"
-                | "get_connection_owner",
-            ) => O::Read,
-            Some("write_tag" | "write_tag_fragmented" | "read_modify_write_tag") => O::Write,
-            Some(
-                "initiate_upload"
-                | "initiate_download"
-                | "initiate_partial_read"
-                | "initiate_partial_write"
-                | "upload_transfer"
-                | "download_transfer"
-                | "clear_file",
-            ) => O::FileTransfer,
+        // The class-specific services, by code as [`class_service_name`] names them.
+        _ => match (path.class, service) {
+            // get_connection_data, search_connection_data, get_connection_owner.
+            (Some(class::CONNECTION_MANAGER), 0x56 | 0x57 | 0x5a) => O::Read,
+            (Some(class::CONNECTION_MANAGER | class::PCCC), _) => O::Other,
+            // initiate_upload … clear_file.
+            (Some(class::FILE), 0x4b..=0x51) => O::FileTransfer,
+            (Some(class::FILE), _) => O::Other,
+            // read_template, get_instance_attribute_list.
+            (Some(class::TEMPLATE), 0x4c) | (Some(class::SYMBOL), 0x55) => O::Read,
+            (c, s) if path.symbolic() || c == Some(class::SYMBOL) => match s {
+                // read_tag, read_tag_fragmented.
+                0x4c | 0x52 => O::Read,
+                // write_tag, read_modify_write_tag, write_tag_fragmented.
+                0x4d | 0x4e | 0x53 => O::Write,
+                _ => O::Other,
+            },
             _ => O::Other,
         },
     }
@@ -433,6 +426,8 @@ pub struct Request {
     pub service: u8,
     /// Request path.
     pub path: Path,
+    /// Its symbolic segments as text (only kept for events).
+    pub tag: Tag,
     /// PCCC command and function of an Execute PCCC request.
     pub pccc: Option<(u8, u8)>,
 }
@@ -545,17 +540,57 @@ pub fn is_error(status: u8) -> bool {
 
 /// Decode one CIP message (request or response by its service bit) and emit its events.
 pub fn message(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mut dyn PduSink) {
+    let events = sink.wants_events();
+    message_to(m, ctx, pending, sink, events);
+}
+
+/// [`message`], with `events` the sink's [`PduSink::wants_events`] asked beforehand.
+pub(crate) fn message_to(
+    m: &[u8],
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+    events: bool,
+) {
     // Events this message may produce with everything it embeds: members can overlap and
     // nest, so without a budget a few hundred bytes could claim millions of events.
-    let mut budget = (m.len() / 2 + 4).min(MAX_EVENTS);
-    let b = &mut budget;
+    let mut out = Out {
+        sink,
+        events,
+        budget: (m.len() / 2 + 4).min(MAX_EVENTS),
+    };
     match u8_at(m, 0) {
-        Some(s) if s & RESPONSE != 0 => response(m, ctx, pending, sink, b),
-        Some(_) => request(m, ctx, pending, sink, b),
+        Some(s) if s & RESPONSE != 0 => response(m, ctx, pending, &mut out),
+        Some(_) => request(m, ctx, pending, &mut out),
         None => {
             let s = Summary::malformed("cip", false, 0, Anomaly::Truncated);
-            emit(sink, &s, |f| base_fields(f, &ctx));
+            out.emit(&s, |f| base_fields(f, &ctx));
         }
+    }
+}
+
+/// Where one encapsulated message's PDUs go: the sink, whether it wants events (asked once
+/// per message), and the events the message may still produce.
+struct Out<'s> {
+    sink: &'s mut dyn PduSink,
+    events: bool,
+    budget: usize,
+}
+
+impl Out<'_> {
+    /// Take one event from the budget; false when it is spent.
+    #[inline]
+    fn spend(&mut self) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        self.budget -= 1;
+        true
+    }
+
+    #[inline]
+    fn emit(&mut self, s: &Summary, fill: impl FnOnce(&mut Fields)) {
+        emit_to(self.sink, self.events, s, fill);
     }
 }
 
@@ -571,7 +606,7 @@ fn base_fields(f: &mut Fields, ctx: &Ctx) {
     }
 }
 
-fn path_fields(f: &mut Fields, p: &Path) {
+fn path_fields(f: &mut Fields, p: &Path, tag: Option<&Tag>) {
     if let Some(c) = p.class {
         f.push(("class", u(c)));
     }
@@ -588,27 +623,13 @@ fn path_fields(f: &mut Fields, p: &Path) {
         f.push(("connection_point", u(c)));
     }
     if p.symbolic() {
-        f.push(("tag", FieldValue::Str(p.tag.as_str().to_owned())));
+        let tag = tag.map_or("", Tag::as_str);
+        f.push(("tag", FieldValue::Str(tag.to_owned())));
     }
 }
 
-/// Take one event from the budget; false when it is spent.
-fn spend(budget: &mut usize) -> bool {
-    if *budget == 0 {
-        return false;
-    }
-    *budget -= 1;
-    true
-}
-
-fn request(
-    m: &[u8],
-    ctx: Ctx,
-    pending: &mut Option<Box<Pending>>,
-    sink: &mut dyn PduSink,
-    budget: &mut usize,
-) {
-    if !spend(budget) {
+fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    if !out.spend() {
         return;
     }
     let service = m[0];
@@ -616,19 +637,20 @@ fn request(
     let path_end = 2 + 2 * words;
     let mut s = Summary::new("cip", false, m.len());
     s.function = Some(u32::from(service));
-    // Counting a PDU needs its class and operation, not its tag text or name.
-    let events = sink.wants_events();
-    let parse = if events {
-        Path::parse
-    } else {
-        Path::parse_light
-    };
-    let (path, data) = match (m.get(2..path_end), m.get(path_end..)) {
-        (Some(p), Some(d)) => (parse(p), d),
+    let (p, data) = match (m.get(2..path_end), m.get(path_end..)) {
+        (Some(p), Some(d)) => (p, d),
         _ => {
             s.anomalies.set(Anomaly::Truncated);
-            (parse(m.get(2..).unwrap_or(&[])), &[][..])
+            (m.get(2..).unwrap_or(&[]), &[][..])
         }
+    };
+    // Counting a PDU needs its class and operation, not its tag text or name.
+    let events = out.events;
+    let mut tag = None;
+    let path = if events {
+        Path::parse_with(p, Some(tag.insert(Tag::default())))
+    } else {
+        Path::parse(p)
     };
     if path.bad {
         s.anomalies.set(Anomaly::BadEncoding);
@@ -637,17 +659,11 @@ fn request(
         s.function_name = service_name(service, &path);
     }
     s.operation = operation(service, &path);
-    let mut req = Request {
-        service,
-        path,
-        pccc: None,
-    };
     let cm = path.class == Some(class::CONNECTION_MANAGER);
     let pccc_req = (path.class == Some(class::PCCC) && service == svc::EXECUTE_PCCC)
         .then(|| pccc::Pccc::request(data))
         .flatten();
     if let Some(p) = &pccc_req {
-        req.pccc = Some((p.cmd, p.fnc.unwrap_or(0)));
         s.operation = p.operation();
     }
     if !s.anomalies.is_empty() {
@@ -655,9 +671,9 @@ fn request(
     }
     let msp = (service == svc::MULTIPLE_SERVICE_PACKET).then(|| Msp::parse(data));
     let ucs = (cm && service == svc::UNCONNECTED_SEND).then(|| UnconnectedSend::parse(data));
-    emit(sink, &s, |f| {
+    out.emit(&s, |f| {
         f.push(("service", u(service)));
-        path_fields(f, &path);
+        path_fields(f, &path, tag.as_ref());
         base_fields(f, &ctx);
         if let Some(Some(msp)) = &msp {
             f.push(("member_count", u(msp.count)));
@@ -678,22 +694,23 @@ fn request(
         Some(Some(u)) if ctx.depth < MAX_DEPTH => Some(u.message),
         _ => None,
     };
-    if embedded.is_none() {
+    if embedded.is_none() && (events || pccc_req.is_some()) {
+        let req = Request {
+            service,
+            path,
+            tag: tag.unwrap_or_default(),
+            pccc: pccc_req.as_ref().map(|p| (p.cmd, p.fnc.unwrap_or(0))),
+        };
+        let pending = pending.get_or_insert_with(Box::default);
         if events {
-            pending
-                .get_or_insert_with(Box::default)
-                .all
-                .push(ctx.key, ctx.member, req);
+            pending.all.push(ctx.key, ctx.member, req);
         }
         if req.pccc.is_some() {
-            pending
-                .get_or_insert_with(Box::default)
-                .pccc
-                .push(ctx.key, ctx.member, req);
+            pending.pccc.push(ctx.key, ctx.member, req);
         }
     }
-    if let Some(p) = pccc_req.filter(|_| spend(budget)) {
-        p.emit(false, sink);
+    if let Some(p) = pccc_req.filter(|_| out.spend()) {
+        p.emit(false, out.sink);
     }
     if let (Some(Some(msp)), true) = (msp, ctx.depth < MAX_DEPTH) {
         for (i, member) in msp.members(data).enumerate() {
@@ -703,8 +720,8 @@ fn request(
                 ..ctx
             };
             match member {
-                Some(b) if !b.is_empty() => request(b, c, pending, sink, budget),
-                _ => member_malformed(false, c, sink, budget),
+                Some(b) if !b.is_empty() => request(b, c, pending, out),
+                _ => member_malformed(false, c, out),
             }
         }
     }
@@ -714,28 +731,22 @@ fn request(
             ..ctx
         };
         match u8_at(e, 0) {
-            Some(s) if s & RESPONSE == 0 => request(e, c, pending, sink, budget),
-            _ => member_malformed(false, c, sink, budget),
+            Some(s) if s & RESPONSE == 0 => request(e, c, pending, out),
+            _ => member_malformed(false, c, out),
         }
     }
 }
 
-fn member_malformed(response: bool, ctx: Ctx, sink: &mut dyn PduSink, budget: &mut usize) {
-    if !spend(budget) {
+fn member_malformed(response: bool, ctx: Ctx, out: &mut Out<'_>) {
+    if !out.spend() {
         return;
     }
     let s = Summary::malformed("cip", response, 0, Anomaly::BadLength);
-    emit(sink, &s, |f| base_fields(f, &ctx));
+    out.emit(&s, |f| base_fields(f, &ctx));
 }
 
-fn response(
-    m: &[u8],
-    ctx: Ctx,
-    pending: &mut Option<Box<Pending>>,
-    sink: &mut dyn PduSink,
-    budget: &mut usize,
-) {
-    if !spend(budget) {
+fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    if !out.spend() {
         return;
     }
     let service = m[0] & !RESPONSE;
@@ -750,14 +761,13 @@ fn response(
     }
     let data = data.unwrap_or(&[]);
     let gs = gs.unwrap_or(0);
-    let ext = if add_words > 0 { le16(m, 4) } else { None };
-    let events = sink.wants_events();
+    let events = out.events;
+    // A matched request of another service is a mismatch (lost or reordered request).
     let req = pending
         .as_mut()
         .filter(|_| events)
-        .and_then(|p| p.all.take(ctx.key, ctx.member));
-    // A matched request of another service is a mismatch (lost or reordered request).
-    let req = req.filter(|r| r.service == service);
+        .and_then(|p| p.all.take(ctx.key, ctx.member))
+        .filter(|r| r.service == service);
     // The PCCC command and function of an Execute PCCC reply's request (see `Pending`).
     let pccc_req = pending
         .as_mut()
@@ -765,7 +775,7 @@ fn response(
         .and_then(|p| p.pccc.take(ctx.key, ctx.member))
         .filter(|r| r.service == service)
         .and_then(|r| r.pccc);
-    let path = req.map(|r| r.path).unwrap_or_default();
+    let path = req.as_ref().map(|r| r.path).unwrap_or_default();
     // A response's name and class (its request's) only matter to its event: counting
     // aggregates the requests' classes.
     if events {
@@ -786,12 +796,12 @@ fn response(
     let msp = (service == svc::MULTIPLE_SERVICE_PACKET && !data.is_empty())
         .then(|| Msp::parse(data))
         .flatten();
-    emit(sink, &s, |f| {
+    out.emit(&s, |f| {
         f.push(("service", u(service)));
-        path_fields(f, &path);
+        path_fields(f, &path, req.as_ref().map(|r| &r.tag));
         base_fields(f, &ctx);
         f.push(("general_status", u(gs)));
-        if let Some(e) = ext {
+        if let Some(e) = (add_words > 0).then(|| le16(m, 4)).flatten() {
             f.push(("extended_status", u(e)));
         }
         if let Some(msp) = &msp {
@@ -812,8 +822,8 @@ fn response(
             }
         }
     });
-    if let Some(p) = pccc_rsp.filter(|_| spend(budget)) {
-        p.emit(true, sink);
+    if let Some(p) = pccc_rsp.filter(|_| out.spend()) {
+        p.emit(true, out.sink);
     }
     if let (Some(msp), true) = (msp, ctx.depth < MAX_DEPTH) {
         for (i, member) in msp.members(data).enumerate() {
@@ -824,9 +834,9 @@ fn response(
             };
             match member {
                 Some(b) if b.first().is_some_and(|s| s & RESPONSE != 0) => {
-                    response(b, c, pending, sink, budget)
+                    response(b, c, pending, out)
                 }
-                _ => member_malformed(true, c, sink, budget),
+                _ => member_malformed(true, c, out),
             }
         }
     }

@@ -12,7 +12,7 @@ pub mod pccc;
 use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 
 use crate::bytes::{be16, le16, le32, u8_at};
-use crate::emit::{Fields, Summary, emit, u};
+use crate::emit::{Fields, Summary, emit_to, u};
 use crate::stream::{Framing, Step, Stream};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
 
@@ -345,7 +345,8 @@ impl Framing for EnipFraming {
             s.status = PduStatus::Malformed;
         }
         let cpf = cpf.unwrap_or_default();
-        emit(sink, &s, |fields| {
+        let events = sink.wants_events();
+        emit_to(sink, events, &s, |fields| {
             fields.push(("command", u(c.0)));
             fields.push(("session", u(h.session())));
             if h.status() != 0 {
@@ -388,7 +389,7 @@ impl Framing for EnipFraming {
                 ctx.key = cip::connected_key(seq.unwrap_or(0));
                 msg = d.get(2..).unwrap_or(&[]);
             }
-            cip::message(msg, ctx, &mut self.pending, sink);
+            cip::message_to(msg, ctx, &mut self.pending, sink, events);
         }
         Step::Used(n)
     }

@@ -538,3 +538,59 @@ fn pccc_frame_raw(cip: &[u8]) -> Vec<u8> {
     b.extend(cpf);
     b
 }
+
+/// The operation class of every service on every class that has class-specific services,
+/// matched by code, agrees with the class the service's name stands for.
+#[test]
+fn cip_operation_by_code_agrees_with_service_names() {
+    use OperationClass as O;
+    let by_name = |name: Option<&str>| match name {
+        Some(
+            "read_tag"
+            | "read_tag_fragmented"
+            | "read_template"
+            | "get_instance_attribute_list"
+            | "get_connection_data"
+            | "search_connection_data"
+            | "get_connection_owner",
+        ) => O::Read,
+        Some("write_tag" | "write_tag_fragmented" | "read_modify_write_tag") => O::Write,
+        Some(
+            "initiate_upload"
+            | "initiate_download"
+            | "initiate_partial_read"
+            | "initiate_partial_write"
+            | "upload_transfer"
+            | "download_transfer"
+            | "clear_file",
+        ) => O::FileTransfer,
+        _ => O::Other,
+    };
+    let classes = [
+        None,
+        Some(cip::class::IDENTITY),
+        Some(cip::class::MESSAGE_ROUTER),
+        Some(cip::class::CONNECTION_MANAGER),
+        Some(cip::class::FILE),
+        Some(cip::class::PCCC),
+        Some(cip::class::SYMBOL),
+        Some(cip::class::TEMPLATE),
+    ];
+    for class in classes {
+        for symbolic in [false, true] {
+            let path = cip::Path {
+                class,
+                symbolic,
+                ..cip::Path::default()
+            };
+            // The class-specific range (the common services are classed by code alone).
+            for service in 0x1du8..0x80 {
+                assert_eq!(
+                    cip::operation(service, &path),
+                    by_name(cip::service_name(service, &path)),
+                    "service {service:#x} class {class:?} symbolic {symbolic}"
+                );
+            }
+        }
+    }
+}

@@ -420,7 +420,12 @@ fn job_pdu(
         if f.name().is_none() {
             s.anomalies.set(Anomaly::UnknownFunction);
         }
-        if rosctr == Rosctr::ACK_DATA && matches!(f, Function::READ_VAR | Function::WRITE_VAR) {
+        // The items' return codes only set the status and a field of the event: counting
+        // does not need them.
+        if rosctr == Rosctr::ACK_DATA
+            && matches!(f, Function::READ_VAR | Function::WRITE_VAR)
+            && sink.wants_events()
+        {
             let items = u8_at(param, 1).unwrap_or(0);
             rc = answer_return_code(f, h.data(), items);
             if rc.is_some_and(|c| c != RC_SUCCESS) {
