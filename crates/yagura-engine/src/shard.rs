@@ -204,7 +204,8 @@ mod tests {
         }
     }
 
-    /// Every frame of every corpus capture: the fast path agrees with the decoder.
+    /// Every frame of every corpus capture: the fast path agrees with the decoder (and the
+    /// in-place decoder with the decoder).
     #[test]
     fn fast_path_agrees_with_the_decoder_on_the_corpus() {
         let root =
@@ -229,6 +230,10 @@ mod tests {
                 if let Err(e) = check(p.link, p.data) {
                     panic!("{e}");
                 }
+                // The worker decodes in place: it must see what `decode` sees.
+                let mut d = decode::Decoded::EMPTY;
+                let into = decode::decode_into(p.link, p.data, &mut d).map(|()| d);
+                assert_eq!(into, decode::decode(p.link, p.data), "frame {n}");
             }
         }
         // (The corpus has no IP fragments; the hand-made frames below and the engine's

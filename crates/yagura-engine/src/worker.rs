@@ -417,9 +417,10 @@ impl<'r> Worker<'r> {
             None => *c.links_other.entry(pkt.link.0).or_default() += 1,
         }
         self.observe(pkt.ts);
-        match decode::decode(pkt.link, pkt.data) {
+        let mut d = decode::Decoded::EMPTY;
+        match decode::decode_into(pkt.link, pkt.data, &mut d) {
             Err(e) => *self.c.undecodable.entry(e).or_default() += 1,
-            Ok(d) => match &d.l3 {
+            Ok(()) => match &d.l3 {
                 L3::Ip(ip) => {
                     if ip.v6 {
                         self.c.ipv6 += 1;
