@@ -18,6 +18,7 @@
 /// Legal-form words dropped from the end of a name (lower case, without trailing dots).
 pub const LEGAL_FORMS: &[&str] = &[
     "&",
+    "a.s",
     "a/s",
     "ab",
     "ag",
@@ -258,6 +259,7 @@ mod tests {
             ("AB", "AB"),
             ("Abbott Laboratories", "Abbott Laboratories"),
             ("Genexis B.V.", "Genexis"),
+            ("ZAT a.s.", "ZAT"),
         ] {
             assert_eq!(normalise(raw), want, "{raw:?}");
         }
