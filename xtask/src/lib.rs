@@ -145,7 +145,7 @@ pub fn generate(files: &[PathBuf]) -> Result<Vec<u8>> {
     );
     out.push_str(&header);
     let mut count = [0usize; 4];
-    for (_, (r, _)) in &blocks {
+    for (r, _) in blocks.values() {
         count[*r as usize] += 1;
     }
     writeln!(
