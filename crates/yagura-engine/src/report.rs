@@ -69,6 +69,14 @@ pub struct Drops {
 pub struct Asset {
     pub ips: Vec<IpAddr>,
     pub mac: Option<MacAddr>,
+    /// The MAC's vendor (IEEE registry, normalised name). The engine leaves it `None`; the
+    /// command line fills it from `yagura-model` (which depends on the engine, not the
+    /// reverse). Serialised as `null` when unknown.
+    pub vendor: Option<String>,
+    /// Whether the MAC is locally administered (likely randomised or virtual); absent when
+    /// no MAC is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_locally_administered: Option<bool>,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
     pub packets_sent: u64,
@@ -307,6 +315,8 @@ impl Partial {
             .map(|(ip, h)| Asset {
                 ips: vec![to_ip(ip)],
                 mac: h.mac.map(|m| m.1),
+                vendor: None,
+                mac_locally_administered: h.mac.map(|m| m.1.is_local()),
                 first_seen: h.first_seen,
                 last_seen: h.last_seen,
                 packets_sent: h.packets_sent,
@@ -320,6 +330,8 @@ impl Partial {
                 .map(|(m, h)| Asset {
                     ips: Vec::new(),
                     mac: Some(*m),
+                    vendor: None,
+                    mac_locally_administered: Some(m.is_local()),
                     first_seen: h.first_seen,
                     last_seen: h.last_seen,
                     packets_sent: h.packets_sent,

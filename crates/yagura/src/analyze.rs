@@ -82,7 +82,8 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
         let _ = handle.join();
         bar.finish_and_clear();
     }
-    let report = result?;
+    let mut report = result?;
+    add_vendors(&mut report);
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");
     }
@@ -99,6 +100,16 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
         eprintln!("interrupted: the report covers the packets read so far");
     }
     Ok(())
+}
+
+/// Names each asset's MAC vendor from the IEEE registries (the engine does not know them).
+fn add_vendors(report: &mut Report) {
+    for a in &mut report.assets {
+        a.vendor = a
+            .mac
+            .and_then(yagura_model::oui::vendor_name)
+            .map(str::to_owned);
+    }
 }
 
 fn write_json(report: &Report, path: Option<&PathBuf>) -> Result<()> {
@@ -218,7 +229,8 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         .into_iter()
         .map(|s| Box::new(s) as Box<dyn yagura_capture::PacketSource>)
         .collect();
-    let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop)?;
+    let mut report = yagura_engine::run_live(boxed, &cfg, &progress, &stop)?;
+    add_vendors(&mut report);
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");
     }

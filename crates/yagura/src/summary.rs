@@ -102,6 +102,9 @@ pub fn print(out: &mut impl Write, r: &Report, elapsed: Duration) -> std::io::Re
         ips,
         r.assets.len() - ips
     )?;
+    if let Some(line) = vendors(r) {
+        writeln!(out, "  vendors      {line}")?;
+    }
     let sessions: u64 = r.connections.iter().map(|c| c.sessions).sum();
     writeln!(
         out,
@@ -153,4 +156,35 @@ pub fn print(out: &mut impl Write, r: &Report, elapsed: Duration) -> std::io::Re
         rate(c.packets as f64 / secs)
     )?;
     Ok(())
+}
+
+/// The most common MAC vendors among the assets: `Siemens 3, VMware 1, … (2 unknown)`.
+fn vendors(r: &Report) -> Option<String> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut unknown = 0;
+    for a in r.assets.iter().filter(|a| a.mac.is_some()) {
+        match &a.vendor {
+            Some(v) => *counts.entry(v.as_str()).or_default() += 1,
+            None => unknown += 1,
+        }
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    let mut by_count: Vec<(&str, usize)> = counts.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    const SHOWN: usize = 5;
+    let mut parts: Vec<String> = by_count
+        .iter()
+        .take(SHOWN)
+        .map(|(v, n)| format!("{v} {n}"))
+        .collect();
+    if by_count.len() > SHOWN {
+        parts.push(format!("{} more", by_count.len() - SHOWN));
+    }
+    let mut line = parts.join(", ");
+    if unknown > 0 {
+        line.push_str(&format!(" ({unknown} unknown)"));
+    }
+    Some(line)
 }

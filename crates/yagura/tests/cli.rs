@@ -215,3 +215,45 @@ fn compressed_captures_and_directories() {
     assert_eq!(r["capture"]["packets"], 2 * 214);
     assert_eq!(r["capture"]["files"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn assets_carry_the_mac_vendor() {
+    let pcap = repo().join("testdata/pcap/sample/icsnpp-s7comm__s7comm_plus.pcap");
+    let out = yagura(&["analyze", pcap.to_str().unwrap(), "--json", "-"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let asset = |ip: &str| {
+        r["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["ips"][0] == ip)
+            .unwrap_or_else(|| panic!("no asset {ip}"))
+            .clone()
+    };
+    // AC:64:17 is "Siemens AG" in the IEEE MA-L registry, 00:50:56 "VMware, Inc.".
+    let plc = asset("192.168.0.1");
+    assert_eq!(plc["mac"], "ac:64:17:46:0d:51");
+    assert_eq!(plc["vendor"], "Siemens");
+    assert_eq!(plc["mac_locally_administered"], false);
+    assert_eq!(asset("192.168.0.33")["vendor"], "VMware");
+
+    // Every asset has `vendor` (null when unknown); `mac_locally_administered` only with a MAC.
+    let all = yagura(&["analyze", &sample(), "--quiet", "--json", "-"]);
+    let r: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
+    for a in r["assets"].as_array().unwrap() {
+        assert!(a.as_object().unwrap().contains_key("vendor"), "{a}");
+        assert_eq!(
+            a["mac"].is_null(),
+            a.get("mac_locally_administered").is_none(),
+            "{a}"
+        );
+        if a["mac"].is_null() {
+            assert!(a["vendor"].is_null(), "{a}");
+        }
+    }
+
+    let summary = yagura(&["analyze", pcap.to_str().unwrap()]);
+    let s = text(&summary.stdout);
+    assert!(s.contains("vendors      Siemens 2, VMware 1"), "{s}");
+}

@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "usage: cargo xtask oui --from DIR_OR_FILE [--from …] [--out PATH]\n\
+  Regenerates the embedded MAC vendor table from IEEE registry CSV files (oui.csv, mam.csv,\n\
+  oui36.csv, iab.csv, plain or .zst; e.g. --from /usr/share/ieee-data).\n\
+  --out defaults to crates/yagura-model/data/oui.tsv.zst.";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("oui") => {}
+        Some("-h" | "--help") | None => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        Some(other) => bail!("unknown task {other:?}\n{USAGE}"),
+    }
+    let mut from = Vec::new();
+    let mut out = xtask::workspace_root().join(xtask::DEFAULT_OUT);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--from" => from.push(PathBuf::from(args.next().context("--from needs a path")?)),
+            "--out" => out = PathBuf::from(args.next().context("--out needs a path")?),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            // Paths after `--from DIR` (a shell glob) are inputs too.
+            p if !p.starts_with('-') && !from.is_empty() => from.push(PathBuf::from(p)),
+            other => bail!("unexpected argument {other:?}\n{USAGE}"),
+        }
+    }
+    if from.is_empty() {
+        bail!("--from is required\n{USAGE}");
+    }
+    let files = xtask::input_files(&from)?;
+    let data = xtask::generate(&files)?;
+    std::fs::write(&out, &data).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "wrote {} ({} bytes) from {}",
+        out.display(),
+        data.len(),
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
