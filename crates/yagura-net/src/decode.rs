@@ -511,53 +511,9 @@ fn decode_arp(p: &[u8]) -> Result<L3<'_>, DecodeError> {
     }))
 }
 
-/// [`decode_ipv4`] writing into `ip` field by field.
+/// Decode an IPv4 header and its transport into `ip`, field by field (see [`decode_into`]).
 #[inline(always)]
 fn decode_ipv4_into<'a>(p: &'a [u8], ip: &mut IpInfo<'a>) -> Result<(), DecodeError> {
-    if p.len() < 20 {
-        return Err(DecodeError::Ipv4Truncated);
-    }
-    if p[0] >> 4 != 4 {
-        return Err(DecodeError::Ipv4BadVersion);
-    }
-    let ihl = ((p[0] & 0x0f) as usize) * 4;
-    if ihl < 20 {
-        return Err(DecodeError::Ipv4BadHeaderLength);
-    }
-    if p.len() < ihl {
-        return Err(DecodeError::Ipv4Truncated);
-    }
-    let total = be16(p, 2) as usize;
-    let total = if total == 0 { p.len() } else { total };
-    if total < ihl {
-        return Err(DecodeError::Ipv4BadTotalLength);
-    }
-    let end = total.min(p.len());
-    let frag_field = be16(p, 6);
-    let offset = u32::from(frag_field & 0x1fff) * 8;
-    let more = frag_field & 0x2000 != 0;
-    ip.src = v4_mapped([p[12], p[13], p[14], p[15]]);
-    ip.dst = v4_mapped([p[16], p[17], p[18], p[19]]);
-    ip.v6 = false;
-    ip.proto = p[9];
-    ip.ttl = p[8];
-    ip.truncated = (total - end) as u32;
-    ip.payload = &p[ihl..end];
-    ip.l4 = L4::None;
-    if offset != 0 || more {
-        ip.frag = Some(Frag {
-            id: u32::from(be16(p, 4)),
-            offset,
-            more,
-        });
-        return Ok(());
-    }
-    ip.frag = None;
-    decode_l4(ip)
-}
-
-#[inline(always)]
-fn decode_ipv4(p: &[u8]) -> Result<IpInfo<'_>, DecodeError> {
     if p.len() < 20 {
         return Err(DecodeError::Ipv4Truncated);
     }
@@ -581,34 +537,34 @@ fn decode_ipv4(p: &[u8]) -> Result<IpInfo<'_>, DecodeError> {
     // Ethernet padding: captured bytes beyond `total` are not part of the packet. Bytes
     // missing below `total` were cut by the capture's snap length.
     let end = total.min(p.len());
-    let truncated = (total - end) as u32;
     let frag_field = be16(p, 6);
     let offset = u32::from(frag_field & 0x1fff) * 8;
     let more = frag_field & 0x2000 != 0;
-    let proto = p[9];
-    let src = v4_mapped([p[12], p[13], p[14], p[15]]);
-    let dst = v4_mapped([p[16], p[17], p[18], p[19]]);
-    let body = &p[ihl..end];
-    let frag = (offset != 0 || more).then_some(Frag {
-        id: u32::from(be16(p, 4)),
-        offset,
-        more,
-    });
-    let mut ip = IpInfo {
-        src,
-        dst,
-        v6: false,
-        proto,
-        ttl: p[8],
-        frag,
-        l4: L4::None,
-        payload: body,
-        truncated,
-    };
+    ip.src = v4_mapped([p[12], p[13], p[14], p[15]]);
+    ip.dst = v4_mapped([p[16], p[17], p[18], p[19]]);
+    ip.v6 = false;
+    ip.proto = p[9];
+    ip.ttl = p[8];
+    ip.truncated = (total - end) as u32;
+    ip.payload = &p[ihl..end];
+    ip.l4 = L4::None;
     // A fragment's transport header is decoded after reassembly, from the whole datagram.
-    if frag.is_none() {
-        decode_l4(&mut ip)?;
+    if offset != 0 || more {
+        ip.frag = Some(Frag {
+            id: u32::from(be16(p, 4)),
+            offset,
+            more,
+        });
+        return Ok(());
     }
+    ip.frag = None;
+    decode_l4(ip)
+}
+
+#[inline(always)]
+fn decode_ipv4(p: &[u8]) -> Result<IpInfo<'_>, DecodeError> {
+    let mut ip = IpInfo::EMPTY;
+    decode_ipv4_into(p, &mut ip)?;
     Ok(ip)
 }
 
