@@ -128,9 +128,16 @@ fn skip(b: &[u8], off: &mut usize, n: u64) -> bool {
 }
 
 /// Walk the object headers of `objs` (the fragment after its application header) of a
-/// fragment with function `fc`, calling `each` per header. Returns the number of headers
-/// and how the walk ended. Bounded: every step consumes at least one octet.
-pub fn walk(objs: &[u8], fc: u8, mut each: impl FnMut(&ObjHeader)) -> (u32, WalkEnd) {
+/// fragment with function `fc`, calling `each` per header, and `attribute` per device
+/// attribute object (group 0: its header, data type code and value octets). Returns the
+/// number of headers and how the walk ended. Bounded: every step consumes at least one
+/// octet.
+pub fn walk(
+    objs: &[u8],
+    fc: u8,
+    mut each: impl FnMut(&ObjHeader),
+    mut attribute: impl FnMut(&ObjHeader, u8, &[u8]),
+) -> (u32, WalkEnd) {
     use WalkEnd::{Bad, Done, Unknown};
     let mut off = 0;
     let mut n = 0u32;
@@ -203,14 +210,19 @@ pub fn walk(objs: &[u8], fc: u8, mut each: impl FnMut(&ObjHeader)) -> (u32, Walk
             ObjSize::Fixed(sz) => count * (p + u64::from(sz)),
             ObjSize::Bits(bits) if p == 0 => (count * u64::from(bits)).div_ceil(8),
             ObjSize::Attribute => {
+                // Each: the prefix, a data type code, a length and the value.
                 for _ in 0..count {
-                    let ok = skip(objs, &mut off, p)
-                        && objs
-                            .get(off + 1)
-                            .is_some_and(|&len| skip(objs, &mut off, 2 + u64::from(len)));
-                    if !ok {
+                    if !skip(objs, &mut off, p) {
                         return truncated(n);
                     }
+                    let (Some(&dtype), Some(&len)) = (objs.get(off), objs.get(off + 1)) else {
+                        return truncated(n);
+                    };
+                    let Some(value) = objs.get(off + 2..off + 2 + usize::from(len)) else {
+                        return truncated(n);
+                    };
+                    attribute(&h, dtype, value);
+                    off += 2 + usize::from(len);
                 }
                 continue;
             }

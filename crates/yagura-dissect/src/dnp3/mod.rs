@@ -414,7 +414,12 @@ impl Dnp3Framing {
                     None if s.response => s.anomalies.set(Anomaly::Truncated),
                     _ => {}
                 }
-                walked = app::walk(frag.get(h.objects..).unwrap_or_default(), fc, |_| {});
+                walked = app::walk(
+                    frag.get(h.objects..).unwrap_or_default(),
+                    fc,
+                    |_| {},
+                    |_, _, _| {},
+                );
                 if let app::WalkEnd::Bad(a) = walked.1 {
                     s.anomalies.set(a);
                 }
@@ -450,19 +455,74 @@ impl Dnp3Framing {
             fields.push(("object_count", u(walked.0)));
             if walked.0 > 0 {
                 let mut objects = String::new();
-                app::walk(frag.get(h.objects..).unwrap_or_default(), h.function, |o| {
-                    if !objects.is_empty() {
-                        objects.push_str(", ");
-                    }
-                    o.describe(&mut objects);
-                });
+                let mut facts: Vec<(&'static str, String)> = Vec::new();
+                let response = app::is_response(h.function);
+                app::walk(
+                    frag.get(h.objects..).unwrap_or_default(),
+                    h.function,
+                    |o| {
+                        if !objects.is_empty() {
+                            objects.push_str(", ");
+                        }
+                        o.describe(&mut objects);
+                    },
+                    |o, dtype, value| {
+                        if response
+                            && let Some(fact) = identity_fact(o.variation, dtype, value)
+                            && !facts.iter().any(|(k, _)| *k == fact.0)
+                        {
+                            facts.push(fact);
+                        }
+                    },
+                );
                 fields.push(("objects", FieldValue::Str(objects)));
+                for (k, v) in facts {
+                    fields.push((k, FieldValue::Str(v)));
+                }
             }
             if walked.1 == app::WalkEnd::Unknown {
                 fields.push(("objects_partial", FieldValue::Bool(true)));
             }
         });
     }
+}
+
+/// An identity fact from a device attribute (group 0) of a response: the attribute's
+/// variation says what it is (IEEE 1815 table of device attributes), and only visible
+/// strings (data type 1) are taken, cut at 64 characters. The field names are those every
+/// protocol uses (docs/events.md).
+pub(crate) fn identity_fact(
+    variation: u8,
+    dtype: u8,
+    value: &[u8],
+) -> Option<(&'static str, String)> {
+    const VSTR: u8 = 1;
+    let field = match variation {
+        242 => "firmware_version", // device manufacturer's software version
+        243 => "hardware_version", // device manufacturer's hardware version
+        247 => "station_name",     // user-assigned device name
+        248 => "serial_number",    // device serial number
+        250 => "product_name",     // device manufacturer's product name and model
+        252 => "vendor",           // device manufacturer's name
+        _ => return None,
+    };
+    if dtype != VSTR {
+        return None;
+    }
+    let text: String = value
+        .iter()
+        .take_while(|&&b| b != 0)
+        .take(64)
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| (field, text.to_owned()))
 }
 
 /// The link fields every event starts with.

@@ -470,13 +470,13 @@ fn object_sizes_of_common_groups() {
     assert_eq!(obj_size(30, 9), ObjSize::Unknown);
     assert_eq!(obj_size(200, 1), ObjSize::Unknown);
     // A response with an object this table does not know: the walk stops, no anomaly.
-    let (n, end) = app::walk(&[200, 1, 0x00, 0, 1, 9, 9], 129, |_| {});
+    let (n, end) = app::walk(&[200, 1, 0x00, 0, 1, 9, 9], 129, |_| {}, |_, _, _| {});
     assert_eq!((n, end), (1, app::WalkEnd::Unknown));
     // Count larger than the data.
-    let (_, end) = app::walk(&[30, 1, 0x07, 200, 1, 2, 3], 129, |_| {});
+    let (_, end) = app::walk(&[30, 1, 0x07, 200, 1, 2, 3], 129, |_| {}, |_, _, _| {});
     assert_eq!(end, app::WalkEnd::Bad(Anomaly::Truncated));
     // Inverted range.
-    let (_, end) = app::walk(&[1, 2, 0x00, 5, 1], 129, |_| {});
+    let (_, end) = app::walk(&[1, 2, 0x00, 5, 1], 129, |_| {}, |_, _, _| {});
     assert_eq!(end, app::WalkEnd::Bad(Anomaly::BadObjectHeader));
 }
 
@@ -540,4 +540,47 @@ fn link(ud: &[u8]) -> Vec<u8> {
         h.extend(crc::crc(block).to_le_bytes());
     }
     h
+}
+
+/// Device attributes (group 0) in a response become identity facts. No corpus capture has
+/// them, so the objects are built after IEEE 1815's device attribute table: g0v252
+/// (manufacturer, visible string), g0v250 (product and model), g0v242 (software version),
+/// g0v248 (serial number, sent as an unsigned integer here: not a visible string, so not
+/// taken), one object each at index 0 (qualifier 0x00, start-stop 0-0).
+#[test]
+fn device_attributes_become_identity_facts() {
+    let attr = |v: u8, dtype: u8, value: &[u8]| {
+        let mut o = vec![0, v, 0x00, 0, 0, dtype, value.len() as u8];
+        o.extend_from_slice(value);
+        o
+    };
+    let mut objs = Vec::new();
+    objs.extend(attr(252, 1, b"ACME Grid Controls"));
+    objs.extend(attr(250, 1, b"RTU-500 rev B\0\0"));
+    objs.extend(attr(242, 1, b"4.2.1"));
+    objs.extend(attr(248, 2, &[0x39, 0x30, 0, 0]));
+    let mut facts = Vec::new();
+    let mut headers = 0;
+    let (n, end) = app::walk(
+        &objs,
+        0x81,
+        |_| headers += 1,
+        |o, dtype, value| facts.extend(identity_fact(o.variation, dtype, value)),
+    );
+    assert_eq!((n, end, headers), (4, app::WalkEnd::Done, 4));
+    assert_eq!(
+        facts,
+        [
+            ("vendor", "ACME Grid Controls".to_owned()),
+            ("product_name", "RTU-500 rev B".to_owned()),
+            ("firmware_version", "4.2.1".to_owned()),
+        ]
+    );
+    // A value cut short is a truncated walk, not a panic.
+    let (_, end) = app::walk(&objs[..objs.len() - 2], 0x81, |_| {}, |_, _, _| {});
+    assert_eq!(end, app::WalkEnd::Bad(crate::Anomaly::Truncated));
+    // Attributes nobody maps, and empty or non-text values, give nothing.
+    assert_eq!(identity_fact(209, 1, b"x"), None);
+    assert_eq!(identity_fact(252, 1, b"\0\0"), None);
+    assert_eq!(identity_fact(252, 7, b"ACME"), None);
 }
