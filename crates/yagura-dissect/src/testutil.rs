@@ -1,8 +1,8 @@
-//! Test helpers: a sink that records events, hex decoding.
+//! Test helpers: a sink that records events, hex decoding, one parse call.
 
-use yagura_core::PduEvent;
+use yagura_core::{Direction, PduEvent};
 
-use crate::PduSink;
+use crate::{Dissector, Parsed, PduSink};
 
 /// Records events (or only counts when `events` is false).
 #[derive(Default)]
@@ -56,4 +56,11 @@ pub(crate) fn hex(s: &str) -> Vec<u8> {
     s.chunks(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
         .collect()
+}
+
+/// One `parse` call of `d` on `b` travelling in `dir`, with a sink that records events.
+pub(crate) fn run(d: &mut dyn Dissector, b: &[u8], dir: Direction) -> (Parsed, VecSink) {
+    let mut s = VecSink::default();
+    let p = d.parse(b, dir, &mut s);
+    (p, s)
 }

@@ -3,7 +3,7 @@
 use yagura_core::{Direction, OperationClass, PduStatus};
 
 use super::*;
-use crate::testutil::{VecSink, hex};
+use crate::testutil::{VecSink, hex, run};
 
 // iti__select_operate_and_responses.pcap: SELECT (CROB) and its response.
 const SELECT: &str = "05641ac40a0001008a1cc0c0030c012801000000030164000000fd6b6400000000005b";
@@ -75,12 +75,6 @@ fn bool_field(s: &VecSink, i: usize, name: &str) -> Option<bool> {
             yagura_core::FieldValue::Bool(x) => Some(*x),
             _ => None,
         })
-}
-
-fn run(d: &mut Dnp3Dissector, b: &[u8], dir: Direction) -> (Parsed, VecSink) {
-    let mut s = VecSink::default();
-    let p = d.parse(b, dir, &mut s);
-    (p, s)
 }
 
 #[test]

@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 
 use super::*;
-use crate::testutil::{VecSink, hex};
+use crate::testutil::{VecSink, hex, run};
 
 // sv__enip_test1.pcap: ListIdentity request and response.
 const LI_REQ: &str = "63000000000000000000000000000000c1debed100000000";
@@ -19,12 +19,6 @@ const SUD_RSP: &str =
 
 fn enip_events(s: &VecSink) -> usize {
     s.events.iter().filter(|e| e.protocol == "enip").count()
-}
-
-fn run(d: &mut EnipDissector, b: &[u8], dir: Direction) -> (Parsed, VecSink) {
-    let mut s = VecSink::default();
-    let p = d.parse(b, dir, &mut s);
-    (p, s)
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use yagura_core::{Direction, OperationClass, PduStatus};
 
 use super::*;
-use crate::testutil::{VecSink, hex};
+use crate::testutil::{VecSink, hex, run};
 
 const STARTDT_ACT: &str = "680407000000";
 const STARTDT_CON: &str = "68040b000000";
@@ -14,12 +14,6 @@ const GI: &str = "680e00000000640106000a0000000014";
 const THREE: &str = "680e02000200640107000a0000000014681a04000200010414000a0001000000020000000300000004000000681a06000200030414000a0001000000020000000300000004000000";
 // Frame 20: single command C_SC_NA_1, activation.
 const SC: &str = "680e040042002d0106000a0002000001";
-
-fn run(d: &mut Iec104Dissector, b: &[u8], dir: Direction) -> (Parsed, VecSink) {
-    let mut s = VecSink::default();
-    let p = d.parse(b, dir, &mut s);
-    (p, s)
-}
 
 #[test]
 fn parses_u_and_s_frames() {

@@ -3,13 +3,7 @@
 use yagura_core::{Direction, OperationClass, PduStatus};
 
 use super::*;
-use crate::testutil::{VecSink, hex};
-
-fn run(d: &mut ModbusDissector, bytes: &[u8], dir: Direction) -> (Parsed, VecSink) {
-    let mut sink = VecSink::default();
-    let p = d.parse(bytes, dir, &mut sink);
-    (p, sink)
-}
+use crate::testutil::{VecSink, hex, run};
 
 // iti__modbus_test.pcap frames 7 and 9: read input registers 0..14 on unit 1, and its answer.
 const REQ_FC4: &str = "41a00000000601040000000e";

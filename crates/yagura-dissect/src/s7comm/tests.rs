@@ -3,13 +3,7 @@
 use yagura_core::{Direction, OperationClass, PduStatus};
 
 use super::*;
-use crate::testutil::{VecSink, hex};
-
-fn run(d: &mut IsoDissector, b: &[u8], dir: Direction) -> (Parsed, VecSink) {
-    let mut s = VecSink::default();
-    let p = d.parse(b, dir, &mut s);
-    (p, s)
-}
+use crate::testutil::{VecSink, hex, run};
 
 fn s7() -> IsoDissector {
     IsoDissector::new(ProtocolId::S7COMM, false)
