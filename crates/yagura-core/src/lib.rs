@@ -6,12 +6,14 @@
 
 mod addr;
 mod flow;
+mod identity;
 mod linktype;
 mod observation;
 mod time;
 
 pub use addr::{IpAddr, MacAddr};
 pub use flow::{Direction, FlowKey, Transport, flow_hash, from_ip, shard_hash, to_ip, v4_mapped};
+pub use identity::{Attribute, IdentityFact, Subject};
 pub use linktype::LinkType;
 pub use observation::{FieldValue, OperationClass, OperationSet, PduEvent, PduStatus};
 pub use time::Timestamp;

@@ -1,6 +1,8 @@
 //! Turning a parsed PDU summary into an event, or only a count when nobody wants events.
 
-use yagura_core::{FieldValue, OperationClass, PduEvent, PduStatus};
+use yagura_core::{
+    Attribute, FieldValue, IdentityFact, OperationClass, PduEvent, PduStatus, Subject,
+};
 
 use crate::{Anomalies, PduSink};
 
@@ -98,4 +100,37 @@ pub(crate) fn emit_to(
 #[inline]
 pub(crate) fn u(v: impl Into<u64>) -> FieldValue {
     FieldValue::U64(v.into())
+}
+
+/// [`emit_to`] for a PDU that reveals its sender's identity (an identification answer): the
+/// fields are built whether or not events are wanted, and each field whose name is one of
+/// the shared identity names ([`Attribute::from_field`]) is also reported as an
+/// [`IdentityFact`] about the sender. Numeric ids become `<protocol>:<number>` text.
+pub(crate) fn emit_identity(
+    sink: &mut dyn PduSink,
+    events: bool,
+    s: &Summary,
+    fill: impl FnOnce(&mut Fields),
+) {
+    let mut fields = Vec::new();
+    fill(&mut fields);
+    for (name, value) in &fields {
+        let Some(attribute) = Attribute::from_field(name) else {
+            continue;
+        };
+        let value = match value {
+            FieldValue::Str(v) if v.trim().is_empty() => continue,
+            FieldValue::Str(v) => v.trim().to_string(),
+            FieldValue::U64(n) => format!("{}:{n}", s.protocol),
+            FieldValue::I64(n) => format!("{}:{n}", s.protocol),
+            FieldValue::Bool(_) => continue,
+        };
+        sink.identity(IdentityFact {
+            protocol: s.protocol,
+            subject: Subject::Sender,
+            attribute,
+            value,
+        });
+    }
+    emit_to(sink, events, s, move |f| *f = fields);
 }

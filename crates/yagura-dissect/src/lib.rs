@@ -110,6 +110,10 @@ pub trait PduSink {
     fn wants_events(&self) -> bool;
     /// Count a PDU without building its event (when `wants_events()` is false).
     fn pdu_count(&mut self, pdu: PduCount);
+    /// Take an identity fact (vendor, model, firmware, host name…) the current PDU
+    /// reveals. Called whether or not events are wanted, before the PDU's own
+    /// [`PduSink::pdu`] or [`PduSink::pdu_count`]. Sinks that keep no inventory ignore it.
+    fn identity(&mut self, _fact: yagura_core::IdentityFact) {}
 }
 
 /// One protocol's parser, with the per-flow state it needs (one value per flow).

@@ -10,6 +10,8 @@ pub(crate) struct VecSink {
     pub events: Vec<PduEvent>,
     pub counted: Vec<(&'static str, u32)>,
     pub count_only: bool,
+    /// Identity facts reported, in order.
+    pub facts: Vec<yagura_core::IdentityFact>,
 }
 
 impl VecSink {
@@ -46,6 +48,19 @@ impl PduSink for VecSink {
     }
     fn pdu_count(&mut self, c: crate::PduCount) {
         self.counted.push((c.protocol, c.anomalies));
+    }
+    fn identity(&mut self, fact: yagura_core::IdentityFact) {
+        self.facts.push(fact);
+    }
+}
+
+impl VecSink {
+    /// The facts reported, as `(attribute id, value)` pairs.
+    pub fn fact_pairs(&self) -> Vec<(&'static str, &str)> {
+        self.facts
+            .iter()
+            .map(|f| (f.attribute.name(), f.value.as_str()))
+            .collect()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Yagura's inventory model: what is known about an asset beyond the packets it sent.
 //!
-//! For now only the MAC vendor registry ([`oui`]); identity fusion, the device-type classifier
-//! and the communication graph come later (issue 4). The crate is pure logic: no I/O at run
-//! time, its one data table is embedded at compile time.
+//! The MAC vendor registry ([`oui`]) and the inventory's data types ([`inventory`]: assets,
+//! device types, the communication graph). The crate is pure logic: no I/O at run time, its
+//! data tables are embedded at compile time.
 
+pub mod inventory;
 pub mod oui;

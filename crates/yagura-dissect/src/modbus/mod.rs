@@ -21,7 +21,7 @@ pub mod wire;
 
 use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 
-use crate::emit::{Fields, Summary, emit, u};
+use crate::emit::{Fields, Summary, emit, emit_identity, u};
 use crate::stream::{Framing, Step, Stream};
 use crate::{Anomalies, Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
 use detail::Detail;
@@ -209,9 +209,14 @@ fn pdu(f: &MbapFrame<'_>, dir: Direction, pending: Option<&mut Pending>, sink: &
         Some(p) if response => p.take(tid, fc),
         _ => None,
     };
-    emit(sink, &s, |fields| {
-        fill(fields, f, fc, response, exception, &d, matched)
-    });
+    let fill = |fields: &mut Fields| fill(fields, f, fc, response, exception, &d, matched);
+    if response && !exception && fc == 43 && d.mei == Some(wire::MEI_READ_DEVICE_ID) {
+        // Read Device Identification answers name the server's vendor, product, revision.
+        let events = sink.wants_events();
+        emit_identity(sink, events, &s, fill);
+    } else {
+        emit(sink, &s, fill);
+    }
 }
 
 /// The event fields of one Modbus PDU (only runs when events are wanted).

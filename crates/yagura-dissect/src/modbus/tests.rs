@@ -369,6 +369,22 @@ fn device_identification_identity_facts() {
         Some("v2.5")
     );
     assert!(r.events[0].anomalies.is_empty());
+    // The same objects become identity facts about the server, with or without events.
+    let want = [
+        ("vendor", "Schneider Electric"),
+        ("product_code", "BMX P34 2020"),
+        ("firmware", "v2.5"),
+    ];
+    assert_eq!(r.fact_pairs(), want);
+    assert!(
+        r.facts
+            .iter()
+            .all(|f| f.subject == yagura_core::Subject::Sender)
+    );
+    let mut counting = VecSink::counting();
+    ModbusDissector::new(false).parse(&hex(RSP_FC43), Direction::ToClient, &mut counting);
+    assert_eq!(counting.fact_pairs(), want);
+    assert!(q.facts.is_empty(), "a request reveals nothing");
     // Cut inside the objects: flagged, what was read is still reported.
     let mut cut = hex(RSP_FC43);
     cut.truncate(cut.len() - 3);
