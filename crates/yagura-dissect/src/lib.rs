@@ -33,6 +33,7 @@ pub mod dns;
 pub mod enip;
 pub mod http;
 pub mod iec104;
+pub mod link;
 pub mod modbus;
 pub mod ntp;
 pub mod opaque;
