@@ -852,7 +852,7 @@ mod size_tests {
     #[test]
     fn a_live_flow_fits_in_320_bytes() {
         let slot = std::mem::size_of::<Option<Flow<App>>>();
-        // Plus the sweep's compact last-seen time per slot.
+        // Plus the sweep's compact next-check time per slot.
         let index = std::mem::size_of::<(FlowKey, u32)>() + 1 + std::mem::size_of::<Timestamp>();
         eprintln!("flow slot {slot} B + index entry {index} B");
         assert!(

@@ -142,7 +142,7 @@ impl<A> Flow<A> {
     }
 }
 
-/// `seen` of a free slot: later than any clock, so the sweep passes it by.
+/// `check_at` of a free slot: later than any clock, so the sweep passes it by.
 const NEVER: Timestamp = Timestamp(u64::MAX);
 
 /// How many slots an eviction samples to find the least recently seen flow.
@@ -153,11 +153,13 @@ pub struct FlowTable<A> {
     limits: FlowLimits,
     index: HashMap<FlowKey, u32, foldhash::fast::FixedState>,
     slab: Vec<Option<Flow<A>>>,
-    /// Per slot, a time no later than its flow's last packet (`NEVER` for a free slot): the
+    /// Per slot, a time before which its flow cannot expire (`NEVER` for a free slot): the
     /// sweep reads this compact array and only looks at a flow (three cache lines away)
-    /// when it may have expired. Reading the slab itself cost about one cache miss per
-    /// packet.
-    seen: Vec<Timestamp>,
+    /// once it may have expired. Reading the slab itself cost about one cache miss per
+    /// packet. A packet sets it to its time plus the shortest timeout (it may change the
+    /// flow's TCP state, hence its timeout); a sweep that finds the flow alive sets it to
+    /// the flow's true deadline.
+    check_at: Vec<Timestamp>,
     /// The shortest of the idle timeouts: a flow seen more recently cannot have expired.
     min_timeout: u64,
     free: Vec<u32>,
@@ -183,7 +185,7 @@ impl<A> FlowTable<A> {
             // bounded by `max_flows` anyway.
             index: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x7961_6775_7261)),
             slab: Vec::new(),
-            seen: Vec::new(),
+            check_at: Vec::new(),
             min_timeout: limits
                 .tcp_timeout_ns
                 .min(limits.tcp_closed_timeout_ns)
@@ -209,6 +211,12 @@ impl<A> FlowTable<A> {
 
     pub fn limits(&self) -> &FlowLimits {
         &self.limits
+    }
+
+    /// The earliest a flow last seen at `ts` can expire.
+    #[inline]
+    fn bound(&self, ts: Timestamp) -> Timestamp {
+        Timestamp(ts.0.saturating_add(self.min_timeout))
     }
 
     /// The flow in `slot`, if any.
@@ -256,10 +264,7 @@ impl<A> FlowTable<A> {
             let idle = now.since(f.last_seen) > f.timeout(&self.limits);
             let reused = syn_only && f.tcp_closed();
             if !idle && !reused {
-                let seen = &mut self.seen[slot as usize];
-                if ts > *seen {
-                    *seen = ts;
-                }
+                self.check_at[slot as usize] = self.bound(ts);
                 let flow = self.slab[slot as usize].as_mut().expect("live");
                 return Lookup {
                     flow,
@@ -299,12 +304,12 @@ impl<A> FlowTable<A> {
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slab[s as usize] = Some(flow);
-                self.seen[s as usize] = ts;
+                self.check_at[s as usize] = self.bound(ts);
                 s
             }
             None => {
                 self.slab.push(Some(flow));
-                self.seen.push(ts);
+                self.check_at.push(self.bound(ts));
                 (self.slab.len() - 1) as u32
             }
         };
@@ -320,7 +325,7 @@ impl<A> FlowTable<A> {
 
     fn remove(&mut self, slot: u32) -> Flow<A> {
         let f = self.slab[slot as usize].take().expect("live slot");
-        self.seen[slot as usize] = NEVER;
+        self.check_at[slot as usize] = NEVER;
         self.index.remove(&f.key);
         self.free.push(slot);
         f
@@ -337,13 +342,19 @@ impl<A> FlowTable<A> {
         if self.cursor >= self.slab.len() {
             self.cursor = 0;
         }
-        // `seen` is a lower bound of the flow's last packet time, so a flow seen within the
-        // shortest timeout cannot have expired (and a free slot reads as never seen).
-        if now.since(self.seen[self.cursor]) <= self.min_timeout {
+        // Expired means `now > last_seen + timeout`; `check_at` is at most that.
+        if now <= self.check_at[self.cursor] {
             return;
         }
         let expired = match &self.slab[self.cursor] {
-            Some(f) => now.since(f.last_seen) > f.timeout(&self.limits),
+            Some(f) => {
+                let timeout = f.timeout(&self.limits);
+                let expired = now.since(f.last_seen) > timeout;
+                if !expired {
+                    self.check_at[self.cursor] = Timestamp(f.last_seen.0.saturating_add(timeout));
+                }
+                expired
+            }
             None => false,
         };
         if expired {
@@ -402,7 +413,7 @@ impl<A> FlowTable<A> {
             }
         }
         self.slab.clear();
-        self.seen.clear();
+        self.check_at.clear();
         self.free.clear();
         self.cursor = 0;
     }
