@@ -9,6 +9,8 @@ use crate::{Dissector, Parsed, PduSink};
 pub(crate) struct VecSink {
     pub events: Vec<PduEvent>,
     pub counted: Vec<(&'static str, u32)>,
+    /// Every count, whole.
+    pub counted_full: Vec<crate::PduCount>,
     pub count_only: bool,
     /// Identity facts reported, in order.
     pub facts: Vec<yagura_core::IdentityFact>,
@@ -48,6 +50,7 @@ impl PduSink for VecSink {
     }
     fn pdu_count(&mut self, c: crate::PduCount) {
         self.counted.push((c.protocol, c.anomalies));
+        self.counted_full.push(c);
     }
     fn identity(&mut self, fact: yagura_core::IdentityFact) {
         self.facts.push(fact);

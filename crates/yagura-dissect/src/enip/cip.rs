@@ -13,7 +13,7 @@ use yagura_core::{FieldValue, OperationClass, PduStatus};
 use super::pccc;
 use crate::bytes::{le16, le32, u8_at};
 use crate::emit::{Fields, Summary, emit_to, u};
-use crate::{Anomaly, PduSink};
+use crate::{Anomaly, PduCount, PduSink};
 
 /// Well-known object classes.
 pub mod class {
@@ -629,6 +629,9 @@ fn path_fields(f: &mut Fields, p: &Path, tag: Option<&Tag>) {
 }
 
 fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    if !out.events && count_request(m, out) {
+        return;
+    }
     if !out.spend() {
         return;
     }
@@ -737,6 +740,65 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
     }
 }
 
+/// Count a request that embeds nothing and needs no pending entry (no Multiple Service
+/// Packet, Unconnected Send or Execute PCCC: most tag reads and writes, the members of a
+/// cyclic Multiple Service Packet) with only what its count needs: its class and anomalies.
+/// False, having done nothing, for the others, which [`request`] handles in full. Must count
+/// exactly what [`request`] would.
+#[inline]
+fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
+    let service = m[0];
+    if service == svc::MULTIPLE_SERVICE_PACKET {
+        return false;
+    }
+    let words = u8_at(m, 1).map_or(0, usize::from);
+    let path_end = 2 + 2 * words;
+    let (p, truncated) = match m.get(2..path_end) {
+        Some(p) if path_end <= m.len() => (p, false),
+        _ => (m.get(2..).unwrap_or(&[]), true),
+    };
+    let path = Path::parse(p);
+    match path.class {
+        Some(class::CONNECTION_MANAGER) if service == svc::UNCONNECTED_SEND => return false,
+        Some(class::PCCC) if service == svc::EXECUTE_PCCC => return false,
+        _ => {}
+    }
+    if !out.spend() {
+        return true;
+    }
+    out.sink.pdu_count(PduCount {
+        protocol: "cip",
+        operation: operation(service, &path),
+        response: false,
+        anomalies: u32::from(truncated) + u32::from(path.bad),
+    });
+    true
+}
+
+/// Count a response that embeds nothing and needs no request (not a Multiple Service Packet
+/// or an Execute PCCC reply) with only what its count needs: its anomalies (its class is
+/// its request's, which counting does not look up). False, having done nothing, for the
+/// others, which [`response`] handles in full. Must count exactly what [`response`] would.
+#[inline]
+fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
+    let service = m[0] & !RESPONSE;
+    if service == svc::MULTIPLE_SERVICE_PACKET || service == svc::EXECUTE_PCCC {
+        return false;
+    }
+    if !out.spend() {
+        return true;
+    }
+    let add_words = u8_at(m, 3).map_or(0, usize::from);
+    let truncated = m.len() < 3 || m.len() < 4 + 2 * add_words;
+    out.sink.pdu_count(PduCount {
+        protocol: "cip",
+        operation: OperationClass::Other,
+        response: true,
+        anomalies: u32::from(truncated),
+    });
+    true
+}
+
 fn member_malformed(response: bool, ctx: Ctx, out: &mut Out<'_>) {
     if !out.spend() {
         return;
@@ -746,6 +808,9 @@ fn member_malformed(response: bool, ctx: Ctx, out: &mut Out<'_>) {
 }
 
 fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    if !out.events && count_response(m, out) {
+        return;
+    }
     if !out.spend() {
         return;
     }

@@ -588,3 +588,90 @@ fn cip_operation_by_code_agrees_with_service_names() {
         }
     }
 }
+
+/// What counting reports for a sequence of ENIP PDUs, and what the events report: (protocol,
+/// operation, response, has anomalies) per PDU, in order. A response's operation is its
+/// request's, which only events look up (the report aggregates requests' classes): left out.
+fn counts_and_events(frames: &[(Vec<u8>, Direction)]) -> [Vec<(String, String, bool, bool)>; 2] {
+    let (mut counting, mut events) = (EnipDissector::new(false), EnipDissector::new(false));
+    let (mut c, mut e) = (Vec::new(), Vec::new());
+    for (b, dir) in frames {
+        let mut s = VecSink::counting();
+        counting.parse(b, *dir, &mut s);
+        c.extend(s.counted_full.iter().map(|p| {
+            let op = if p.response { "" } else { p.operation.name() }.to_string();
+            (p.protocol.to_string(), op, p.response, p.anomalies > 0)
+        }));
+        let (_, s) = run(&mut events, b, *dir);
+        e.extend(s.events.iter().map(|p| {
+            let op = if p.response { "" } else { p.operation.name() }.to_string();
+            (
+                p.protocol.to_string(),
+                op,
+                p.response,
+                !p.anomalies.is_empty(),
+            )
+        }));
+    }
+    [c, e]
+}
+
+// Counting takes a shorter way through most requests (`cip::count_request`): it must count
+// exactly what the events report, including truncated and malformed paths.
+#[test]
+fn counting_agrees_with_events() {
+    let mut frames: Vec<(Vec<u8>, Direction)> = [
+        (MSP_REQ, Direction::ToServer),
+        (MSP_RSP, Direction::ToClient),
+        (RMW, Direction::ToServer),
+        (UCS_REQ, Direction::ToServer),
+        (UCS_RSP, Direction::ToClient),
+        (FO_REQ, Direction::ToServer),
+        (STOP_REQ, Direction::ToServer),
+        (SET_ATTR, Direction::ToServer),
+        (ID_REQ, Direction::ToServer),
+    ]
+    .iter()
+    .map(|(h, d)| (hex(h), *d))
+    .collect();
+    frames.push((
+        pccc_frame(false, &[0x0f, 0, 0x02, 0x01, 0x80, 0x01]),
+        Direction::ToServer,
+    ));
+    frames.push((
+        pccc_frame(true, &[0x4f, 0x10, 0x02, 0x01]),
+        Direction::ToClient,
+    ));
+    // Every cut of a member-rich request, and every byte of it flipped to a few values.
+    let rmw = hex(RMW);
+    for i in 24..rmw.len() {
+        for v in [0x00, 0x28, 0x91, 0xff] {
+            let mut b = rmw.clone();
+            b[i] = v;
+            frames.push((b, Direction::ToServer));
+        }
+    }
+    let rsp = hex(MSP_RSP);
+    for i in 24..rsp.len() {
+        for v in [0x00, 0x02, 0x8a, 0xff] {
+            let mut b = hex(MSP_REQ);
+            frames.push((b.clone(), Direction::ToServer));
+            b = rsp.clone();
+            b[i] = v;
+            frames.push((b, Direction::ToClient));
+        }
+    }
+    let [counted, events] = counts_and_events(&frames);
+    if let Some(i) = (0..counted.len().min(events.len())).find(|&i| counted[i] != events[i]) {
+        panic!(
+            "PDU {i}: counted {:?}, events {:?}",
+            &counted[i.saturating_sub(3)..(i + 3).min(counted.len())],
+            &events[i.saturating_sub(3)..(i + 3).min(events.len())]
+        );
+    }
+    assert_eq!(counted.len(), events.len());
+    assert!(
+        counted.iter().filter(|c| c.3).count() > 100,
+        "malformed cases exercised"
+    );
+}
