@@ -544,4 +544,6 @@ fn parse_apdu(a: &[u8], s: &mut Summary) -> Apdu {
 }
 
 #[cfg(test)]
+mod corpus;
+#[cfg(test)]
 mod tests;
