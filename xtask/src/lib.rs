@@ -1,5 +1,6 @@
 //! Yagura's developer tasks. `cargo xtask oui --from DIR_OR_FILE… [--out PATH]` regenerates
-//! the embedded MAC vendor table of `yagura-model` from IEEE registry CSV files.
+//! the embedded MAC vendor table of `yagura-model` from IEEE registry CSV files;
+//! `cargo xtask vendor-ids` its protocol vendor id table ([`vendor_ids`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 use yagura_model::oui::{FORMAT_HEADER, Registry, normalise};
+
+pub mod vendor_ids;
 
 /// The registry files looked for in a directory given to `--from` (each plain or `.zst`).
 pub const REGISTRY_FILES: [&str; 4] = ["oui.csv", "mam.csv", "oui36.csv", "iab.csv"];

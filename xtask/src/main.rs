@@ -5,12 +5,18 @@ use anyhow::{Context, Result, bail};
 const USAGE: &str = "usage: cargo xtask oui --from DIR_OR_FILE [--from …] [--out PATH]\n\
   Regenerates the embedded MAC vendor table from IEEE registry CSV files (oui.csv, mam.csv,\n\
   oui36.csv, iab.csv, plain or .zst; e.g. --from /usr/share/ieee-data).\n\
-  --out defaults to crates/yagura-model/data/oui.tsv.zst.";
+  --out defaults to crates/yagura-model/data/oui.tsv.zst.\n\
+\n\
+usage: cargo xtask vendor-ids [--bacnet FILE] [--cip FILE] [--profinet FILE] [--out PATH]\n\
+  Regenerates the embedded protocol vendor id table. --bacnet: bacnet-rs's src/vendor.rs\n\
+  (default crates/yagura-model/data/bacnet_vendors.rs.zst); --cip, --profinet: id<TAB>name\n\
+  lines. --out defaults to crates/yagura-model/data/vendor_ids.tsv.zst.";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("oui") => {}
+        Some("vendor-ids") => return vendor_ids(args),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             return Ok(());
@@ -48,5 +54,35 @@ fn main() -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    Ok(())
+}
+
+fn vendor_ids(mut args: impl Iterator<Item = String>) -> Result<()> {
+    use xtask::vendor_ids::{DEFAULT_OUT, Input, generate};
+    use yagura_model::vendor_ids::Registry;
+    let mut inputs = Input::defaults();
+    let mut out = xtask::workspace_root().join(DEFAULT_OUT);
+    while let Some(a) = args.next() {
+        let registry = match a.as_str() {
+            "--bacnet" => Registry::Bacnet,
+            "--cip" => Registry::Cip,
+            "--profinet" => Registry::Profinet,
+            "--out" => {
+                out = PathBuf::from(args.next().context("--out needs a path")?);
+                continue;
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => bail!("unexpected argument {other:?}\n{USAGE}"),
+        };
+        let path = PathBuf::from(args.next().with_context(|| format!("{a} needs a path"))?);
+        inputs.retain(|i| i.registry != registry);
+        inputs.push(Input { registry, path });
+    }
+    let data = generate(&inputs)?;
+    std::fs::write(&out, &data).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {} ({} bytes)", out.display(), data.len());
     Ok(())
 }

@@ -1,11 +1,26 @@
 //! BACnet/IP (ASHRAE 135 Annex J, UDP 47808): BVLC, NPDU and the APDU header with its
 //! service choice. One datagram is one PDU.
+//!
+//! The parameters of the services that identify a device are decoded too ([`apdu`]): I-Am
+//! (device instance, vendor id), ReadProperty/WriteProperty objects and properties, and a
+//! Device object's identity properties in ReadProperty and ReadPropertyMultiple answers.
+//! They become identity facts about the device that sent them: the datagram's sender, or the
+//! original B/IP address of a Forwarded-NPDU. A message routed from another BACnet network
+//! (the NPDU names a source network) gives no facts: its IP sender is the router, and the
+//! device behind it has no IP address of its own to attach them to.
 
-use yagura_core::{Direction, OperationClass, PduStatus};
+pub mod apdu;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use yagura_core::{
+    Attribute, Direction, FieldValue, IdentityFact, OperationClass, PduStatus, Subject,
+};
 
 use crate::bytes::be16;
-use crate::emit::{Summary, emit, u};
+use crate::emit::{Fields, Summary, emit_to, u};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
+use apdu::{CharString, Info, Value};
 
 /// BVLC field offsets.
 mod field {
@@ -209,6 +224,10 @@ struct Apdu {
     kind: Option<u8>,
     invoke_id: Option<u8>,
     service: Option<u8>,
+    /// A segment of a segmented message (its parameters are not decoded).
+    segmented: bool,
+    /// Offset of the service parameters in the APDU.
+    body: Option<usize>,
 }
 
 /// Summarise and emit one BVLL datagram.
@@ -232,11 +251,28 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
     }
     let npdu_at = bvlc.and_then(npdu_offset);
     let mut apdu = Apdu::default();
+    let mut info = Info::default();
     let mut network_message = None;
+    let mut source_network = None;
     if let Some(at) = npdu_at {
         match npdu(d, at) {
-            Ok(Npdu::Apdu(a)) => apdu = parse_apdu(&d[a..], &mut s),
-            Ok(Npdu::Network(t)) => network_message = Some(t),
+            Ok((n, snet)) => {
+                source_network = snet;
+                match n {
+                    Npdu::Apdu(a) => {
+                        apdu = parse_apdu(&d[a..], &mut s);
+                        if let (Some(k), Some(sv), Some(b), false) =
+                            (apdu.kind, apdu.service, apdu.body, apdu.segmented)
+                        {
+                            info = apdu::decode(k, sv, d[a..].get(b..).unwrap_or_default());
+                            if info.bad_encoding {
+                                s.anomalies.set(Anomaly::BadEncoding);
+                            }
+                        }
+                    }
+                    Npdu::Network(t) => network_message = Some(t),
+                }
+            }
             Err(a) => s.anomalies.set(a),
         }
     } else if let Some(f) = bvlc {
@@ -262,9 +298,25 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
     if !s.anomalies.is_empty() {
         s.status = PduStatus::Malformed;
     }
-    emit(sink, &s, |fields| {
+    // The original sender of a Forwarded-NPDU (its B/IP address: IPv4 and port).
+    let forwarded = (bvlc == Some(BvlcFunction::FORWARDED_NPDU))
+        .then(|| d.get(BVLC_LEN..BVLC_LEN + FORWARDED_ADDR_LEN))
+        .flatten()
+        .map(|a| {
+            (
+                Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+                u16::from_be_bytes([a[4], a[5]]),
+            )
+        });
+    let fill = |fields: &mut Fields| {
         if let Some(f) = bvlc {
             fields.push(("bvlc_function", u(f.0)));
+        }
+        if let Some((ip, port)) = forwarded {
+            fields.push(("forwarded_from", FieldValue::Str(format!("{ip}:{port}"))));
+        }
+        if let Some(n) = source_network {
+            fields.push(("source_network", u(n)));
         }
         if let Some(k) = apdu.kind {
             fields.push(("apdu_type", u(k)));
@@ -275,7 +327,122 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
         if let Some(t) = network_message {
             fields.push(("network_message_type", u(t)));
         }
-    });
+        parameter_fields(&info, fields);
+    };
+    let events = sink.wants_events();
+    if !has_identity(&info) {
+        emit_to(sink, events, &s, fill);
+        return;
+    }
+    // An identifying answer: its facts are reported whether or not events are wanted.
+    let mut fields = Vec::new();
+    fill(&mut fields);
+    if source_network.is_none() {
+        let subject = forwarded.map_or(Subject::Sender, |(ip, _)| Subject::Ip(IpAddr::V4(ip)));
+        for (attribute, value) in facts(&info) {
+            sink.identity(IdentityFact {
+                protocol: "bacnet",
+                subject,
+                attribute,
+                value,
+            });
+        }
+    }
+    emit_to(sink, events, &s, move |f| *f = fields);
+}
+
+/// Does the APDU carry anything about its sender's identity?
+fn has_identity(info: &Info<'_>) -> bool {
+    info.i_am.is_some() || info.device.iter().any(Option::is_some)
+}
+
+/// Event field names of [`apdu::IDENTITY_PROPERTIES`], in that order.
+const PROPERTY_FIELDS: [&str; apdu::IDENTITY_PROPERTIES.len()] = [
+    "vendor_id",
+    "vendor",
+    "model_name",
+    "firmware_version",
+    "application_software_version",
+    "device_name",
+    "location",
+    "description",
+    "serial_number",
+];
+
+/// The identity attribute of each of [`apdu::IDENTITY_PROPERTIES`] (location has none).
+const PROPERTY_ATTRIBUTES: [Option<Attribute>; apdu::IDENTITY_PROPERTIES.len()] = [
+    Some(Attribute::VendorId),
+    Some(Attribute::Vendor),
+    Some(Attribute::Model),
+    Some(Attribute::Firmware),
+    Some(Attribute::Software),
+    Some(Attribute::Name),
+    None,
+    Some(Attribute::Description),
+    Some(Attribute::Serial),
+];
+
+fn text(c: &CharString<'_>) -> Option<String> {
+    c.text().filter(|t| !t.is_empty())
+}
+
+/// Fields for the decoded service parameters.
+fn parameter_fields(info: &Info<'_>, fields: &mut Fields) {
+    if let Some(i) = info.i_am {
+        fields.push(("device_instance", u(i.device.instance)));
+        fields.push(("max_apdu", u(i.max_apdu)));
+        fields.push(("segmentation", u(i.segmentation)));
+        fields.push(("vendor_id", u(i.vendor_id)));
+    }
+    if let Some(o) = info.object {
+        fields.push(("object_type", u(o.object_type)));
+        fields.push(("object_instance", u(o.instance)));
+    }
+    if let Some(p) = info.property {
+        fields.push(("property", u(p)));
+    }
+    for (v, name) in info.device.iter().zip(PROPERTY_FIELDS) {
+        match v {
+            // An I-Am already gave `vendor_id`.
+            Some(Value::Unsigned(n)) if info.i_am.is_none() => fields.push((name, u(*n))),
+            Some(Value::Text(c)) => {
+                if let Some(t) = text(c) {
+                    fields.push((name, FieldValue::Str(t)));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The identity facts of the decoded parameters: vendor id (`bacnet:<n>`) and device
+/// instance (`BACnet device <n>`, a name) from an I-Am, and the Device object's properties.
+fn facts(info: &Info<'_>) -> Vec<(Attribute, String)> {
+    let mut out = Vec::new();
+    if let Some(i) = info.i_am {
+        out.push((Attribute::VendorId, format!("bacnet:{}", i.vendor_id)));
+        out.push((
+            Attribute::Name,
+            format!("BACnet device {}", i.device.instance),
+        ));
+    }
+    for (v, attribute) in info.device.iter().zip(PROPERTY_ATTRIBUTES) {
+        let (Some(v), Some(attribute)) = (v, attribute) else {
+            continue;
+        };
+        match v {
+            Value::Unsigned(n) if attribute == Attribute::VendorId => {
+                out.push((attribute, format!("bacnet:{n}")));
+            }
+            Value::Text(c) => {
+                if let Some(t) = text(c) {
+                    out.push((attribute, t));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// What follows the NPDU header.
@@ -287,8 +454,8 @@ enum Npdu {
 }
 
 /// Walk the NPDU header at `at` (20.2): version, control, optional DNET/DLEN/DADR and
-/// SNET/SLEN/SADR, hop count.
-fn npdu(d: &[u8], at: usize) -> Result<Npdu, Anomaly> {
+/// SNET/SLEN/SADR, hop count. Also returns SNET when present.
+fn npdu(d: &[u8], at: usize) -> Result<(Npdu, Option<u16>), Anomaly> {
     let (Some(&version), Some(&control)) = (d.get(at), d.get(at + 1)) else {
         return Err(Anomaly::Truncated);
     };
@@ -301,7 +468,9 @@ fn npdu(d: &[u8], at: usize) -> Result<Npdu, Anomaly> {
         let dlen = *d.get(i + 2).ok_or(Anomaly::Truncated)? as usize;
         i += 3 + dlen;
     }
+    let mut snet = None;
     if control & 0x08 != 0 {
+        snet = be16(d, i);
         let slen = *d.get(i + 2).ok_or(Anomaly::Truncated)? as usize;
         i += 3 + slen;
     }
@@ -311,13 +480,13 @@ fn npdu(d: &[u8], at: usize) -> Result<Npdu, Anomaly> {
     if control & 0x80 != 0 {
         return d
             .get(i)
-            .map(|&t| Npdu::Network(t))
+            .map(|&t| (Npdu::Network(t), snet))
             .ok_or(Anomaly::Truncated);
     }
     if i >= d.len() {
         return Err(Anomaly::Truncated);
     }
-    Ok(Npdu::Apdu(i))
+    Ok((Npdu::Apdu(i), snet))
 }
 
 /// Read the APDU header (20.1) and fill the summary.
@@ -327,6 +496,7 @@ fn parse_apdu(a: &[u8], s: &mut Summary) -> Apdu {
     let seg = b0 & 0x08 != 0;
     let mut out = Apdu {
         kind: Some(kind),
+        segmented: seg && matches!(kind, 0 | 3),
         ..Apdu::default()
     };
     // (offset of the invoke id, offset of the service choice) per type.
@@ -343,6 +513,7 @@ fn parse_apdu(a: &[u8], s: &mut Summary) -> Apdu {
     };
     out.invoke_id = invoke_at.and_then(|i| a.get(i).copied());
     out.service = service_at.and_then(|i| a.get(i).copied());
+    out.body = service_at.map(|i| i + 1);
     if invoke_at.is_some() && out.invoke_id.is_none()
         || service_at.is_some() && out.service.is_none()
     {
@@ -372,5 +543,7 @@ fn parse_apdu(a: &[u8], s: &mut Summary) -> Apdu {
     out
 }
 
+#[cfg(test)]
+mod corpus;
 #[cfg(test)]
 mod tests;
