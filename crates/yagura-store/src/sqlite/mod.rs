@@ -68,6 +68,11 @@ impl SqliteStore {
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A 32 MiB page cache keeps the indexes of a large inventory (50,000 assets,
+        // 500,000 edges: about 100 MiB on disk) mostly in memory during an ingest; after
+        // a checkpoint the WAL file is cut back to 64 MiB rather than left at its peak.
+        conn.pragma_update(None, "cache_size", -32_768)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         schema::migrate(&mut conn, version)?;
         Ok(SqliteStore {
             conn,
