@@ -156,6 +156,18 @@ pub(crate) fn version(conn: &Connection) -> Result<i64> {
 /// Brings the schema to version `target` (≤ [`LATEST`]) in one transaction; refuses a
 /// database newer than this build.
 pub(crate) fn migrate(conn: &mut Connection, target: i64) -> Result<()> {
+    // Up to date (the usual case): no write lock, so a reader opening the database does
+    // not wait for a writer's ingest.
+    let found = version(conn)?;
+    if found > LATEST {
+        return Err(StoreError::TooNew {
+            found,
+            supported: LATEST,
+        });
+    }
+    if found >= target {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found = version(&tx)?;
     if found > LATEST {
