@@ -1,6 +1,9 @@
 //! `yagura`: the command line.
 
 mod analyze;
+mod assets;
+mod display;
+mod map;
 mod summary;
 
 use std::process::ExitCode;
@@ -21,6 +24,12 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Capture live from a network interface (mirror/SPAN port); never transmits.
     Sensor(analyze::SensorArgs),
+    /// List the assets in an inventory database.
+    Assets(assets::AssetsArgs),
+    /// Set an asset's type, name or Purdue level by hand; show its history.
+    Asset(assets::AssetArgs),
+    /// Export the communication map (Graphviz DOT, GraphML, JSON).
+    Map(map::MapArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +44,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(a) => analyze::analyze(a),
         Command::Sensor(a) => analyze::sensor(a),
+        Command::Assets(a) => assets::assets(a),
+        Command::Asset(a) => assets::asset(a),
+        Command::Map(a) => map::map(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

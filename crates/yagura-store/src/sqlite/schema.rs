@@ -1,0 +1,188 @@
+//! The SQLite schema as an ordered list of migrations. `PRAGMA user_version` holds how
+//! many have been applied; opening a database applies the missing ones in order, in one
+//! transaction. A migration, once released, is never edited: a change is a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::{Result, StoreError};
+
+/// Version 1: the inventory (runs, assets and their multi-valued fields, attribute values
+/// with their sources, edges). Timestamps are integer nanoseconds since the epoch (UTC);
+/// lists inside a row are JSON arrays.
+const V1: &str = "
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL UNIQUE,
+    kind        TEXT NOT NULL,
+    inputs      TEXT NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    packets     INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,
+    assets      INTEGER NOT NULL,
+    edges       INTEGER NOT NULL,
+    ingests     INTEGER NOT NULL,
+    started_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE TABLE assets (
+    pk                      INTEGER PRIMARY KEY,
+    id                      TEXT NOT NULL UNIQUE,
+    mac                     TEXT,
+    mac_local               INTEGER,
+    vendor                  TEXT,
+    device_type             TEXT NOT NULL,
+    device_type_confidence  INTEGER NOT NULL,
+    device_type_reasons     TEXT NOT NULL,
+    model                   TEXT,
+    order_number            TEXT,
+    firmware                TEXT,
+    hardware                TEXT,
+    serial                  TEXT,
+    hostname                TEXT,
+    os                      TEXT,
+    purdue_level            INTEGER,
+    purdue_reasons          TEXT NOT NULL,
+    first_seen              INTEGER NOT NULL,
+    last_seen               INTEGER NOT NULL,
+    packets_sent            INTEGER NOT NULL,
+    bytes_sent              INTEGER NOT NULL,
+    first_run               INTEGER REFERENCES runs(id),
+    last_run                INTEGER REFERENCES runs(id)
+);
+CREATE INDEX assets_mac ON assets(mac);
+CREATE TABLE asset_ips (
+    asset       INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    value       TEXT NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    PRIMARY KEY (asset, value)
+) WITHOUT ROWID;
+CREATE INDEX asset_ips_value ON asset_ips(value);
+CREATE TABLE asset_names (
+    asset       INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    value       TEXT NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    PRIMARY KEY (asset, value)
+) WITHOUT ROWID;
+CREATE TABLE asset_protocols (
+    asset       INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    value       TEXT NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    PRIMARY KEY (asset, value)
+) WITHOUT ROWID;
+CREATE TABLE asset_roles (
+    asset       INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    value       TEXT NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    PRIMARY KEY (asset, value)
+) WITHOUT ROWID;
+CREATE TABLE attributes (
+    pk          INTEGER PRIMARY KEY,
+    asset       INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    attribute   TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    confidence  INTEGER NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    UNIQUE (asset, attribute, value)
+);
+CREATE TABLE attribute_sources (
+    attribute   INTEGER NOT NULL REFERENCES attributes(pk) ON DELETE CASCADE,
+    source      TEXT NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    PRIMARY KEY (attribute, source)
+) WITHOUT ROWID;
+CREATE TABLE edges (
+    pk                INTEGER PRIMARY KEY,
+    src               INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    dst               INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    transport         TEXT NOT NULL,
+    dst_port          INTEGER NOT NULL,
+    protocol          TEXT NOT NULL,
+    operations        TEXT NOT NULL,
+    packets           INTEGER NOT NULL,
+    bytes             INTEGER NOT NULL,
+    sessions          INTEGER NOT NULL,
+    first_seen        INTEGER NOT NULL,
+    last_seen         INTEGER NOT NULL,
+    polling_period_s  REAL,
+    first_run         INTEGER REFERENCES runs(id),
+    last_run          INTEGER REFERENCES runs(id),
+    UNIQUE (src, dst, transport, dst_port, protocol)
+);
+CREATE INDEX edges_dst ON edges(dst);
+";
+
+/// Version 2: the history of changed attributes and the user's overrides.
+const V2: &str = "
+CREATE TABLE asset_history (
+    pk           INTEGER PRIMARY KEY,
+    asset        INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    attribute    TEXT NOT NULL,
+    old_value    TEXT,
+    new_value    TEXT,
+    seen_at      INTEGER NOT NULL,
+    run          INTEGER REFERENCES runs(id),
+    source       TEXT NOT NULL,
+    recorded_at  INTEGER NOT NULL
+);
+CREATE INDEX asset_history_asset ON asset_history(asset, seen_at);
+CREATE TABLE asset_overrides (
+    asset   INTEGER NOT NULL REFERENCES assets(pk) ON DELETE CASCADE,
+    field   TEXT NOT NULL CHECK (field IN ('device_type', 'name', 'purdue_level')),
+    value   TEXT NOT NULL,
+    set_by  TEXT NOT NULL,
+    set_at  INTEGER NOT NULL,
+    PRIMARY KEY (asset, field)
+) WITHOUT ROWID;
+";
+
+/// Every migration, in order: applying the first `n` gives schema version `n`.
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The schema version this build writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// The database's schema version.
+pub(crate) fn version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Brings the schema to version `target` (≤ [`LATEST`]) in one transaction; refuses a
+/// database newer than this build.
+pub(crate) fn migrate(conn: &mut Connection, target: i64) -> Result<()> {
+    // Up to date (the usual case): no write lock, so a reader opening the database does
+    // not wait for a writer's ingest.
+    let found = version(conn)?;
+    if found > LATEST {
+        return Err(StoreError::TooNew {
+            found,
+            supported: LATEST,
+        });
+    }
+    if found >= target {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = version(&tx)?;
+    if found > LATEST {
+        return Err(StoreError::TooNew {
+            found,
+            supported: LATEST,
+        });
+    }
+    if found >= target {
+        return Ok(());
+    }
+    for m in &MIGRATIONS[found.max(0) as usize..target as usize] {
+        tx.execute_batch(m)?;
+    }
+    tx.pragma_update(None, "user_version", target)?;
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,810 @@
+//! The store's tests, on synthetic inventories built here (the corpus-derived inventory
+//! is the model's business; these check persistence and the merge rules).
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use yagura_core::{IpAddr, MacAddr, Timestamp};
+use yagura_model::inventory::{Asset, AttributeValue, DeviceType, Edge, Inventory, Source};
+
+use crate::sqlite::schema;
+use crate::*;
+
+const S: u64 = 1_000_000_000;
+const T0: u64 = 1_767_225_600 * S;
+
+fn t(secs: u64) -> Timestamp {
+    Timestamp(T0 + secs * S)
+}
+
+fn asset(id: &str, first: u64, last: u64) -> Asset {
+    let mac = id.strip_prefix("mac:").and_then(crate::sqlite::parse_mac);
+    Asset {
+        id: id.to_string(),
+        ips: Vec::new(),
+        mac,
+        mac_locally_administered: mac.map(|m| m.is_local()),
+        vendor: None,
+        device_type: DeviceType::Unknown,
+        device_type_confidence: 0,
+        device_type_reasons: Vec::new(),
+        model: None,
+        order_number: None,
+        firmware: None,
+        hardware: None,
+        serial: None,
+        hostname: None,
+        names: Vec::new(),
+        os: None,
+        protocols: Vec::new(),
+        roles: Vec::new(),
+        purdue_level: None,
+        purdue_reasons: Vec::new(),
+        user_overrides: Vec::new(),
+        first_seen: t(first),
+        last_seen: t(last),
+        packets_sent: 0,
+        bytes_sent: 0,
+        attributes: Vec::new(),
+    }
+}
+
+fn attr(
+    attribute: &str,
+    value: &str,
+    confidence: u8,
+    source: &str,
+    first: u64,
+    last: u64,
+) -> AttributeValue {
+    AttributeValue {
+        attribute: attribute.into(),
+        value: value.into(),
+        confidence,
+        sources: vec![Source {
+            source: source.into(),
+            first_seen: t(first),
+            last_seen: t(last),
+        }],
+    }
+}
+
+fn edge(src: &str, dst: &str, packets: u64, ops: &[&str], first: u64, last: u64) -> Edge {
+    Edge {
+        src: src.into(),
+        dst: dst.into(),
+        transport: "tcp".into(),
+        dst_port: 502,
+        protocol: Some("modbus".into()),
+        operations: ops.iter().map(|s| s.to_string()).collect(),
+        packets,
+        bytes: packets * 64,
+        sessions: 1,
+        first_seen: t(first),
+        last_seen: t(last),
+        polling_period_s: None,
+    }
+}
+
+fn run(key: &str, first: u64, last: u64) -> RunInfo {
+    RunInfo {
+        key: key.into(),
+        kind: RunKind::Files,
+        inputs: vec![format!("{key}.pcap")],
+        first_seen: t(first),
+        last_seen: t(last),
+        packets: 100,
+        bytes: 6400,
+    }
+}
+
+const PLC: &str = "mac:00:1b:1b:aa:bb:cc";
+const HMI: &str = "mac:00:0c:29:11:22:33";
+
+/// A PLC with firmware `fw` seen from `first` to `last`, polled by an HMI.
+fn plant(fw: &str, first: u64, last: u64) -> Inventory {
+    let mut plc = asset(PLC, first, last);
+    plc.ips = vec![IpAddr::from([192, 168, 0, 10])];
+    plc.vendor = Some("Siemens".into());
+    plc.device_type = DeviceType::Plc;
+    plc.device_type_confidence = 90;
+    plc.device_type_reasons = vec!["serves modbus".into()];
+    plc.model = Some("CPU 1214C".into());
+    plc.firmware = Some(fw.into());
+    plc.hostname = Some("plc-1".into());
+    plc.names = vec!["PLC_1".into()];
+    plc.protocols = vec!["modbus".into()];
+    plc.roles = vec!["modbus_server".into()];
+    plc.purdue_level = Some(1);
+    plc.purdue_reasons = vec!["controller".into()];
+    plc.packets_sent = 40;
+    plc.bytes_sent = 4000;
+    plc.attributes = vec![
+        attr("firmware", fw, 90, "modbus", first + 5, last),
+        attr("vendor", "Siemens", 30, "oui", first, last),
+    ];
+    let mut hmi = asset(HMI, first, last);
+    hmi.ips = vec![IpAddr::from([192, 168, 0, 20])];
+    hmi.device_type = DeviceType::Hmi;
+    hmi.device_type_confidence = 60;
+    hmi.protocols = vec!["modbus".into()];
+    hmi.roles = vec!["modbus_client".into()];
+    hmi.packets_sent = 60;
+    hmi.bytes_sent = 2400;
+    let mut e = edge(HMI, PLC, 100, &["read"], first, last);
+    e.polling_period_s = Some(1.0);
+    Inventory {
+        assets: vec![hmi, plc],
+        edges: vec![e],
+    }
+}
+
+fn store(dir: &Path) -> SqliteStore {
+    SqliteStore::open(dir.join("inventory.db")).expect("open store")
+}
+
+#[test]
+fn opens_with_wal_normal_sync_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let c = s.conn();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+    let fk: i64 = c
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((mode.as_str(), sync, fk), ("wal", 1, 1));
+    assert_eq!(s.schema_version().unwrap(), SqliteStore::LATEST_SCHEMA);
+    assert!(s.check().unwrap().is_empty());
+}
+
+#[test]
+fn migrates_a_version_1_database_keeping_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let old = SqliteStore::open_at(&path, 1, true).unwrap();
+        assert_eq!(old.schema_version().unwrap(), 1);
+        // What a version-1 yagura wrote: a run, an asset, an IP.
+        old.conn()
+            .execute_batch(&format!(
+                "INSERT INTO runs VALUES (1, 'files:old', 'files', '[\"old.pcap\"]', {a}, {b},
+                    10, 640, 1, 0, 1, {a}, {a});
+                 INSERT INTO assets (pk, id, mac, mac_local, vendor, device_type,
+                    device_type_confidence, device_type_reasons, firmware, purdue_reasons,
+                    first_seen, last_seen, packets_sent, bytes_sent, first_run, last_run)
+                 VALUES (1, '{PLC}', '00:1b:1b:aa:bb:cc', 0, 'Siemens', 'plc', 90,
+                    '[\"serves modbus\"]', 'V1.0', '[]', {a}, {b}, 10, 640, 1, 1);
+                 INSERT INTO asset_ips VALUES (1, '192.168.0.10', {a}, {b});",
+                a = T0,
+                b = T0 + 60 * S
+            ))
+            .unwrap();
+        let tables: i64 = old
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'asset_history'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 2);
+    let a = s.asset(PLC).unwrap().expect("asset kept");
+    assert_eq!(a.firmware.as_deref(), Some("V1.0"));
+    assert_eq!(a.ips, vec![IpAddr::from([192, 168, 0, 10])]);
+    // The new tables work on the migrated file.
+    s.ingest(&plant("V2.0", 3600, 7200), &run("new", 3600, 7200))
+        .unwrap();
+    let h = s.history(PLC).unwrap();
+    assert!(h.iter().any(|c| c.attribute == "firmware"
+        && c.old_value.as_deref() == Some("V1.0")
+        && c.new_value.as_deref() == Some("V2.0")));
+    s.set_override(PLC, OverrideField::Name, "Line 1", "tester")
+        .unwrap();
+    assert!(s.check().unwrap().is_empty());
+    drop(s);
+    // Opening again applies nothing.
+    assert_eq!(
+        SqliteStore::open(&path).unwrap().schema_version().unwrap(),
+        2
+    );
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_yagura() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    drop(SqliteStore::open(&path).unwrap());
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    match SqliteStore::open(&path) {
+        Err(StoreError::TooNew {
+            found: 99,
+            supported,
+        }) => {
+            assert_eq!(supported, schema::LATEST)
+        }
+        other => panic!("expected TooNew, got {other:?}"),
+    }
+}
+
+#[test]
+fn open_existing_does_not_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.db");
+    assert!(matches!(
+        SqliteStore::open_existing(&path),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(!path.exists());
+}
+
+#[test]
+fn first_ingest_reads_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let inv = plant("V1.0", 0, 600);
+    let out = s.ingest(&inv, &run("a", 0, 600)).unwrap();
+    assert_eq!((out.assets_new, out.edges_new, out.changes), (2, 1, 0));
+    assert_eq!(s.load().unwrap(), inv);
+    assert!(s.history(PLC).unwrap().is_empty());
+}
+
+#[test]
+fn merges_a_later_run_and_keeps_the_firmware_change_in_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let r1 = s
+        .ingest(&plant("V4.4.0", 0, 600), &run("a", 0, 600))
+        .unwrap();
+
+    let mut later = plant("V4.5.1", 86_400, 90_000);
+    let plc = &mut later.assets[1];
+    plc.ips.push(IpAddr::from([192, 168, 1, 10]));
+    plc.protocols.push("s7comm".into());
+    plc.names = vec!["PLC_1_NEW".into()];
+    plc.hostname = None; // not seen this time: kept
+    let e = &mut later.edges[0];
+    e.operations = vec!["write".into(), "read".into()];
+    e.polling_period_s = Some(2.0);
+    e.packets = 50;
+    e.bytes = 50 * 64;
+    later.edges.push(edge(PLC, HMI, 7, &[], 86_400, 86_500));
+    let r2 = s.ingest(&later, &run("b", 86_400, 90_000)).unwrap();
+    assert_eq!(
+        (r2.assets_updated, r2.edges_updated, r2.edges_new),
+        (2, 1, 1)
+    );
+
+    let inv = s.load().unwrap();
+    let plc = inv.assets.iter().find(|a| a.id == PLC).unwrap();
+    assert_eq!(plc.firmware.as_deref(), Some("V4.5.1"));
+    assert_eq!(plc.hostname.as_deref(), Some("plc-1"));
+    assert_eq!(
+        plc.ips,
+        vec![
+            IpAddr::from([192, 168, 0, 10]),
+            IpAddr::from([192, 168, 1, 10])
+        ]
+    );
+    assert_eq!(plc.names, vec!["PLC_1", "PLC_1_NEW"]);
+    assert_eq!(plc.protocols, vec!["modbus", "s7comm"]);
+    assert_eq!((plc.first_seen, plc.last_seen), (t(0), t(90_000)));
+    assert_eq!((plc.packets_sent, plc.bytes_sent), (80, 8000));
+    // Both firmware values stay as evidence, each with its own times.
+    let fw: Vec<(&str, Timestamp)> = plc
+        .attributes
+        .iter()
+        .filter(|v| v.attribute == "firmware")
+        .map(|v| (v.value.as_str(), v.sources[0].first_seen))
+        .collect();
+    assert_eq!(fw, vec![("V4.4.0", t(5)), ("V4.5.1", t(86_405))]);
+    // The OUI vendor's source widened across both runs.
+    let vendor = plc
+        .attributes
+        .iter()
+        .find(|v| v.attribute == "vendor")
+        .unwrap();
+    assert_eq!(
+        (vendor.sources[0].first_seen, vendor.sources[0].last_seen),
+        (t(0), t(90_000))
+    );
+
+    let h = s.history(PLC).unwrap();
+    assert_eq!(
+        h,
+        vec![HistoryEntry {
+            attribute: "firmware".into(),
+            old_value: Some("V4.4.0".into()),
+            new_value: Some("V4.5.1".into()),
+            seen_at: t(86_405),
+            run_id: Some(r2.run_id),
+            source: "run".into(),
+        }]
+    );
+    assert_ne!(r1.run_id, r2.run_id);
+
+    let e = inv.edges.iter().find(|e| e.src == HMI).unwrap();
+    assert_eq!(e.operations, vec!["read", "write"]);
+    assert_eq!((e.packets, e.bytes, e.sessions), (150, 150 * 64, 2));
+    assert_eq!((e.first_seen, e.last_seen), (t(0), t(90_000)));
+    assert_eq!(e.polling_period_s, Some(2.0));
+    assert_eq!(inv.edges.len(), 2);
+    assert!(s.check().unwrap().is_empty());
+}
+
+#[test]
+fn an_older_capture_ingested_later_does_not_overwrite_newer_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    s.ingest(&plant("V2.0", 86_400, 90_000), &run("new", 86_400, 90_000))
+        .unwrap();
+    let out = s
+        .ingest(&plant("V1.0", 0, 600), &run("old", 0, 600))
+        .unwrap();
+    assert_eq!(out.changes, 0);
+    let plc = s.asset(PLC).unwrap().unwrap();
+    assert_eq!(plc.firmware.as_deref(), Some("V2.0"));
+    assert_eq!((plc.first_seen, plc.last_seen), (t(0), t(90_000)));
+    assert!(plc.attributes.iter().any(|v| v.value == "V1.0"));
+    assert!(s.history(PLC).unwrap().is_empty());
+}
+
+#[test]
+fn device_type_follows_confidence_and_unknown_never_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    s.ingest(&plant("V1", 0, 600), &run("a", 0, 600)).unwrap();
+    let mut weaker = plant("V1", 1000, 1600);
+    weaker.assets[1].device_type = DeviceType::Rtu;
+    weaker.assets[1].device_type_confidence = 50;
+    weaker.assets[0].device_type = DeviceType::Unknown;
+    weaker.assets[0].device_type_confidence = 0;
+    s.ingest(&weaker, &run("b", 1000, 1600)).unwrap();
+    assert_eq!(s.asset(PLC).unwrap().unwrap().device_type, DeviceType::Plc);
+    assert_eq!(s.asset(HMI).unwrap().unwrap().device_type, DeviceType::Hmi);
+
+    let mut stronger = plant("V1", 2000, 2600);
+    stronger.assets[0].device_type = DeviceType::ScadaServer;
+    stronger.assets[0].device_type_confidence = 80;
+    stronger.assets[0].device_type_reasons = vec!["polls 12 controllers".into()];
+    let r = s.ingest(&stronger, &run("c", 2000, 2600)).unwrap();
+    let hmi = s.asset(HMI).unwrap().unwrap();
+    assert_eq!(hmi.device_type, DeviceType::ScadaServer);
+    assert_eq!(hmi.device_type_confidence, 80);
+    assert_eq!(hmi.device_type_reasons, vec!["polls 12 controllers"]);
+    let h = s.history(HMI).unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(
+        (
+            h[0].attribute.as_str(),
+            h[0].old_value.as_deref(),
+            h[0].new_value.as_deref()
+        ),
+        ("device_type", Some("hmi"), Some("scada_server"))
+    );
+    assert_eq!(h[0].run_id, Some(r.run_id));
+}
+
+#[test]
+fn the_same_capture_twice_is_not_counted_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let inv = plant("V1", 0, 600);
+    let first = s.ingest(&inv, &run("same", 0, 600)).unwrap();
+    let again = s.ingest(&inv, &run("same", 0, 600)).unwrap();
+    assert!(!first.already_ingested);
+    assert!(again.already_ingested);
+    assert_eq!(again.run_id, first.run_id);
+    assert_eq!(s.load().unwrap(), inv);
+    assert_eq!(s.runs().unwrap().len(), 1);
+}
+
+#[test]
+fn run_keys_come_from_capture_content_not_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.pcap");
+    let b = dir.path().join("copy-of-a.pcap");
+    std::fs::write(&a, [0u8; 100]).unwrap();
+    std::fs::write(&b, [0u8; 100]).unwrap();
+    let ra = RunInfo::files(&[&a], t(0), t(9), 5, 500).unwrap();
+    let rb = RunInfo::files(&[&b], t(0), t(9), 5, 500).unwrap();
+    let rc = RunInfo::files(&[&a], t(0), t(10), 5, 500).unwrap();
+    assert_eq!(ra.key, rb.key);
+    assert_ne!(ra.key, rc.key);
+    assert_eq!(ra.inputs, vec![a.display().to_string()]);
+    let rd = RunInfo::files(&[dir.path()], t(0), t(9), 5, 500).unwrap();
+    assert!(rd.key.ends_with("sizes=200"), "{}", rd.key);
+}
+
+#[test]
+fn a_sensor_adds_its_intervals_under_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let mut info = RunInfo::sensor("eth1", t(0));
+    let mut previous = Inventory::default();
+    for k in 1..=3u64 {
+        // The sensor's model is cumulative: each second the counters have grown.
+        let mut cumulative = plant("V1", 0, k * 10);
+        cumulative.edges[0].packets = 100 * k;
+        cumulative.assets[1].packets_sent = 40 * k;
+        info.last_seen = t(k * 10);
+        info.packets = 100;
+        s.ingest(&counters_since(&previous, &cumulative), &info)
+            .unwrap();
+        previous = cumulative;
+    }
+    let inv = s.load().unwrap();
+    assert_eq!(inv.edges[0].packets, 300);
+    assert_eq!(inv.assets[1].packets_sent, 120);
+    let runs = s.runs().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].ingests, runs[0].packets), (3, 300));
+    assert_eq!(runs[0].kind, RunKind::Sensor);
+    assert_eq!(runs[0].last_seen, t(30));
+}
+
+#[test]
+fn overrides_survive_reingest_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    s.ingest(&plant("V1", 0, 600), &run("a", 0, 600)).unwrap();
+    s.set_override(PLC, OverrideField::DeviceType, "rtu", "alice")
+        .unwrap();
+    s.set_override(PLC, OverrideField::Name, "  Pump station 3  ", "alice")
+        .unwrap();
+    s.set_override(PLC, OverrideField::PurdueLevel, "2", "alice")
+        .unwrap();
+    let mut next = plant("V1", 1000, 1600);
+    next.assets[1].device_type_confidence = 99;
+    next.assets[1].purdue_level = Some(0);
+    next.assets[1].hostname = Some("plc-renamed".into());
+    s.ingest(&next, &run("b", 1000, 1600)).unwrap();
+
+    let plc = s.asset(PLC).unwrap().unwrap();
+    assert_eq!(plc.device_type, DeviceType::Rtu);
+    assert_eq!(plc.device_type_confidence, 100);
+    assert!(plc.device_type_reasons[0].starts_with("set by alice at "));
+    assert_eq!(plc.hostname.as_deref(), Some("Pump station 3"));
+    assert!(plc.names.contains(&"plc-renamed".to_string()));
+    assert_eq!(plc.purdue_level, Some(2));
+    assert_eq!(
+        plc.user_overrides,
+        vec!["device_type", "name", "purdue_level"]
+    );
+    assert!(plc.attributes.iter().any(|v| v.attribute == "name"
+        && v.value == "Pump station 3"
+        && v.confidence == 100
+        && v.sources[0].source == "user"));
+
+    let h = s.history(PLC).unwrap();
+    let user: Vec<_> = h.iter().filter(|c| c.source == "user:alice").collect();
+    assert_eq!(user.len(), 3);
+    assert!(user.iter().all(|c| c.run_id.is_none()));
+    // The observed change is still recorded beneath the override.
+    assert!(h.iter().any(|c| c.attribute == "purdue_level"
+        && c.new_value.as_deref() == Some("0")
+        && c.source == "run"));
+
+    assert_eq!(s.overrides(PLC).unwrap().len(), 3);
+    assert_eq!(
+        s.clear_overrides(PLC, Some(OverrideField::Name), "bob")
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.clear_overrides(PLC, None, "bob").unwrap(), 2);
+    let plc = s.asset(PLC).unwrap().unwrap();
+    assert_eq!(plc.device_type, DeviceType::Plc);
+    assert_eq!(plc.hostname.as_deref(), Some("plc-renamed"));
+    assert_eq!(plc.purdue_level, Some(0));
+    assert!(plc.user_overrides.is_empty());
+    let cleared = s.history(PLC).unwrap();
+    assert_eq!(
+        cleared
+            .iter()
+            .filter(|c| c.source == "user:bob" && c.new_value.is_none())
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn rejects_bad_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    s.ingest(&plant("V1", 0, 600), &run("a", 0, 600)).unwrap();
+    for (f, v) in [
+        (OverrideField::DeviceType, "toaster"),
+        (OverrideField::PurdueLevel, "6"),
+        (OverrideField::PurdueLevel, "-1"),
+        (OverrideField::Name, "   "),
+        (OverrideField::Name, "a\nb"),
+    ] {
+        assert!(
+            matches!(
+                s.set_override(PLC, f, v, "x"),
+                Err(StoreError::Invalid { .. })
+            ),
+            "{f:?} {v:?}"
+        );
+    }
+    assert!(matches!(
+        s.set_override("ip:10.9.9.9", OverrideField::Name, "x", "x"),
+        Err(StoreError::NoSuchAsset(_))
+    ));
+    assert!(s.overrides(PLC).unwrap().is_empty());
+}
+
+#[test]
+fn edges_to_assets_not_in_the_run_get_bare_assets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let inv = Inventory {
+        assets: vec![asset(HMI, 0, 10)],
+        edges: vec![
+            edge(HMI, "ip:203.0.113.7", 3, &["read"], 0, 10),
+            edge(HMI, "mac:02:00:00:00:00:01", 1, &[], 0, 10),
+        ],
+    };
+    let out = s.ingest(&inv, &run("a", 0, 10)).unwrap();
+    assert_eq!(out.stub_assets, 2);
+    let got = s.load().unwrap();
+    let ip = got
+        .assets
+        .iter()
+        .find(|a| a.id == "ip:203.0.113.7")
+        .unwrap();
+    assert_eq!(ip.ips, vec![IpAddr::from([203, 0, 113, 7])]);
+    let mac = got
+        .assets
+        .iter()
+        .find(|a| a.id.starts_with("mac:02"))
+        .unwrap();
+    assert_eq!(mac.mac, Some(MacAddr([2, 0, 0, 0, 0, 1])));
+    assert_eq!(mac.mac_locally_administered, Some(true));
+    assert_eq!(got.edges.len(), 2);
+    // A later run that knows the asset fills it in.
+    let mut known = asset("ip:203.0.113.7", 20, 30);
+    known.hostname = Some("historian".into());
+    s.ingest(
+        &Inventory {
+            assets: vec![known],
+            edges: vec![],
+        },
+        &run("b", 20, 30),
+    )
+    .unwrap();
+    let h = s.asset("ip:203.0.113.7").unwrap().unwrap();
+    assert_eq!(h.hostname.as_deref(), Some("historian"));
+    assert_eq!((h.first_seen, h.last_seen), (t(0), t(30)));
+}
+
+#[test]
+fn hostile_text_round_trips_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let hostile = [
+        "\"quoted\" 'single' `tick`",
+        "line1\nline2\r\n\ttab",
+        "<script>&amp;</script>",
+        "制御盤-第1ライン",
+        "nul\0byte",
+        "'); DROP TABLE assets; --",
+        "\u{1b}[31mred\u{1b}[0m",
+    ];
+    let mut a = asset(PLC, 0, 10);
+    a.hostname = Some(hostile[0].into());
+    a.model = Some(hostile[2].into());
+    a.names = hostile.iter().map(|s| s.to_string()).collect();
+    a.names.sort();
+    a.attributes = hostile
+        .iter()
+        .map(|h| attr("description", h, 50, h, 0, 10))
+        .collect();
+    a.attributes
+        .sort_by(|x, y| (&x.attribute, &x.value).cmp(&(&y.attribute, &y.value)));
+    let mut e = edge(PLC, HMI, 1, &[hostile[5], hostile[3]], 0, 10);
+    e.operations.sort();
+    e.protocol = Some(hostile[1].into());
+    e.transport = hostile[4].into();
+    let inv = Inventory {
+        assets: vec![asset(HMI, 0, 10), a],
+        edges: vec![e],
+    };
+    s.ingest(&inv, &run(hostile[5], 0, 10)).unwrap();
+    assert_eq!(s.load().unwrap(), inv);
+    assert_eq!(s.runs().unwrap()[0].key, hostile[5]);
+}
+
+#[test]
+fn counters_since_subtracts_matching_counters() {
+    let before = plant("V1", 0, 10);
+    let mut now = plant("V1", 0, 20);
+    now.edges[0].packets = 130;
+    now.assets[0].packets_sent = 10; // fewer than before: saturates
+    let d = counters_since(&before, &now);
+    assert_eq!(d.edges[0].packets, 30);
+    assert_eq!(d.assets[0].packets_sent, 0);
+    assert_eq!(d.assets[1].packets_sent, 0);
+    assert_eq!(d.assets[1].last_seen, t(20));
+}
+
+#[test]
+fn synthetic_inventories_round_trip_and_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let g0 = synthetic::inventory(300, 2000, 0);
+    assert_eq!(g0.edges.len(), 2000);
+    s.ingest(&g0, &run("g0", 0, 3600)).unwrap();
+    assert_eq!(s.load().unwrap(), g0);
+    let out = s
+        .ingest(&synthetic::inventory(300, 2000, 1), &run("g1", 3600, 7200))
+        .unwrap();
+    assert_eq!((out.assets_updated, out.edges_updated), (300, 2000));
+    // Every tenth asset changed firmware.
+    assert_eq!(out.changes, 30);
+    let inv = s.load().unwrap();
+    assert_eq!(inv.edges[0].packets, g0.edges[0].packets * 2);
+}
+
+// --- property tests -------------------------------------------------------------------
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9 _.-]{1,12}",
+        any::<String>().prop_map(|s| s.chars().take(16).collect()),
+        Just("制御盤".to_string()),
+    ]
+}
+
+fn arb_asset() -> impl Strategy<Value = Asset> {
+    (
+        any::<[u8; 6]>(),
+        proptest::collection::btree_set(any::<[u8; 4]>(), 0..3),
+        proptest::option::of(text()),
+        proptest::option::of(text()),
+        proptest::collection::btree_set(text(), 0..3),
+        0..DeviceType::ALL.len(),
+        proptest::option::of(0u8..=5),
+        (0u64..1_000_000, 0u64..1_000_000),
+        proptest::collection::btree_map((text(), text()), (0u8..=100, text()), 0..4),
+    )
+        .prop_map(|(mac, ips, vendor, fw, names, ty, purdue, (p, b), attrs)| {
+            let mac = MacAddr(mac);
+            let mut a = asset(&format!("mac:{mac}"), 10, 20);
+            a.mac = Some(mac);
+            a.mac_locally_administered = Some(mac.is_local());
+            a.ips = ips.into_iter().map(IpAddr::from).collect();
+            a.vendor = vendor;
+            a.firmware = fw;
+            a.names = names.into_iter().collect();
+            a.device_type = DeviceType::ALL[ty];
+            a.device_type_confidence = 70;
+            a.purdue_level = purdue;
+            a.packets_sent = p;
+            a.bytes_sent = b;
+            a.attributes = attrs
+                .into_iter()
+                .map(|((k, v), (c, src))| attr(&k, &v, c, &src, 10, 20))
+                .collect();
+            a
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Any inventory ingested into an empty store reads back exactly; ingested again as
+    /// a new run, its counters double and nothing else changes.
+    #[test]
+    fn any_inventory_round_trips(assets in proptest::collection::btree_map(any::<u8>(), arb_asset(), 1..6)) {
+        let mut assets: Vec<Asset> = assets.into_values().collect();
+        assets.sort_by(|x, y| x.id.cmp(&y.id));
+        assets.dedup_by(|x, y| x.id == y.id);
+        let edges = if assets.len() > 1 {
+            vec![edge(&assets[0].id, &assets[1].id, 5, &["read"], 10, 20)]
+        } else {
+            vec![]
+        };
+        let inv = Inventory { assets, edges };
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(dir.path());
+        s.ingest(&inv, &run("one", 10, 20)).unwrap();
+        prop_assert_eq!(&s.load().unwrap(), &inv);
+        let out = s.ingest(&inv, &run("two", 10, 20)).unwrap();
+        prop_assert_eq!(out.changes, 0);
+        let twice = s.load().unwrap();
+        for (a, b) in twice.assets.iter().zip(&inv.assets) {
+            prop_assert_eq!(a.packets_sent, b.packets_sent * 2);
+            prop_assert_eq!(&a.attributes, &b.attributes);
+        }
+        prop_assert!(s.check().unwrap().is_empty());
+    }
+}
+
+// --- durability -----------------------------------------------------------------------
+
+const KILL_CHILD_ENV: &str = "YAGURA_STORE_KILL_TEST_DB";
+const KILL_ASSETS: usize = 400;
+const KILL_EDGES: usize = 4000;
+
+/// In the child: ingest the same synthetic inventory as new runs, forever (until killed).
+fn kill_child(path: &str) -> ! {
+    let mut s = SqliteStore::open(path).expect("child opens the store");
+    let inv = synthetic::inventory(KILL_ASSETS, KILL_EDGES, 0);
+    let pid = std::process::id();
+    for k in 0u64.. {
+        s.ingest(&inv, &run(&format!("child-{pid}-{k}"), 0, 3600))
+            .expect("child ingests");
+    }
+    unreachable!()
+}
+
+#[test]
+fn a_killed_writer_leaves_a_consistent_database() {
+    if let Ok(path) = std::env::var(KILL_CHILD_ENV) {
+        kill_child(&path);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let exe = std::env::current_exe().unwrap();
+    let runs = |p: &Path| -> usize {
+        let s = SqliteStore::open(p).unwrap();
+        s.runs().unwrap().len()
+    };
+    let mut seen = 0;
+    for round in 0..4u64 {
+        let mut child = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "tests::a_killed_writer_leaves_a_consistent_database",
+                "--test-threads=1",
+            ])
+            .env(KILL_CHILD_ENV, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it commit a run or two, then kill it at an arbitrary point (varying the
+        // delay so the kill lands in different phases of an ingest).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while runs(&path) < seen + 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "child made no progress"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "child exited");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(7 + 13 * round));
+        child.kill().unwrap(); // SIGKILL: no destructor, no rollback, no checkpoint
+        child.wait().unwrap();
+
+        // Restarts cleanly: opens, passes SQLite's checks, and holds exactly the
+        // committed runs — every counter is a whole multiple of one run's.
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.check().unwrap(), Vec::<String>::new());
+        let n = s.runs().unwrap().len() as u64;
+        assert!(n as usize >= seen + 2);
+        seen = n as usize;
+        let inv = s.load().unwrap();
+        let one = synthetic::inventory(KILL_ASSETS, KILL_EDGES, 0);
+        assert_eq!(inv.assets.len(), KILL_ASSETS);
+        assert_eq!(inv.edges.len(), KILL_EDGES);
+        for (got, base) in inv.assets.iter().zip(&one.assets) {
+            assert_eq!(got.packets_sent, base.packets_sent * n, "{}", got.id);
+        }
+        for (got, base) in inv.edges.iter().zip(&one.edges) {
+            assert_eq!(got.sessions, base.sessions * n);
+            assert_eq!(got.packets, base.packets * n);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Showing network-derived text to a person: asset names, models and firmware strings come
+//! from the wire and are hostile input. Outside JSON (which escapes exactly) they are
+//! shown with every control or direction-changing character spelled out, so no value can
+//! move the cursor, recolour the terminal, reorder a line or add a row or a node.
+
+use std::borrow::Cow;
+
+use yagura_core::Timestamp;
+use yagura_model::inventory::Asset;
+
+/// Characters that reorder text when displayed (bidirectional embeddings, overrides and
+/// isolates, and the marks): shown escaped so a name cannot disguise itself.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with control characters (C0, DEL, C1), bidi controls and the XML non-characters
+/// U+FFFE/U+FFFF replaced by their Rust escapes (`\n`, `\u{1b}`, …); a backslash stays a
+/// backslash.
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    let bad =
+        |c: char| c.is_control() || is_bidi_control(c) || matches!(c, '\u{fffe}' | '\u{ffff}');
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The name to show for an asset: its hostname (or the user's name for it), else another
+/// name, else its first address, else its id.
+pub fn display_name(a: &Asset) -> String {
+    a.hostname
+        .clone()
+        .or_else(|| a.names.first().cloned())
+        .or_else(|| a.ips.first().map(ToString::to_string))
+        .unwrap_or_else(|| a.id.clone())
+}
+
+/// `2026-01-01 00:00:00` (UTC, whole seconds).
+pub fn short_time(t: Timestamp) -> String {
+    let s = t.to_rfc3339();
+    s.get(..19).map_or(s.clone(), |x| x.replacen('T', " ", 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spells_out_controls_and_bidi_but_keeps_text() {
+        assert_eq!(sanitize("plc-1"), "plc-1");
+        assert_eq!(sanitize("制御盤 1"), "制御盤 1");
+        assert_eq!(sanitize("a\nb\tc"), "a\\nb\\tc");
+        assert_eq!(sanitize("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(sanitize("abc\u{202e}txt.exe"), "abc\\u{202e}txt.exe");
+        assert_eq!(sanitize("nul\0"), "nul\\u{0}");
+        assert_eq!(sanitize("\u{85}"), "\\u{85}");
+    }
+
+    #[test]
+    fn short_time_is_utc_seconds() {
+        assert_eq!(
+            short_time(Timestamp::from_secs_nanos(1_767_225_600, 999)),
+            "2026-01-01 00:00:00"
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! `yagura assets`, `yagura map` and `yagura asset` end to end, on a store filled with a
+//! synthetic inventory (the corpus-derived inventory is tested where it is built).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use yagura_core::Timestamp;
+use yagura_store::{InventoryStore, RunInfo, RunKind, SqliteStore, synthetic};
+
+fn yagura(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_yagura"))
+        .args(args)
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .output()
+        .expect("run yagura")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn run(key: &str) -> RunInfo {
+    RunInfo {
+        key: key.into(),
+        kind: RunKind::Files,
+        inputs: vec![format!("{key}.pcap")],
+        first_seen: Timestamp(0),
+        last_seen: Timestamp(0),
+        packets: 0,
+        bytes: 0,
+    }
+}
+
+/// A store with 12 assets, 30 edges, one firmware change (every tenth asset) and a
+/// hostile hostname on the first asset.
+fn store(dir: &Path) -> (String, String) {
+    let path = dir.join("inv.db");
+    let mut s = SqliteStore::open(&path).unwrap();
+    let mut g0 = synthetic::inventory(12, 30, 0);
+    g0.assets[0].hostname = Some("\"evil\"\n<b>&制御盤".into());
+    s.ingest(&g0, &run("g0")).unwrap();
+    let mut g1 = synthetic::inventory(12, 30, 1);
+    g1.assets[0].hostname = g0.assets[0].hostname.clone();
+    s.ingest(&g1, &run("g1")).unwrap();
+    (path.display().to_string(), g0.assets[0].id.clone())
+}
+
+#[test]
+fn assets_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = store(dir.path());
+
+    let out = yagura(&["assets", "--db", &db]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    let lines: Vec<&str> = t.lines().collect();
+    assert!(lines[0].starts_with("ID  "), "{t}");
+    for col in [
+        "IP", "MAC", "VENDOR", "TYPE", "MODEL", "FIRMWARE", "HOSTNAME", "PURDUE",
+    ] {
+        assert!(lines[0].contains(col), "{col}");
+    }
+    assert_eq!(lines.len(), 12 + 2);
+    assert_eq!(lines[13], "12 assets");
+    // The hostile name stays on its row, spelled out.
+    assert!(lines[1].contains("\"evil\"\\n<b>&制御盤"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("V4.1.0"),
+        "later firmware shown: {}",
+        lines[1]
+    );
+
+    let out = yagura(&["assets", "--db", &db, "--format", "csv"]);
+    assert!(out.status.success());
+    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+    assert_eq!(&r.headers().unwrap()[0], "id");
+    let recs: Vec<_> = r.records().map(Result::unwrap).collect();
+    assert_eq!(recs.len(), 12);
+    assert_eq!(&recs[0][11], "\"evil\"\n<b>&制御盤");
+
+    let out = yagura(&["assets", "--db", &db, "--format", "json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 12);
+    assert_eq!(v[0]["hostname"], "\"evil\"\n<b>&制御盤");
+    assert_eq!(v[0]["packets_sent"], 2000);
+}
+
+#[test]
+fn map_in_every_format_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = store(dir.path());
+    for (fmt, check) in [
+        ("dot", "digraph yagura {"),
+        ("graphml", "<graphml xmlns="),
+        ("json", "\"nodes\""),
+    ] {
+        let file = dir.path().join(format!("map.{fmt}"));
+        let f = file.display().to_string();
+        let out = yagura(&["map", "--db", &db, "--format", fmt, "--output", &f]);
+        assert!(out.status.success(), "{fmt}: {}", text(&out.stderr));
+        let body = std::fs::read_to_string(&file).unwrap();
+        assert!(body.contains(check), "{fmt}");
+        match fmt {
+            "dot" => assert_eq!(body.matches(" -> ").count(), 30),
+            "graphml" => assert_eq!(body.matches("<edge ").count(), 30),
+            _ => {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(v["edges"].as_array().unwrap().len(), 30);
+                assert_eq!(v["edges"][0]["packets"].as_u64().unwrap() % 2, 0);
+            }
+        }
+    }
+    let out = yagura(&["map", "--db", &db, "--format", "dot"]);
+    assert!(text(&out.stdout).starts_with("digraph yagura {"));
+}
+
+#[test]
+fn asset_overrides_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, id) = store(dir.path());
+
+    let out = yagura(&["asset", "history", "--db", &db, &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let h = text(&out.stdout);
+    assert!(
+        h.contains("firmware") && h.contains("V4.0.0") && h.contains("V4.1.0"),
+        "{h}"
+    );
+
+    let out = yagura(&[
+        "asset", "set", "--db", &db, &id, "--type", "rtu", "--name", "Pump 3", "--purdue", "2",
+        "--by", "alice",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("device_type = rtu (set by alice"));
+
+    let out = yagura(&["assets", "--db", &db, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["device_type"], "rtu");
+    assert_eq!(v[0]["hostname"], "Pump 3");
+    assert_eq!(v[0]["purdue_level"], 2);
+
+    let out = yagura(&["asset", "set", "--db", &db, &id, "--unset", "name"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = yagura(&["asset", "show", "--db", &db, &id]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["asset"]["hostname"], "\"evil\"\n<b>&制御盤");
+    assert_eq!(v["overrides"].as_array().unwrap().len(), 2);
+
+    let out = yagura(&["asset", "history", "--db", &db, &id, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sources: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources.iter().filter(|s| **s == "user:alice").count(), 3);
+    assert_eq!(sources.iter().filter(|s| **s == "user:unknown").count(), 1);
+
+    let out = yagura(&["asset", "set", "--db", &db, &id, "--clear"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("2 override(s) removed"));
+}
+
+#[test]
+fn clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.db").display().to_string();
+    let out = yagura(&["assets", "--db", &missing]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no database at"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        !Path::new(&missing).exists(),
+        "a read command must not create a database"
+    );
+
+    let (db, id) = store(dir.path());
+    let out = yagura(&["asset", "set", "--db", &db, &id, "--type", "toaster"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not one of plc, rtu"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = yagura(&["asset", "set", "--db", &db, "ip:192.0.2.1", "--name", "x"]);
+    assert!(text(&out.stderr).contains("no asset with id \"ip:192.0.2.1\""));
+    let out = yagura(&["asset", "set", "--db", &db, &id]);
+    assert!(text(&out.stderr).contains("nothing to do"));
+}
