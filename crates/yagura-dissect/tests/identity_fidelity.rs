@@ -66,7 +66,14 @@ fn tshark_available() -> bool {
 fn tshark(file: &Path, filter: &str, fields: &[&str]) -> BTreeMap<u64, Vec<String>> {
     let mut cmd = Command::new("tshark");
     cmd.arg("-r").arg(file).args(["-Y", filter, "-T", "fields"]);
-    cmd.args(["-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=,"]);
+    cmd.args([
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
     cmd.args(["-e", "frame.number"]);
     for f in fields {
         cmd.args(["-e", f]);
@@ -158,14 +165,20 @@ fn run(file: &Path) -> BTreeMap<u64, Frame> {
                 frame: Frame::default(),
             };
             dissect_frame(p.link, p.data, &mut count);
-            assert_eq!(full.frame.facts, count.frame.facts, "facts differ when counting");
+            assert_eq!(
+                full.frame.facts, count.frame.facts,
+                "facts differ when counting"
+            );
             let from_events: Vec<_> = full
                 .frame
                 .events
                 .iter()
                 .map(|e| (e.protocol, e.anomalies.len() as u32))
                 .collect();
-            assert_eq!(from_events, count.frame.counted, "counts differ from events");
+            assert_eq!(
+                from_events, count.frame.counted,
+                "counts differ from events"
+            );
             if !full.frame.events.is_empty() {
                 frames.insert(p.index + 1, full.frame);
             }
@@ -240,18 +253,27 @@ fn agree(
             }
             for (what, a, b) in check(f, e, t) {
                 if a != b {
-                    bad.push(format!("{name} frame {n}: {what}: ours {a:?}, tshark {b:?}"));
+                    bad.push(format!(
+                        "{name} frame {n}: {what}: ours {a:?}, tshark {b:?}"
+                    ));
                 }
             }
             compared += 1;
         }
         for (n, f) in &mine {
             if f.events.iter().any(|e| e.protocol == ours) && !theirs.contains_key(n) {
-                bad.push(format!("{name} frame {n}: {ours} event tshark does not see"));
+                bad.push(format!(
+                    "{name} frame {n}: {ours} event tshark does not see"
+                ));
             }
         }
     }
-    assert!(bad.is_empty(), "{} disagreements:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} disagreements:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
     compared
 }
 
@@ -287,13 +309,29 @@ fn lldp_agrees_with_tshark() {
             vec![
                 ("system_name", field(e, "system_name"), t[0].clone()),
                 ("hostname fact", facts(f, "hostname"), t[0].clone()),
-                ("system_description", field(e, "system_description"), t[1].clone()),
+                (
+                    "system_description",
+                    field(e, "system_description"),
+                    t[1].clone(),
+                ),
                 ("port_id", field(e, "port_id"), port.clone()),
                 ("chassis mac", chassis, t[4].clone()),
                 ("ttl", field(e, "ttl"), t[5].clone()),
-                ("management_address", field(e, "management_address"), t[6].clone()),
-                ("system_capabilities", field(e, "system_capabilities"), num(&t[7])),
-                ("enabled_capabilities", field(e, "enabled_capabilities"), num(&t[8])),
+                (
+                    "management_address",
+                    field(e, "management_address"),
+                    t[6].clone(),
+                ),
+                (
+                    "system_capabilities",
+                    field(e, "system_capabilities"),
+                    num(&t[7]),
+                ),
+                (
+                    "enabled_capabilities",
+                    field(e, "enabled_capabilities"),
+                    num(&t[8]),
+                ),
                 ("port_vlan_id", field(e, "port_vlan_id"), t[9].clone()),
                 ("pn_chassis_mac", field(e, "pn_chassis_mac"), t[10].clone()),
             ]
@@ -368,18 +406,30 @@ fn stp_agrees_with_tshark() {
                 ("type", e.function.unwrap_or(999).to_string(), num(&t[1])),
                 ("flags", field(e, "flags"), num(&t[2])),
                 ("root_priority", field(e, "root_priority"), t[3].clone()),
-                ("root_system_id_ext", field(e, "root_system_id_ext"), t[4].clone()),
+                (
+                    "root_system_id_ext",
+                    field(e, "root_system_id_ext"),
+                    t[4].clone(),
+                ),
                 ("root_mac", field(e, "root_mac"), t[5].clone()),
                 ("root_path_cost", field(e, "root_path_cost"), t[6].clone()),
                 ("bridge_priority", field(e, "bridge_priority"), t[7].clone()),
-                ("bridge_system_id_ext", field(e, "bridge_system_id_ext"), t[8].clone()),
+                (
+                    "bridge_system_id_ext",
+                    field(e, "bridge_system_id_ext"),
+                    t[8].clone(),
+                ),
                 ("bridge_mac", field(e, "bridge_mac"), t[9].clone()),
                 ("port_id", field(e, "port_id"), num(&t[10])),
                 ("capability fact", facts(f, "capability"), "bridge".into()),
                 (
                     "root role fact",
                     facts(f, "role"),
-                    if root { "stp_root_bridge".into() } else { String::new() },
+                    if root {
+                        "stp_root_bridge".into()
+                    } else {
+                        String::new()
+                    },
                 ),
             ]
         },
@@ -415,8 +465,16 @@ fn pn_dcp_agrees_with_tshark() {
                 field(e, "filter_station_name")
             };
             let mut v = vec![
-                ("service", e.function.unwrap_or(999).to_string(), t[0].clone()),
-                ("response", u8::from(e.response).to_string(), u8::from(response).to_string()),
+                (
+                    "service",
+                    e.function.unwrap_or(999).to_string(),
+                    t[0].clone(),
+                ),
+                (
+                    "response",
+                    u8::from(e.response).to_string(),
+                    u8::from(response).to_string(),
+                ),
                 ("xid", field(e, "xid"), num(&t[2])),
                 ("name of station", name, t[3].clone()),
                 ("vendor_id", field(e, "vendor_id"), num(&t[4])),

@@ -1,7 +1,7 @@
 //! Cisco Discovery Protocol, versions 1 and 2: a 4-byte header (version, TTL, checksum) and
 //! TLVs of a 16-bit type and a 16-bit length that counts the 4-byte TLV header.
 
-use yagura_core::{Attribute, OperationClass, PduStatus};
+use yagura_core::{Attribute, PduStatus};
 
 use super::{Out, ip_text, printable};
 use crate::Anomaly;
@@ -91,7 +91,12 @@ fn addresses(v: &[u8], out_list: &mut Vec<String>) -> bool {
 
 /// The software version as one line (its lines joined by spaces).
 fn one_line(v: &[u8]) -> String {
-    let text = printable(&v.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect::<Vec<_>>(), 1024);
+    let text = printable(
+        &v.iter()
+            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+            .collect::<Vec<_>>(),
+        1024,
+    );
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -107,8 +112,7 @@ pub(crate) fn ios_version(sw: &str) -> Option<&str> {
 
 /// Parse one CDP PDU (after the SNAP header).
 pub(super) fn parse(p: &[u8], out: &mut Out) -> Summary {
-    let mut s = Summary::new("cdp", true, p.len());
-    s.operation = OperationClass::Identify;
+    let mut s = Summary::new("cdp", false, p.len());
     s.function_name = Some("announce");
     let (Some(version), Some(ttl)) = (u8_at(p, 0), u8_at(p, 1)) else {
         s.anomalies.set(Anomaly::Truncated);

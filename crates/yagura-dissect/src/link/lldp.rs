@@ -2,7 +2,7 @@
 //! the chassis id, port id and time-to-live and ends with an End TLV; organisationally
 //! specific TLVs (type 127) carry a 3-byte OUI and a subtype.
 
-use yagura_core::{Attribute, FieldValue, OperationClass, PduStatus};
+use yagura_core::{Attribute, FieldValue, PduStatus};
 
 use super::{Out, hex_text, ip_text, mac_text, printable, siemens_identity};
 use crate::Anomaly;
@@ -75,7 +75,10 @@ fn id_text(subtype: u8, v: &[u8], mac_subtype: u8, addr_subtype: u8) -> String {
     {
         return t;
     }
-    let text = v.iter().rposition(|&b| b != 0).map_or(&v[..0], |e| &v[..=e]);
+    let text = v
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(&v[..0], |e| &v[..=e]);
     if std::str::from_utf8(text).is_ok_and(|t| !t.chars().any(char::is_control)) {
         printable(v, MAX_TEXT)
     } else {
@@ -85,8 +88,7 @@ fn id_text(subtype: u8, v: &[u8], mac_subtype: u8, addr_subtype: u8) -> String {
 
 /// Parse one LLDPDU.
 pub(super) fn parse(p: &[u8], out: &mut Out) -> Summary {
-    let mut s = Summary::new("lldp", true, p.len());
-    s.operation = OperationClass::Identify;
+    let mut s = Summary::new("lldp", false, p.len());
     s.function_name = Some("announce");
     let mut i = 0;
     let mut n = 0usize;
@@ -94,6 +96,7 @@ pub(super) fn parse(p: &[u8], out: &mut Out) -> Summary {
     let mut addresses: Vec<String> = Vec::new();
     let mut vlan_names: Vec<String> = Vec::new();
     let mut port_id: Option<String> = None;
+    let mut chassis: Option<(u8, String)> = None;
     let mut profinet = false;
     while let Some(h) = be16(p, i) {
         let t = (h >> 9) as u8;
@@ -122,8 +125,10 @@ pub(super) fn parse(p: &[u8], out: &mut Out) -> Summary {
                 };
                 // Chassis id: 4 = MAC, 5 = network address; port id: 3 = MAC, 4 = address.
                 if t == CHASSIS_ID {
+                    let text = id_text(sub, id, 4, 5);
                     out.num("chassis_id_subtype", sub);
-                    out.text("chassis_id", id_text(sub, id, 4, 5));
+                    out.text("chassis_id", text.clone());
+                    chassis = Some((sub, text));
                 } else {
                     let text = id_text(sub, id, 3, 4);
                     out.num("port_id_subtype", sub);
@@ -198,14 +203,21 @@ pub(super) fn parse(p: &[u8], out: &mut Out) -> Summary {
     if n < 3 {
         s.anomalies.set(Anomaly::BadHeader);
     }
-    // Profinet devices name their ports `port-xyz.<NameOfStation>` (IEC 61158-6-10).
-    if profinet
-        && let Some(id) = &port_id
-        && let Some((port, station)) = id.split_once('.')
-        && port.starts_with("port-")
-    {
-        out.fact(Attribute::Name, station);
-        out.text("station_name", station);
+    // Profinet devices (IEC 61158-6-10) give their NameOfStation either as the port id's
+    // suffix, `port-xyz.<NameOfStation>` (chassis id: the system identification), or, in
+    // the older form, as a locally assigned chassis id beside a port id `port-xyz`.
+    if profinet && let Some(id) = &port_id {
+        let station = match id.split_once('.') {
+            Some((port, station)) if port.starts_with("port-") => Some(station.to_owned()),
+            None if id.starts_with("port-") && chassis.as_ref().is_some_and(|c| c.0 == 7) => {
+                chassis.map(|c| c.1)
+            }
+            _ => None,
+        };
+        if let Some(station) = station {
+            out.fact(Attribute::Name, station.clone());
+            out.text("station_name", station);
+        }
     }
     if !addresses.is_empty() {
         out.text("management_address", addresses.join(","));

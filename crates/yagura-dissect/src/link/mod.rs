@@ -224,8 +224,6 @@ fn is_order_number(s: &str) -> bool {
     s.len() >= 10
         && s.starts_with(|c: char| c.is_ascii_digit())
         && s.contains('-')
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
 }
-

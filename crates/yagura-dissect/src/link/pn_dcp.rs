@@ -94,7 +94,8 @@ pub(super) fn parse(p: &[u8], out: &mut Out) -> Option<Summary> {
         IDENTIFY_REQUEST | IDENTIFY_RESPONSE => SERVICE_IDENTIFY,
         _ => service,
     };
-    if service != expected || (frame_id == GET_SET && !matches!(service, SERVICE_GET | SERVICE_SET)) {
+    if service != expected || (frame_id == GET_SET && !matches!(service, SERVICE_GET | SERVICE_SET))
+    {
         s.anomalies.set(Anomaly::UnknownFunction);
     }
     // Identity facts come only from what a device says of itself: identify responses and
