@@ -337,7 +337,7 @@ fn lldp_agrees_with_tshark() {
             ]
         },
     );
-    assert!(n >= 490, "only {n} LLDP frames compared");
+    assert_eq!(n, 494, "LLDP frames compared");
 }
 
 #[test]
@@ -374,7 +374,7 @@ fn cdp_agrees_with_tshark() {
             ]
         },
     );
-    assert!(n >= 17, "only {n} CDP frames compared");
+    assert_eq!(n, 17, "CDP frames compared");
 }
 
 #[test]
@@ -434,7 +434,7 @@ fn stp_agrees_with_tshark() {
             ]
         },
     );
-    assert!(n >= 700, "only {n} STP frames compared");
+    assert_eq!(n, 754, "STP frames compared");
 }
 
 #[test]
@@ -495,5 +495,169 @@ fn pn_dcp_agrees_with_tshark() {
             v
         },
     );
-    assert!(n >= 40, "only {n} DCP frames compared");
+    assert_eq!(n, 60, "DCP frames compared");
+}
+
+#[test]
+fn dhcp_agrees_with_tshark() {
+    if !tshark_available() {
+        return;
+    }
+    let n = agree(
+        "dhcp",
+        "dhcp",
+        "dhcp",
+        &[
+            "dhcp.option.dhcp",
+            "dhcp.hw.mac_addr",
+            "dhcp.option.hostname",
+            "dhcp.option.vendor_class_id",
+            "dhcp.option.request_list_item",
+            "dhcp.option.requested_ip_address",
+            "dhcp.option.dhcp_server_id",
+            "dhcp.ip.your",
+            "dhcp.fqdn.name",
+            "dhcp.option.ip_address_lease_time",
+            "dhcp.ip.relay",
+            "dhcp.type",
+        ],
+        |f, e, t| {
+            let mac = t[1].split(',').next().unwrap_or_default().to_owned();
+            let yiaddr = if t[7] == "0.0.0.0" {
+                String::new()
+            } else {
+                t[7].clone()
+            };
+            let yours = format!(
+                "{}{}",
+                field(e, "offered_address"),
+                field(e, "assigned_address")
+            );
+            let relay = if t[10] == "0.0.0.0" {
+                String::new()
+            } else {
+                t[10].clone()
+            };
+            let client = t[11] == "1";
+            // Facts about the client's MAC: host name, then FQDN, vendor class and OS hints.
+            let about_client: Vec<String> = f
+                .facts
+                .iter()
+                .filter(|x| x.subject == yagura_core::Subject::Mac(mac_of(&mac)))
+                .filter(|x| x.attribute.name() == "hostname")
+                .map(|x| x.value.clone())
+                .collect();
+            let mut names: Vec<String> = Vec::new();
+            if !t[2].is_empty() {
+                names.push(t[2].clone());
+            }
+            if !t[8].is_empty() {
+                names.push(t[8].trim_end_matches('.').to_owned());
+            }
+            let vendor = if client { t[3].clone() } else { String::new() };
+            let server_role = if t[6].is_empty() || t[6] == "0.0.0.0" {
+                String::new()
+            } else {
+                "dhcp_server".to_owned()
+            };
+            vec![
+                (
+                    "message type",
+                    e.function.map(|x| x.to_string()).unwrap_or_default(),
+                    t[0].clone(),
+                ),
+                ("client_mac", field(e, "client_mac"), mac),
+                ("hostname", field(e, "hostname"), t[2].clone()),
+                ("hostname facts", about_client.join(","), names.join(",")),
+                ("vendor_class", field(e, "vendor_class"), t[3].clone()),
+                ("capability fact", facts(f, "capability"), vendor),
+                (
+                    "parameter_request_list",
+                    field(e, "parameter_request_list"),
+                    t[4].clone(),
+                ),
+                (
+                    "requested_address",
+                    field(e, "requested_address"),
+                    t[5].clone(),
+                ),
+                ("server_id", field(e, "server_id"), t[6].clone()),
+                ("server role", facts(f, "role"), server_role),
+                ("yiaddr", yours, yiaddr),
+                ("lease_time", field(e, "lease_time"), t[9].clone()),
+                ("relay_address", field(e, "relay_address"), relay),
+            ]
+        },
+    );
+    assert_eq!(n, 137, "DHCP frames compared");
+}
+
+fn mac_of(s: &str) -> yagura_core::MacAddr {
+    let mut m = [0u8; 6];
+    for (i, p) in s.split(':').take(6).enumerate() {
+        m[i] = u8::from_str_radix(p, 16).unwrap_or(0);
+    }
+    yagura_core::MacAddr(m)
+}
+
+#[test]
+fn dhcpv6_agrees_with_tshark() {
+    if !tshark_available() {
+        return;
+    }
+    let n = agree(
+        "dhcpv6",
+        "dhcpv6",
+        "dhcpv6",
+        &[
+            "dhcpv6.msgtype",
+            "dhcpv6.duidllt.link_layer_addr",
+            "dhcpv6.client_domain",
+            "dhcpv6.vendorclass.enterprise",
+            "dhcpv6.vendorclass.data",
+            "dhcpv6.requested_option_code",
+        ],
+        |f, e, t| {
+            let client = matches!(
+                t[0].as_str(),
+                "1" | "3" | "4" | "5" | "6" | "8" | "9" | "11"
+            );
+            let os = if client && t[4].starts_with("MSFT ") {
+                "Windows"
+            } else {
+                ""
+            };
+            vec![
+                (
+                    "message type",
+                    e.function.map(|x| x.to_string()).unwrap_or_default(),
+                    t[0].clone(),
+                ),
+                ("client_duid_mac", field(e, "client_duid_mac"), t[1].clone()),
+                ("fqdn", field(e, "fqdn"), t[2].clone()),
+                (
+                    "hostname fact",
+                    facts(f, "hostname"),
+                    if client {
+                        t[2].trim_end_matches('.').to_owned()
+                    } else {
+                        String::new()
+                    },
+                ),
+                (
+                    "vendor_enterprise",
+                    field(e, "vendor_enterprise"),
+                    t[3].clone(),
+                ),
+                ("vendor_class", field(e, "vendor_class"), t[4].clone()),
+                ("os fact", facts(f, "os"), os.to_owned()),
+                (
+                    "requested_options",
+                    field(e, "requested_options"),
+                    t[5].clone(),
+                ),
+            ]
+        },
+    );
+    assert_eq!(n, 67, "DHCPv6 frames compared");
 }
