@@ -213,8 +213,9 @@ pub(crate) fn siemens_identity(desc: &str, out: &mut Out) {
             out.fact(Attribute::Hardware, version(v));
         } else if let Some(v) = p.strip_prefix("FW:") {
             out.fact(Attribute::Firmware, version(v));
-        } else if let Some(v) = p.strip_prefix("S ") {
-            out.fact(Attribute::Serial, v);
+        } else if p.starts_with("S ") {
+            // Kept whole, as S7 SZL component identification gives it (`S C-B1U393142011`).
+            out.fact(Attribute::Serial, *p);
         }
     }
 }

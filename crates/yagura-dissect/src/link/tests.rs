@@ -100,7 +100,7 @@ fn lldp_siemens_s7_1500_identity() {
             ("order_number", "6ES7 515-2AM01-0AB0"),
             ("hardware", "3"),
             ("firmware", "V2.6.0"),
-            ("serial", "C-L5CM77762019"),
+            ("serial", "S C-L5CM77762019"),
             ("capability", "bridge"),
             ("capability", "station"),
             ("management_address", "192.168.0.1"),
