@@ -297,11 +297,7 @@ impl Walk<'_> {
                     out.num("device_initiative", x);
                 }
             }
-            (OPT_ALL, _) => {
-                if self.layout == Layout::Filter {
-                    out.text("filter", "all");
-                }
-            }
+            (OPT_ALL, _) if self.layout == Layout::Filter => out.text("filter", "all"),
             _ => {}
         }
     }
