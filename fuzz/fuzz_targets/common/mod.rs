@@ -228,3 +228,42 @@ fn feed(
     }
     f.sink
 }
+
+/// A sink that also keeps identity facts, for the link-layer targets.
+pub struct FactSink {
+    pub sink: Sink,
+    pub facts: Vec<yagura_core::IdentityFact>,
+}
+
+impl PduSink for FactSink {
+    fn pdu(&mut self, pdu: PduEvent) {
+        self.sink.pdu(pdu);
+    }
+    fn wants_events(&self) -> bool {
+        self.sink.wants_events()
+    }
+    fn pdu_count(&mut self, c: yagura_dissect::PduCount) {
+        self.sink.pdu_count(c);
+    }
+    fn identity(&mut self, fact: yagura_core::IdentityFact) {
+        assert!(!fact.value.trim().is_empty(), "empty fact {fact:?}");
+        self.facts.push(fact);
+    }
+}
+
+/// One link-layer frame payload through `link::dissect`, with and without events: at most
+/// one PDU, the same PDUs and anomaly counts, the same identity facts.
+pub fn fuzz_link(proto: yagura_dissect::link::LinkProtocol, data: &[u8]) {
+    let run = |events| {
+        let mut s = FactSink {
+            sink: Sink::new(events),
+            facts: Vec::new(),
+        };
+        yagura_dissect::link::dissect(proto, data, &mut s);
+        s
+    };
+    let (events, counted) = (run(true), run(false));
+    assert!(events.sink.trace.len() <= 1, "more than one PDU in a frame");
+    assert_eq!(events.sink.trace, counted.sink.trace, "events and counts disagree");
+    assert_eq!(events.facts, counted.facts, "facts depend on wanting events");
+}

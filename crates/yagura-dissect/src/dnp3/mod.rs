@@ -385,6 +385,9 @@ impl Dnp3Framing {
         let hdr = app::header(frag);
         let mut request = None;
         let mut walked = (0, app::WalkEnd::Done);
+        // Device attributes (group 0) of a response: identity facts about the outstation,
+        // collected on the walk that runs anyway (nothing is allocated without them).
+        let mut facts: Vec<(&'static str, String)> = Vec::new();
         match hdr {
             None => s.anomalies.set(Anomaly::Truncated),
             Some(h) => {
@@ -414,11 +417,19 @@ impl Dnp3Framing {
                     None if s.response => s.anomalies.set(Anomaly::Truncated),
                     _ => {}
                 }
+                let response = s.response;
                 walked = app::walk(
                     frag.get(h.objects..).unwrap_or_default(),
                     fc,
                     |_| {},
-                    |_, _, _| {},
+                    |o, dtype, value| {
+                        if response
+                            && let Some(fact) = identity_fact(o.variation, dtype, value)
+                            && !facts.iter().any(|(k, _)| *k == fact.0)
+                        {
+                            facts.push(fact);
+                        }
+                    },
                 );
                 if let app::WalkEnd::Bad(a) = walked.1 {
                     s.anomalies.set(a);
@@ -427,6 +438,16 @@ impl Dnp3Framing {
         }
         if !s.anomalies.is_empty() {
             s.status = PduStatus::Malformed;
+        }
+        for (field, value) in &facts {
+            if let Some(attribute) = yagura_core::Attribute::from_field(field) {
+                sink.identity(yagura_core::IdentityFact {
+                    protocol: "dnp3",
+                    subject: yagura_core::Subject::Sender,
+                    attribute,
+                    value: value.clone(),
+                });
+            }
         }
         emit(sink, &s, |fields| {
             link_fields(fields, link);
@@ -455,8 +476,6 @@ impl Dnp3Framing {
             fields.push(("object_count", u(walked.0)));
             if walked.0 > 0 {
                 let mut objects = String::new();
-                let mut facts: Vec<(&'static str, String)> = Vec::new();
-                let response = app::is_response(h.function);
                 app::walk(
                     frag.get(h.objects..).unwrap_or_default(),
                     h.function,
@@ -466,14 +485,7 @@ impl Dnp3Framing {
                         }
                         o.describe(&mut objects);
                     },
-                    |o, dtype, value| {
-                        if response
-                            && let Some(fact) = identity_fact(o.variation, dtype, value)
-                            && !facts.iter().any(|(k, _)| *k == fact.0)
-                        {
-                            facts.push(fact);
-                        }
-                    },
+                    |_, _, _| {},
                 );
                 fields.push(("objects", FieldValue::Str(objects)));
                 for (k, v) in facts {

@@ -578,3 +578,39 @@ fn device_attributes_become_identity_facts() {
     assert_eq!(identity_fact(252, 1, b"\0\0"), None);
     assert_eq!(identity_fact(252, 7, b"ACME"), None);
 }
+
+/// The same device attributes in a whole response frame: the facts reach the sink in count
+/// mode too, equal to those reported with events.
+#[test]
+fn device_attribute_facts_in_count_mode() {
+    let attr = |v: u8, value: &[u8]| {
+        let mut o = vec![0, v, 0x00, 0, 0, 1, value.len() as u8];
+        o.extend_from_slice(value);
+        o
+    };
+    // Transport header (FIR, FIN), application control (FIR, FIN), response, IIN.
+    let mut ud = vec![0xc0, 0xc0, 0x81, 0x00, 0x00];
+    ud.extend(attr(252, b"ACME Grid Controls"));
+    ud.extend(attr(250, b"RTU-500 rev B"));
+    ud.extend(attr(247, b"Substation 7 RTU"));
+    let frame = link(&ud);
+    let mut counting = VecSink::counting();
+    Dnp3Dissector::new(false).parse(&frame, Direction::ToClient, &mut counting);
+    assert_eq!(
+        counting.fact_pairs(),
+        [
+            ("vendor", "ACME Grid Controls"),
+            ("model", "RTU-500 rev B"),
+            ("name", "Substation 7 RTU"),
+        ]
+    );
+    assert_eq!(counting.counted, [("dnp3", 0)]);
+    let mut events = VecSink::default();
+    Dnp3Dissector::new(false).parse(&frame, Direction::ToClient, &mut events);
+    assert_eq!(events.facts, counting.facts);
+    let vendor = events.events[0].fields.iter().find(|(n, _)| *n == "vendor");
+    assert_eq!(
+        vendor.map(|(_, v)| v),
+        Some(&yagura_core::FieldValue::Str("ACME Grid Controls".into()))
+    );
+}

@@ -449,12 +449,15 @@ struct Entry {
 /// the events (a response's path, name and facts come from its request); it is kept only
 /// when events are wanted. `pccc` holds the Execute PCCC requests, always: a PCCC reply is
 /// decoded (and counted as a PDU) only with its request's command, so counting PDUs needs
-/// it too, and must find the same match with or without events. Boxed in the flow state
-/// and created at the first request that needs it.
+/// it too, and must find the same match with or without events. `ident` holds the
+/// top-level reads of the Identity object, always: their answers report identity facts
+/// whether or not events are wanted. Boxed in the flow state and created at the first
+/// request that needs it.
 #[derive(Debug, Clone, Default)]
 pub struct Pending {
     all: Queue,
     pccc: Queue,
+    ident: Queue,
 }
 
 impl Pending {
@@ -697,7 +700,13 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
         Some(Some(u)) if ctx.depth < MAX_DEPTH => Some(u.message),
         _ => None,
     };
-    if embedded.is_none() && (events || pccc_req.is_some()) {
+    // A top-level read of the Identity object: its answer is the sender's identity (an
+    // Identity read routed by an Unconnected Send is another module's, so not a fact about
+    // the sender).
+    let ident = ctx.depth == 0
+        && path.class == Some(class::IDENTITY)
+        && matches!(service, svc::GET_ATTRIBUTES_ALL | svc::GET_ATTRIBUTE_SINGLE);
+    if embedded.is_none() && (events || pccc_req.is_some() || ident) {
         let req = Request {
             service,
             path,
@@ -710,6 +719,9 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
         }
         if req.pccc.is_some() {
             pending.pccc.push(ctx.key, ctx.member, req);
+        }
+        if ident {
+            pending.ident.push(ctx.key, ctx.member, req);
         }
     }
     if let Some(p) = pccc_req.filter(|_| out.spend()) {
@@ -840,6 +852,12 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
         .and_then(|p| p.pccc.take(ctx.key, ctx.member))
         .filter(|r| r.service == service)
         .and_then(|r| r.pccc);
+    // The Identity read this answers, if any (kept in both modes, see `Pending`).
+    let ident_req = pending
+        .as_mut()
+        .filter(|p| p.ident.live > 0 && ctx.depth == 0)
+        .and_then(|p| p.ident.take(ctx.key, ctx.member))
+        .filter(|r| r.service == service && gs == 0);
     let path = req.as_ref().map(|r| r.path).unwrap_or_default();
     // A response's name and class (its request's) only matter to its event: counting
     // aggregates the requests' classes.
@@ -861,7 +879,8 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
     let msp = (service == svc::MULTIPLE_SERVICE_PACKET && !data.is_empty())
         .then(|| Msp::parse(data))
         .flatten();
-    out.emit(&s, |f| {
+    let ident_path = ident_req.map(|r| r.path);
+    let fill = |f: &mut Fields| {
         f.push(("service", u(service)));
         path_fields(f, &path, req.as_ref().map(|r| &r.tag));
         base_fields(f, &ctx);
@@ -876,7 +895,9 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
             f.push(("matched", FieldValue::Bool(false)));
         }
         if gs == 0 {
-            if path.class == Some(class::IDENTITY) {
+            if let Some(p) = ident_path {
+                identity_response_fields(f, service, &p, data);
+            } else if path.class == Some(class::IDENTITY) {
                 identity_response_fields(f, service, &path, data);
             }
             if cm && matches!(service, svc::FORWARD_OPEN | svc::LARGE_FORWARD_OPEN) {
@@ -886,7 +907,12 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
                 forward_close_fields(f, data, false);
             }
         }
-    });
+    };
+    if ident_path.is_some() {
+        identity_emit(out.sink, out.events, &s, fill);
+    } else {
+        out.emit(&s, fill);
+    }
     if let Some(p) = pccc_rsp.filter(|_| out.spend()) {
         p.emit(true, out.sink);
     }
@@ -1077,6 +1103,39 @@ pub fn text(b: &[u8]) -> FieldValue {
             .filter(|c| !c.is_control())
             .collect(),
     )
+}
+
+/// Emit a PDU whose fields identify its sender (an Identity object answer, a ListIdentity
+/// reply): the fields are built in both modes and each identity-named one is reported as a
+/// fact about the sender, numeric ids as `cip:<n>` whichever protocol carried them (CIP's
+/// vendor ids and device types are one numbering, in CIP and in ListIdentity alike).
+pub(crate) fn identity_emit(
+    sink: &mut dyn PduSink,
+    events: bool,
+    s: &Summary,
+    fill: impl FnOnce(&mut Fields),
+) {
+    let mut fields = Vec::new();
+    fill(&mut fields);
+    for (name, value) in &fields {
+        let Some(attribute) = yagura_core::Attribute::from_field(name) else {
+            continue;
+        };
+        let value = match value {
+            FieldValue::Str(v) if v.trim().is_empty() => continue,
+            FieldValue::Str(v) => v.trim().to_string(),
+            FieldValue::U64(n) => format!("cip:{n}"),
+            FieldValue::I64(n) => format!("cip:{n}"),
+            FieldValue::Bool(_) => continue,
+        };
+        sink.identity(yagura_core::IdentityFact {
+            protocol: s.protocol,
+            subject: yagura_core::Subject::Sender,
+            attribute,
+            value,
+        });
+    }
+    emit_to(sink, events, s, move |f| *f = fields);
 }
 
 /// Identity facts in a successful response to a read of the Identity object.

@@ -346,7 +346,9 @@ impl Framing for EnipFraming {
         }
         let cpf = cpf.unwrap_or_default();
         let events = sink.wants_events();
-        emit_to(sink, events, &s, |fields| {
+        // A ListIdentity reply (it carries the identity item) identifies its sender.
+        let identity = matches!(cpf.list, Some((item::LIST_IDENTITY, _)));
+        let fill = |fields: &mut Fields| {
             fields.push(("command", u(c.0)));
             fields.push(("session", u(h.session())));
             if h.status() != 0 {
@@ -373,7 +375,12 @@ impl Framing for EnipFraming {
                 fields.push(("connection_id", u(id)));
             }
             list_fields(fields, &cpf);
-        });
+        };
+        if identity {
+            cip::identity_emit(sink, events, &s, fill);
+        } else {
+            emit_to(sink, events, &s, fill);
+        }
         if let (true, Some((t, d))) = (send, cpf.data) {
             let mut ctx = cip::Ctx {
                 key: h.context() & !(1 << 63),

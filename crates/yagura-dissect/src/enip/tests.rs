@@ -674,4 +674,41 @@ fn counting_agrees_with_events() {
         counted.iter().filter(|c| c.3).count() > 100,
         "malformed cases exercised"
     );
+
+#[test]
+fn identity_facts_in_count_mode() {
+    // ListIdentity reply: facts about the sender, numeric ids as `cip:<n>`, events or not.
+    let mut counting = VecSink::counting();
+    EnipDissector::new(false).parse(&hex(LI_RSP), Direction::ToClient, &mut counting);
+    assert_eq!(
+        counting.fact_pairs(),
+        [
+            ("vendor_id", "cip:1"),
+            ("capability", "cip:12"),
+            ("product_code", "cip:58"),
+            ("firmware", "4.3"),
+            ("serial", "0x00524d8e"),
+            ("model", "1756-ENBT/A"),
+            ("state", "cip:3"),
+        ]
+    );
+    assert!(
+        counting
+            .facts
+            .iter()
+            .all(|f| f.subject == yagura_core::Subject::Sender)
+    );
+    let (_, events) = run(
+        &mut EnipDissector::new(false),
+        &hex(LI_RSP),
+        Direction::ToClient,
+    );
+    assert_eq!(events.facts, counting.facts);
+    // An Identity read routed by an Unconnected Send answers for another module (here the
+    // controller in slot 0 behind the 1756-ENBT that sends the reply): no facts.
+    let mut d = EnipDissector::new(false);
+    let mut s = VecSink::counting();
+    d.parse(&hex(ID_REQ), Direction::ToServer, &mut s);
+    d.parse(&hex(ID_RSP), Direction::ToClient, &mut s);
+    assert!(s.facts.is_empty());
 }

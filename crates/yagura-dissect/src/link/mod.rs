@@ -3,7 +3,18 @@
 //! such frame here whole, and the identity facts they carry are about the frame's sender
 //! ([`yagura_core::Subject::Sender`], resolved to the source MAC).
 
+use yagura_core::{Attribute, IdentityFact, Subject};
+
 use crate::PduSink;
+use crate::emit::{Fields, Summary, emit_to};
+
+mod cdp;
+mod lldp;
+mod pn_dcp;
+mod stp;
+
+#[cfg(test)]
+mod tests;
 
 /// A link-layer protocol this module dissects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -12,7 +23,7 @@ pub enum LinkProtocol {
     Lldp,
     /// Cisco Discovery Protocol (LLC SNAP, OUI 00:00:0C, PID 0x2000).
     Cdp,
-    /// Spanning tree BPDUs (LLC DSAP/SSAP 0x42).
+    /// Spanning tree BPDUs (LLC DSAP/SSAP 0x42, or Cisco PVST+ over SNAP).
     Stp,
     /// Profinet DCP (ethertype 0x8892, frame ids 0xFEFC–0xFEFF).
     PnDcp,
@@ -39,6 +50,8 @@ impl LinkProtocol {
     ) -> Option<LinkProtocol> {
         match (ethertype, dsap, snap) {
             (_, _, Some(([0x00, 0x00, 0x0c], 0x2000))) => Some(LinkProtocol::Cdp),
+            // Cisco PVST+: an 802.1D/RSTP BPDU per VLAN, after a SNAP header.
+            (_, _, Some(([0x00, 0x00, 0x0c], 0x010b))) => Some(LinkProtocol::Stp),
             (_, _, Some(_)) => None,
             (0x88cc, _, _) => Some(LinkProtocol::Lldp),
             (0x8892, _, _) => Some(LinkProtocol::PnDcp),
@@ -50,38 +63,168 @@ impl LinkProtocol {
 
 /// Dissect one frame's payload (the bytes after the Ethernet, VLAN and LLC/SNAP headers) of
 /// protocol `proto`, reporting its PDUs and identity facts to `sink`.
+///
+/// Each frame gives one event (or one count); every identity fact it carries is reported
+/// first, whether or not events are wanted. Truncated or invalid parts are anomalies on the
+/// event, never errors.
 pub fn dissect(proto: LinkProtocol, payload: &[u8], sink: &mut dyn PduSink) {
-    // The per-protocol parsers land with issue 4's identity protocols.
-    let _ = (proto, payload, sink);
+    let mut out = Out::default();
+    let s = match proto {
+        LinkProtocol::Lldp => lldp::parse(payload, &mut out),
+        LinkProtocol::Cdp => cdp::parse(payload, &mut out),
+        LinkProtocol::Stp => stp::parse(payload, &mut out),
+        LinkProtocol::PnDcp => match pn_dcp::parse(payload, &mut out) {
+            Some(s) => s,
+            // Cyclic real-time data, alarms and PTCP share the ethertype.
+            None => return,
+        },
+    };
+    out.report(sink, &s);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Most identity facts one frame may report; a frame stating more (hundreds of management
+/// addresses, say) is cut there.
+const MAX_FACTS: usize = 32;
 
-    #[test]
-    fn classifies_by_ethertype_llc_and_snap() {
-        assert_eq!(
-            LinkProtocol::classify(0x88cc, None, None),
-            Some(LinkProtocol::Lldp)
-        );
-        assert_eq!(
-            LinkProtocol::classify(0x8892, None, None),
-            Some(LinkProtocol::PnDcp)
-        );
-        assert_eq!(
-            LinkProtocol::classify(0, Some(0x42), None),
-            Some(LinkProtocol::Stp)
-        );
-        assert_eq!(
-            LinkProtocol::classify(0x2000, Some(0xaa), Some(([0, 0, 0x0c], 0x2000))),
-            Some(LinkProtocol::Cdp)
-        );
-        // DTP and VTP share Cisco's OUI with other protocol ids.
-        assert_eq!(
-            LinkProtocol::classify(0x2004, Some(0xaa), Some(([0, 0, 0x0c], 0x2004))),
-            None
-        );
-        assert_eq!(LinkProtocol::classify(0x0800, None, None), None);
+/// What a parser found in one frame: the event fields and the identity facts about the
+/// sender. Link frames are rare (one per port every few seconds), so the fields are built
+/// even when only counts are wanted: the facts come from the same walk.
+#[derive(Default)]
+pub(crate) struct Out {
+    pub fields: Fields,
+    pub facts: Vec<(Attribute, String)>,
+}
+
+impl Out {
+    /// Add a fact about the sender (empty values and duplicates are dropped).
+    pub fn fact(&mut self, attribute: Attribute, value: impl Into<String>) {
+        let value = value.into();
+        let value = value.trim();
+        if value.is_empty()
+            || self.facts.len() >= MAX_FACTS
+            || self
+                .facts
+                .iter()
+                .any(|(a, v)| *a == attribute && v == value)
+        {
+            return;
+        }
+        self.facts.push((attribute, value.to_owned()));
     }
+
+    /// Add an event field.
+    pub fn field(&mut self, name: &'static str, value: yagura_core::FieldValue) {
+        self.fields.push((name, value));
+    }
+
+    /// Add a text event field.
+    pub fn text(&mut self, name: &'static str, value: impl Into<String>) {
+        self.fields
+            .push((name, yagura_core::FieldValue::Str(value.into())));
+    }
+
+    /// Add an unsigned event field.
+    pub fn num(&mut self, name: &'static str, value: impl Into<u64>) {
+        self.fields
+            .push((name, yagura_core::FieldValue::U64(value.into())));
+    }
+
+    fn report(self, sink: &mut dyn PduSink, s: &Summary) {
+        for (attribute, value) in self.facts {
+            sink.identity(IdentityFact {
+                protocol: s.protocol,
+                subject: Subject::Sender,
+                attribute,
+                value,
+            });
+        }
+        let events = sink.wants_events();
+        let fields = self.fields;
+        emit_to(sink, events, s, move |f| *f = fields);
+    }
+}
+
+/// Printable text from protocol bytes: invalid UTF-8 and control characters become `?`,
+/// trailing NULs and blanks are dropped, and the result is cut at `max` characters.
+pub(crate) fn printable(b: &[u8], max: usize) -> String {
+    let end = b.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    let s: String = String::from_utf8_lossy(&b[..end])
+        .chars()
+        .take(max)
+        .map(|c| {
+            if c.is_control() || c == char::REPLACEMENT_CHARACTER {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect();
+    s.trim_end().to_owned()
+}
+
+/// A MAC address as text, from the first six bytes of `b`.
+pub(crate) fn mac_text(b: &[u8]) -> Option<String> {
+    yagura_core::MacAddr::from_slice(b).map(|m| m.to_string())
+}
+
+/// An IPv4 or IPv6 address as text from 4 or 16 bytes.
+pub(crate) fn ip_text(b: &[u8]) -> Option<String> {
+    match b.len() {
+        4 => Some(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string()),
+        16 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(b);
+            Some(std::net::Ipv6Addr::from(a).to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Bytes as lowercase hex separated by `:`, at most `max` bytes.
+pub(crate) fn hex_text(b: &[u8], max: usize) -> String {
+    let mut s = String::with_capacity(b.len().min(max) * 3);
+    for (i, x) in b.iter().take(max).enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// Vendor, model, order number, hardware, firmware and serial from a Siemens identity
+/// string as SIMATIC and SCALANCE devices put it in their LLDP system description:
+/// `Siemens, SIMATIC S7, CPU 1515-2 PN, 6ES7 515-2AM01-0AB0, HW: Version 3, FW: Version
+/// V2.6.0, S C-L5CM77762019` or `Siemens, SIMATIC NET, SCALANCE X212-2, 6GK5 212-2BB00-2AA3,
+/// HW: 7, FW: V4.02`. Anything not of that shape gives no facts.
+pub(crate) fn siemens_identity(desc: &str, out: &mut Out) {
+    let parts: Vec<&str> = desc.split(',').map(str::trim).take(12).collect();
+    if parts.len() < 5 || parts[0] != "Siemens" || !parts.iter().any(|p| p.starts_with("FW:")) {
+        return;
+    }
+    out.fact(Attribute::Vendor, "Siemens");
+    out.fact(Attribute::Model, parts[2]);
+    if is_order_number(parts[3]) {
+        out.fact(Attribute::OrderNumber, parts[3]);
+    }
+    for p in &parts[4..] {
+        let version = |v: &str| v.trim().trim_start_matches("Version").trim().to_owned();
+        if let Some(v) = p.strip_prefix("HW:") {
+            out.fact(Attribute::Hardware, version(v));
+        } else if let Some(v) = p.strip_prefix("FW:") {
+            out.fact(Attribute::Firmware, version(v));
+        } else if p.starts_with("S ") {
+            // Kept whole, as S7 SZL component identification gives it (`S C-B1U393142011`).
+            out.fact(Attribute::Serial, *p);
+        }
+    }
+}
+
+/// A Siemens order number (MLFB): `6ES7 515-2AM01-0AB0`, `6GK5 212-2BB00-2AA3`.
+fn is_order_number(s: &str) -> bool {
+    s.len() >= 10
+        && s.starts_with(|c: char| c.is_ascii_digit())
+        && s.contains('-')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
 }

@@ -5,7 +5,7 @@ use yagura_core::{Direction, OperationClass};
 use yagura_core::FieldValue;
 
 use crate::bytes::{be16, be32, u8_at};
-use crate::emit::{Summary, emit, u};
+use crate::emit::{Fields, Summary, emit, emit_identity, u};
 use crate::{Anomaly, PduSink};
 
 /// S7comm-plus header field offsets.
@@ -231,7 +231,15 @@ pub(crate) fn pdu(p: &[u8], dir: Direction, cont: &mut bool, sink: &mut dyn PduS
     if !s.anomalies.is_empty() {
         s.status = yagura_core::PduStatus::Malformed;
     }
-    emit(sink, &s, |fields| {
+    // The CPU's version string (order number, firmware) in a CreateObject answer: the
+    // only S7comm-plus PDU that identifies the CPU, decoded in count mode too.
+    let ident = if function == Some(Function::CREATE_OBJECT) {
+        version_string(data)
+    } else {
+        None
+    };
+    let has_ident = ident.is_some();
+    let fill = |fields: &mut Fields| {
         fields.push(("version", u(version)));
         if let Some(o) = opcode {
             fields.push(("opcode", u(o.0)));
@@ -254,11 +262,15 @@ pub(crate) fn pdu(p: &[u8], dir: Direction, cont: &mut bool, sink: &mut dyn PduS
                 fields.push(("requested_state", u(v)));
             }
         }
-        if function == Some(Function::CREATE_OBJECT)
-            && let Some((order, fw)) = version_string(data)
-        {
+        if let Some((order, fw)) = ident {
             fields.push(("order_number", FieldValue::Str(order)));
             fields.push(("firmware_version", FieldValue::Str(fw)));
         }
-    });
+    };
+    if has_ident && s.response {
+        let events = sink.wants_events();
+        emit_identity(sink, events, &s, fill);
+    } else {
+        emit(sink, &s, fill);
+    }
 }

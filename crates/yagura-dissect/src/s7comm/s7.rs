@@ -10,7 +10,7 @@ use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 use super::szl;
 use super::wire::{self, BlockId, Function, Item, Rosctr, S7Header};
 use crate::bytes::{be16, u8_at};
-use crate::emit::{Fields, Summary, emit, u};
+use crate::emit::{Fields, Summary, emit, emit_identity, u};
 use crate::{Anomalies, Anomaly, PduSink};
 
 /// Bound on the Jobs awaiting their Ack/Ack_Data in one flow (S7 negotiates at most a few
@@ -615,7 +615,10 @@ fn userdata_pdu(
         s.status = PduStatus::Malformed;
     }
     let response = kind == 8;
-    emit(sink, &s, |fields| {
+    // A Read SZL answer may identify the CPU: its fields are built, and its identity
+    // facts reported, whether or not events are wanted. Other PDUs only count.
+    let identity = response && szl_id.is_some();
+    let fill = |fields: &mut Fields| {
         fields.push(("rosctr", u(rosctr.0)));
         fields.push(("pdu_ref", u(pdu_ref)));
         fields.push(("userdata_type", u(kind)));
@@ -659,7 +662,13 @@ fn userdata_pdu(
             }
         }
         userdata_details(g, sub, kind, payload, fields);
-    });
+    };
+    if identity {
+        let events = sink.wants_events();
+        emit_identity(sink, events, &s, fill);
+    } else {
+        emit(sink, &s, fill);
+    }
 }
 
 /// Block and clock details of userdata payloads.

@@ -509,3 +509,73 @@ proptest! {
         prop_assert!(sink.events.len() <= 1);
     }
 }
+
+/// One parse call in count mode.
+fn count(d: &mut dyn Dissector, b: &[u8], dir: Direction) -> VecSink {
+    let mut s = VecSink::counting();
+    d.parse(b, dir, &mut s);
+    s
+}
+
+#[test]
+fn szl_identity_facts_in_count_mode() {
+    let mut d = s7();
+    let s = count(&mut d, &hex(SZL_0011), Direction::ToClient);
+    assert_eq!(
+        s.fact_pairs(),
+        [
+            ("order_number", "6ES7 315-2EH14-0AB0"),
+            ("hardware", "4"),
+            ("firmware", "V3.2.6"),
+        ]
+    );
+    assert!(
+        s.facts
+            .iter()
+            .all(|f| f.subject == yagura_core::Subject::Sender)
+    );
+    let s = count(&mut d, &hex(SZL_0424), Direction::ToClient);
+    assert_eq!(s.fact_pairs(), [("state", "run")]);
+    // Component identification over two data units, reassembled in count mode too.
+    let mut d = s7();
+    assert!(
+        count(&mut d, &hex(SZL_001C_1), Direction::ToClient)
+            .facts
+            .is_empty()
+    );
+    assert!(
+        count(&mut d, &hex(SZL_FOLLOW), Direction::ToServer)
+            .facts
+            .is_empty()
+    );
+    let s = count(&mut d, &hex(SZL_001C_2), Direction::ToClient);
+    let names: Vec<_> = s.fact_pairs();
+    assert!(
+        names.contains(&("name", "S7300/ET200M station_1")),
+        "{names:?}"
+    );
+    assert!(names.contains(&("name", "PLC_1")));
+    assert!(names.contains(&("serial", "S C-B1U393142011")));
+    // The same facts as with events.
+    let mut e = s7();
+    run(&mut e, &hex(SZL_001C_1), Direction::ToClient);
+    run(&mut e, &hex(SZL_FOLLOW), Direction::ToServer);
+    let (_, with_events) = run(&mut e, &hex(SZL_001C_2), Direction::ToClient);
+    assert_eq!(with_events.facts, s.facts);
+}
+
+#[test]
+fn s7comm_plus_identity_facts_in_count_mode() {
+    let s = count(
+        &mut IsoDissector::new(ProtocolId::S7COMM_PLUS, false),
+        &hex(PLUS_CREATE_RSP),
+        Direction::ToClient,
+    );
+    assert_eq!(
+        s.fact_pairs(),
+        [
+            ("order_number", "6ES7 511-1AK00-0AB0"),
+            ("firmware", "V1.0")
+        ]
+    );
+}
