@@ -25,6 +25,7 @@ mod emit;
 #[macro_use]
 mod macros;
 mod stream;
+mod text;
 
 pub mod bacnet;
 pub mod dhcp;
