@@ -42,6 +42,7 @@ mod probes;
 pub mod registry;
 pub mod s7comm;
 pub mod snmp;
+pub mod tls;
 
 #[cfg(test)]
 mod testutil;

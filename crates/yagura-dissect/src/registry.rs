@@ -490,6 +490,7 @@ impl Registry {
             ProtocolId::SNMP => Box::new(crate::snmp::SnmpDissector::default()),
             ProtocolId::SSDP => Box::new(crate::http::HttpDissector::new(ProtocolId::SSDP, true)),
             ProtocolId::HTTP => Box::new(crate::http::HttpDissector::new(ProtocolId::HTTP, udp)),
+            ProtocolId::TLS => Box::new(crate::tls::TlsDissector::new(udp)),
             other => return opaque(other),
         };
         Some(d)
