@@ -41,6 +41,7 @@ pub mod opaque;
 mod probes;
 pub mod registry;
 pub mod s7comm;
+pub mod smb;
 pub mod snmp;
 pub mod tls;
 
