@@ -491,7 +491,9 @@ impl Registry {
             ProtocolId::SSDP => Box::new(crate::http::HttpDissector::new(ProtocolId::SSDP, true)),
             ProtocolId::HTTP => Box::new(crate::http::HttpDissector::new(ProtocolId::HTTP, udp)),
             ProtocolId::TLS => Box::new(crate::tls::TlsDissector::new(udp)),
-            ProtocolId::SMB => Box::new(crate::smb::SmbDissector::new(udp)),
+            ProtocolId::SMB | ProtocolId::NETBIOS_SSN => {
+                Box::new(crate::smb::SmbDissector::new(id, udp))
+            }
             other => return opaque(other),
         };
         Some(d)

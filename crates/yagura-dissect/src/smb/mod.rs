@@ -40,18 +40,22 @@ struct Dir {
 }
 
 /// Per-flow SMB state.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SmbDissector {
+    id: ProtocolId,
     dirs: [Dir; 2],
     udp: bool,
 }
 
 impl SmbDissector {
-    /// A dissector; `udp` when each call is a whole datagram (SMB is registered on TCP only).
-    pub fn new(udp: bool) -> SmbDissector {
+    /// A dissector for a flow labelled `id` (`smb`, or `netbios_ssn` when the session
+    /// service starts with a session request: its SMB messages follow); `udp` when each
+    /// call is a whole datagram (never in practice: both are registered on TCP only).
+    pub fn new(id: ProtocolId, udp: bool) -> SmbDissector {
         SmbDissector {
+            id,
+            dirs: [Dir::default(); 2],
             udp,
-            ..SmbDissector::default()
         }
     }
 }
@@ -75,7 +79,7 @@ fn frames(data: &[u8]) -> Probe {
 
 impl Dissector for SmbDissector {
     fn protocol(&self) -> ProtocolId {
-        ProtocolId::SMB
+        self.id
     }
 
     fn parse(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Parsed {

@@ -38,7 +38,7 @@ fn facts(segs: &[(Direction, &str)]) -> (Vec<Fact>, Vec<yagura_core::PduEvent>) 
         } else {
             VecSink::counting()
         };
-        let mut d = SmbDissector::new(false);
+        let mut d = SmbDissector::new(ProtocolId::SMB, false);
         for (dir, h) in segs {
             let b = hex(h);
             assert_eq!(d.parse(&b, *dir, &mut s), Parsed::done(b.len()));
@@ -161,7 +161,7 @@ fn segmentation_and_large_messages() {
     let b = hex(MB2_CHALLENGE);
     let (whole, _) = facts(&[(Direction::ToClient, MB2_CHALLENGE)]);
     for cut in 1..b.len() {
-        let mut d = SmbDissector::new(false);
+        let mut d = SmbDissector::new(ProtocolId::SMB, false);
         let mut s = VecSink::counting();
         let used = d.parse(&b[..cut], Direction::ToClient, &mut s).consumed;
         let mut rest = b[used..cut].to_vec();
@@ -178,7 +178,7 @@ fn segmentation_and_large_messages() {
         assert_eq!(got, whole, "cut at {cut}");
     }
     // A 1 MiB message is reported from its first bytes and skipped, not buffered.
-    let mut d = SmbDissector::new(false);
+    let mut d = SmbDissector::new(ProtocolId::SMB, false);
     let mut s = VecSink::default();
     let mut big = vec![0, 0x10, 0, 0];
     big.extend_from_slice(&hex(&MB2_DONE[8..]));
@@ -211,8 +211,8 @@ proptest::proptest! {
         b.truncate(cut.max(1));
         let mut a = VecSink::default();
         let mut c = VecSink::counting();
-        SmbDissector::new(false).parse(&b, Direction::ToClient, &mut a);
-        SmbDissector::new(false).parse(&b, Direction::ToClient, &mut c);
+        SmbDissector::new(ProtocolId::SMB, false).parse(&b, Direction::ToClient, &mut a);
+        SmbDissector::new(ProtocolId::SMB, false).parse(&b, Direction::ToClient, &mut c);
         proptest::prop_assert_eq!(a.facts, c.facts);
     }
 }
