@@ -154,6 +154,8 @@ DISSECT = [
     ("dissect_ntp", "udp", {123}, 0),
     ("dissect_snmp", "udp", {161, 162}, 0),
     ("dissect_http", "tcp", {80, 8000, 8080}, 0), ("dissect_http", "udp", {1900}, 1),
+    ("dissect_tls", "tcp", {443, 636, 4911, 8443, 8883}, 0),
+    ("dissect_smb", "tcp", {139, 445}, 0),
 ]
 
 def dissect_seed(target, udp, idx, first, second=b""):

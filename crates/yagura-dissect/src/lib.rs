@@ -25,6 +25,7 @@ mod emit;
 #[macro_use]
 mod macros;
 mod stream;
+mod text;
 
 pub mod bacnet;
 pub mod dhcp;
@@ -40,7 +41,9 @@ pub mod opaque;
 mod probes;
 pub mod registry;
 pub mod s7comm;
+pub mod smb;
 pub mod snmp;
+pub mod tls;
 
 #[cfg(test)]
 mod testutil;

@@ -486,10 +486,14 @@ impl Registry {
             }
             ProtocolId::DHCP => Box::new(crate::dhcp::DhcpDissector),
             ProtocolId::DHCPV6 => Box::new(crate::dhcp::Dhcpv6Dissector),
-            ProtocolId::NTP => Box::new(crate::ntp::NtpDissector),
-            ProtocolId::SNMP => Box::new(crate::snmp::SnmpDissector),
+            ProtocolId::NTP => Box::new(crate::ntp::NtpDissector::default()),
+            ProtocolId::SNMP => Box::new(crate::snmp::SnmpDissector::default()),
             ProtocolId::SSDP => Box::new(crate::http::HttpDissector::new(ProtocolId::SSDP, true)),
             ProtocolId::HTTP => Box::new(crate::http::HttpDissector::new(ProtocolId::HTTP, udp)),
+            ProtocolId::TLS => Box::new(crate::tls::TlsDissector::new(udp)),
+            ProtocolId::SMB | ProtocolId::NETBIOS_SSN => {
+                Box::new(crate::smb::SmbDissector::new(id, udp))
+            }
             other => return opaque(other),
         };
         Some(d)

@@ -1,0 +1,73 @@
+//! Text from the wire for identity facts and event fields: bounded, printable, trimmed; and
+//! a shorthand to report a fact.
+
+use yagura_core::{Attribute, IdentityFact, Subject};
+
+use crate::PduSink;
+
+/// Longest text value kept from a packet (longer values are cut at a character boundary).
+pub(crate) const MAX_TEXT: usize = 256;
+
+/// `b` as text: ASCII/UTF-8 with control characters replaced by spaces, trimmed, cut to
+/// [`MAX_TEXT`] bytes; `None` when nothing printable is left.
+pub(crate) fn printable(b: &[u8]) -> Option<String> {
+    let b = &b[..b.len().min(MAX_TEXT * 4)];
+    let s = String::from_utf8_lossy(b);
+    let mut out = String::with_capacity(s.len().min(MAX_TEXT));
+    for c in s.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > MAX_TEXT {
+            break;
+        }
+        out.push(c);
+    }
+    let t = out.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// UTF-16LE bytes as text (NTLMSSP, SMB Unicode strings), with [`printable`]'s rules; an odd
+/// last byte is ignored, unpaired surrogates become U+FFFD.
+pub(crate) fn utf16le(b: &[u8]) -> Option<String> {
+    let units = b
+        .chunks_exact(2)
+        .take(MAX_TEXT)
+        .map(|p| u16::from_le_bytes([p[0], p[1]]));
+    let s: String = char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    printable(s.as_bytes())
+}
+
+/// Report one fact of `protocol`.
+#[inline]
+pub(crate) fn fact(
+    sink: &mut dyn PduSink,
+    protocol: &'static str,
+    subject: Subject,
+    attribute: Attribute,
+    value: impl Into<String>,
+) {
+    let value = value.into();
+    if value.is_empty() {
+        return;
+    }
+    sink.identity(IdentityFact {
+        protocol,
+        subject,
+        attribute,
+        value,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_and_bounds() {
+        assert_eq!(printable(b"  abc\0\r\n").as_deref(), Some("abc"));
+        assert_eq!(printable(b"\0\0"), None);
+        assert_eq!(printable(&[b'x'; 1000]).map(|s| s.len()), Some(MAX_TEXT));
+        assert_eq!(utf16le(&[b'P', 0, b'C', 0, 0xff]).as_deref(), Some("PC"));
+    }
+}
