@@ -753,7 +753,7 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
 }
 
 /// Count a request that embeds nothing and needs no pending entry (no Multiple Service
-/// Packet, Unconnected Send or Execute PCCC: most tag reads and writes, the members of a
+/// Packet, Unconnected Send, Execute PCCC or Identity read: most tag reads and writes, the members of a
 /// cyclic Multiple Service Packet) with only what its count needs: its class and anomalies.
 /// False, having done nothing, for the others, which [`request`] handles in full. Must count
 /// exactly what [`request`] would.
@@ -773,6 +773,12 @@ fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
     match path.class {
         Some(class::CONNECTION_MANAGER) if service == svc::UNCONNECTED_SEND => return false,
         Some(class::PCCC) if service == svc::EXECUTE_PCCC => return false,
+        // Its answer may give identity facts: remembered (see `Pending`).
+        Some(class::IDENTITY)
+            if matches!(service, svc::GET_ATTRIBUTES_ALL | svc::GET_ATTRIBUTE_SINGLE) =>
+        {
+            return false;
+        }
         _ => {}
     }
     if !out.spend() {
@@ -787,14 +793,21 @@ fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
     true
 }
 
-/// Count a response that embeds nothing and needs no request (not a Multiple Service Packet
-/// or an Execute PCCC reply) with only what its count needs: its anomalies (its class is
+/// Count a response that embeds nothing and needs no request (not a Multiple Service Packet,
+/// an Execute PCCC reply or a possible Identity answer) with only what its count needs: its anomalies (its class is
 /// its request's, which counting does not look up). False, having done nothing, for the
 /// others, which [`response`] handles in full. Must count exactly what [`response`] would.
 #[inline]
 fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
     let service = m[0] & !RESPONSE;
-    if service == svc::MULTIPLE_SERVICE_PACKET || service == svc::EXECUTE_PCCC {
+    if matches!(
+        service,
+        svc::MULTIPLE_SERVICE_PACKET
+            | svc::EXECUTE_PCCC
+            // May answer an Identity read, whose facts it reports.
+            | svc::GET_ATTRIBUTES_ALL
+            | svc::GET_ATTRIBUTE_SINGLE
+    ) {
         return false;
     }
     if !out.spend() {

@@ -674,6 +674,7 @@ fn counting_agrees_with_events() {
         counted.iter().filter(|c| c.3).count() > 100,
         "malformed cases exercised"
     );
+}
 
 #[test]
 fn identity_facts_in_count_mode() {
@@ -711,4 +712,49 @@ fn identity_facts_in_count_mode() {
     d.parse(&hex(ID_REQ), Direction::ToServer, &mut s);
     d.parse(&hex(ID_RSP), Direction::ToClient, &mut s);
     assert!(s.facts.is_empty());
+}
+
+/// A SendRRData PDU (session 0x02010000) carrying the unconnected CIP message `cip`.
+fn rr_frame(cip: &[u8]) -> Vec<u8> {
+    let mut cpf = vec![0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0xb2, 0];
+    cpf.extend((cip.len() as u16).to_le_bytes());
+    cpf.extend(cip);
+    let mut b = vec![0x6f, 0];
+    b.extend((cpf.len() as u16).to_le_bytes());
+    b.extend([0, 0, 1, 2]);
+    b.extend([0; 16]);
+    b.extend(cpf);
+    b
+}
+
+// A top-level Get_Attributes_All of the Identity object (the request is the embedded one of
+// ID_REQ, sent directly) answers with the sender's identity: facts in count mode too.
+#[test]
+fn top_level_identity_read_gives_facts_when_counting() {
+    let rsp = hex(ID_RSP);
+    let answer = &rsp[40..]; // the CIP message after the CPF's data item header
+    assert_eq!(answer[0], 0x81);
+    let frames = [
+        (
+            rr_frame(&[0x01, 0x02, 0x20, 0x01, 0x24, 0x01]),
+            Direction::ToServer,
+        ),
+        (rr_frame(answer), Direction::ToClient),
+    ];
+    let mut counting = VecSink::counting();
+    let mut d = EnipDissector::new(false);
+    for (b, dir) in &frames {
+        d.parse(b, *dir, &mut counting);
+    }
+    let pairs = counting.fact_pairs();
+    assert!(
+        pairs.contains(&("model", "1756-L61/B LOGIX5561")),
+        "{pairs:?}"
+    );
+    let mut events = VecSink::default();
+    let mut d = EnipDissector::new(false);
+    for (b, dir) in &frames {
+        d.parse(b, *dir, &mut events);
+    }
+    assert_eq!(events.facts, counting.facts);
 }
