@@ -4,5 +4,9 @@
 //! device types, the communication graph). The crate is pure logic: no I/O at run time, its
 //! data tables are embedded at compile time.
 
+pub mod classify;
+pub mod fusion;
 pub mod inventory;
 pub mod oui;
+
+pub use fusion::build;
