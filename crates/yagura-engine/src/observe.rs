@@ -190,9 +190,24 @@ pub(crate) struct BindAgg {
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
     pub flows: u64,
+    pub flows_local: u64,
+    pub flows_routed: u64,
     pub arp_requests: u64,
     pub arp_replies: u64,
     pub arp_gratuitous: u64,
+}
+
+/// Initial TTLs (IPv4) and hop limits (IPv6) of common stacks: a packet that arrives with one
+/// of them was sent on the capture's segment; one that arrives with less crossed a router.
+pub const INITIAL_TTLS: [u8; 6] = [30, 32, 60, 64, 128, 255];
+
+/// What a flow's first TTL says: `Some(true)` routed, `Some(false)` local, `None` no telling
+/// (very small values, which local multicast protocols use on purpose).
+pub fn ttl_routed(ttl: u8) -> Option<bool> {
+    if ttl <= 4 {
+        return None;
+    }
+    Some(!INITIAL_TTLS.contains(&ttl))
 }
 
 impl BindAgg {
@@ -213,6 +228,8 @@ impl BindAgg {
         self.touch(o.first_seen);
         self.touch(o.last_seen);
         self.flows += o.flows;
+        self.flows_local += o.flows_local;
+        self.flows_routed += o.flows_routed;
         self.arp_requests += o.arp_requests;
         self.arp_replies += o.arp_replies;
         self.arp_gratuitous += o.arp_gratuitous;
@@ -248,11 +265,24 @@ impl Bindings {
         Some(b)
     }
 
-    /// A flow's side with address `ip` sent frames from `mac` between `first` and `last`.
-    pub fn flow(&mut self, mac: MacAddr, ip: [u8; 16], first: Timestamp, last: Timestamp) {
+    /// A flow's side with address `ip` sent frames from `mac` between `first` and `last`,
+    /// the first with TTL `ttl` (`None`: not to be judged, e.g. sent to a group).
+    pub fn flow(
+        &mut self,
+        mac: MacAddr,
+        ip: [u8; 16],
+        first: Timestamp,
+        last: Timestamp,
+        ttl: Option<u8>,
+    ) {
         if let Some(b) = self.entry(mac, ip, first) {
             b.touch(last);
             b.flows += 1;
+            match ttl.and_then(ttl_routed) {
+                Some(true) => b.flows_routed += 1,
+                Some(false) => b.flows_local += 1,
+                None => {}
+            }
         }
     }
 
@@ -312,6 +342,8 @@ impl Bindings {
                 first_seen: b.first_seen,
                 last_seen: b.last_seen,
                 flows: b.flows,
+                flows_local: b.flows_local,
+                flows_routed: b.flows_routed,
                 arp_requests: b.arp_requests,
                 arp_replies: b.arp_replies,
                 arp_gratuitous: b.arp_gratuitous,
@@ -332,6 +364,11 @@ pub struct MacIpBinding {
     pub last_seen: Timestamp,
     /// Flows in which the address sent frames from this MAC.
     pub flows: u64,
+    /// Of those, the flows whose first packet from the address arrived with a common
+    /// initial TTL (sent on this segment), and with less (it crossed a router, whose MAC
+    /// this then is). Flows to a group address and TTLs up to 4 are not judged.
+    pub flows_local: u64,
+    pub flows_routed: u64,
     /// ARP requests and replies whose sender was this address at this MAC.
     pub arp_requests: u64,
     pub arp_replies: u64,

@@ -47,6 +47,8 @@ pub(crate) struct App {
     ops: OperationSet,
     /// Timing of the request packets (allocated at the first request).
     timing: Option<Box<RequestTiming>>,
+    /// TTL (hop limit) of the first packet of each direction.
+    ttl: [u8; 2],
 }
 
 impl Default for App {
@@ -62,6 +64,7 @@ impl Default for App {
             anomalies: 0,
             ops: OperationSet::default(),
             timing: None,
+            ttl: [0; 2],
         }
     }
 }
@@ -713,6 +716,7 @@ impl<'r> Worker<'r> {
         let di = dir.index();
         if f.packets[di] == 0 {
             f.macs[di] = d.src_mac;
+            f.app.ttl[di] = ip.ttl;
             if dir == Direction::ToServer {
                 f.app.dst_group = d.dst_mac.is_group();
             }
@@ -974,7 +978,9 @@ fn host_from_flow(sink: &mut Sink, ip: &[u8; 16], mac: MacAddr, id: u64, f: &Flo
     h.packets_sent += f.packets[di];
     h.bytes_sent += f.bytes[di];
     if f.packets[di] > 0 && !mac.is_zero() && !mac.is_group() {
-        sink.bindings.flow(mac, *ip, f.first_seen, f.last_seen);
+        // The TTL of a packet sent to a group says nothing of routing.
+        let ttl = (di == 1 || !f.app.dst_group).then_some(f.app.ttl[di]);
+        sink.bindings.flow(mac, *ip, f.first_seen, f.last_seen, ttl);
         h.mac = match h.mac {
             Some((i, m)) if i <= id => Some((i, m)),
             _ => Some((id, mac)),

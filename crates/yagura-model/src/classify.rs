@@ -226,37 +226,13 @@ fn serves_it_service(e: &Evidence, out: &mut Vec<Vote>) {
 }
 
 fn serves_port(e: &Evidence, out: &mut Vec<Vote>) {
+    #[rustfmt::skip]
     const PORTS: &[(u16, DeviceType, u8, &str)] = &[
-        (
-            9100,
-            DeviceType::Printer,
-            80,
-            "serves raw printing (tcp/9100)",
-        ),
-        (
-            515,
-            DeviceType::Printer,
-            75,
-            "serves LPD printing (tcp/515)",
-        ),
-        (
-            631,
-            DeviceType::Printer,
-            70,
-            "serves IPP printing (tcp/631)",
-        ),
-        (
-            554,
-            DeviceType::Iot,
-            65,
-            "serves RTSP video (tcp/554): a camera or recorder",
-        ),
-        (
-            5450,
-            DeviceType::Historian,
-            75,
-            "serves OSIsoft PI (tcp/5450)",
-        ),
+        (9100, DeviceType::Printer, 80, "serves raw printing (tcp/9100)"),
+        (515, DeviceType::Printer, 75, "serves LPD printing (tcp/515)"),
+        (631, DeviceType::Printer, 70, "serves IPP printing (tcp/631)"),
+        (554, DeviceType::Iot, 65, "serves RTSP video (tcp/554): a camera or recorder"),
+        (5450, DeviceType::Historian, 75, "serves OSIsoft PI (tcp/5450)"),
     ];
     for (port, t, score, why) in PORTS {
         if e.served_ports.contains(&(Transport::TCP, *port)) {
@@ -404,29 +380,15 @@ fn historian(e: &Evidence, out: &mut Vec<Vote>) {
 }
 
 fn order_number(e: &Evidence, out: &mut Vec<Vote>) {
+    #[rustfmt::skip]
     const PREFIXES: &[(&str, DeviceType, u8, &str)] = &[
         ("6ES7", DeviceType::Plc, 85, "a SIMATIC S7 CPU"),
         ("6ED1", DeviceType::Plc, 80, "a SIMATIC LOGO! controller"),
         ("6AV", DeviceType::Hmi, 85, "a SIMATIC HMI panel"),
-        (
-            "6GK5",
-            DeviceType::Switch,
-            80,
-            "a SCALANCE network component",
-        ),
-        (
-            "6GK7",
-            DeviceType::Gateway,
-            70,
-            "a SIMATIC NET communication processor",
-        ),
+        ("6GK5", DeviceType::Switch, 80, "a SCALANCE network component"),
+        ("6GK7", DeviceType::Gateway, 70, "a SIMATIC NET communication processor"),
         ("6SL", DeviceType::IoModule, 80, "a SINAMICS drive"),
-        (
-            "6SE",
-            DeviceType::IoModule,
-            80,
-            "a SINAMICS/MICROMASTER drive",
-        ),
+        ("6SE", DeviceType::IoModule, 80, "a SINAMICS/MICROMASTER drive"),
     ];
     for v in e.values(Attribute::OrderNumber) {
         let compact: String = v.chars().filter(|c| !c.is_whitespace()).collect();
@@ -440,143 +402,48 @@ fn order_number(e: &Evidence, out: &mut Vec<Vote>) {
 
 fn model_name(e: &Evidence, out: &mut Vec<Vote>) {
     // (pattern, whole-prefix match, type, score, what it is)
+    #[rustfmt::skip]
     const MODELS: &[(&str, bool, DeviceType, u8, &str)] = &[
         ("CPU ", true, DeviceType::Plc, 85, "a controller CPU"),
-        (
-            "1756-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a ControlLogix controller",
-        ),
-        (
-            "1769-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a CompactLogix controller",
-        ),
-        (
-            "1768-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a CompactLogix controller",
-        ),
-        (
-            "5069-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a CompactLogix controller",
-        ),
+        ("1756-L", true, DeviceType::Plc, 90, "a ControlLogix controller"),
+        ("1769-L", true, DeviceType::Plc, 90, "a CompactLogix controller"),
+        ("1768-L", true, DeviceType::Plc, 90, "a CompactLogix controller"),
+        ("5069-L", true, DeviceType::Plc, 90, "a CompactLogix controller"),
         ("1747-L", true, DeviceType::Plc, 90, "an SLC 500 controller"),
-        (
-            "1761-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a MicroLogix controller",
-        ),
-        (
-            "1762-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a MicroLogix controller",
-        ),
-        (
-            "1763-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a MicroLogix controller",
-        ),
-        (
-            "1764-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a MicroLogix controller",
-        ),
-        (
-            "1766-L",
-            true,
-            DeviceType::Plc,
-            90,
-            "a MicroLogix controller",
-        ),
-        (
-            "-AENT",
-            false,
-            DeviceType::IoModule,
-            85,
-            "an EtherNet/IP I/O adapter",
-        ),
-        (
-            "1756-EN",
-            true,
-            DeviceType::Gateway,
-            65,
-            "a ControlLogix EtherNet/IP communication module (the controller sits behind it, on the chassis backplane)",
-        ),
-        (
-            "1768-EN",
-            true,
-            DeviceType::Gateway,
-            65,
-            "a CompactLogix EtherNet/IP communication module",
-        ),
+        ("1761-L", true, DeviceType::Plc, 90, "a MicroLogix controller"),
+        ("1762-L", true, DeviceType::Plc, 90, "a MicroLogix controller"),
+        ("1763-L", true, DeviceType::Plc, 90, "a MicroLogix controller"),
+        ("1764-L", true, DeviceType::Plc, 90, "a MicroLogix controller"),
+        ("1766-L", true, DeviceType::Plc, 90, "a MicroLogix controller"),
+        ("BMX P34", true, DeviceType::Plc, 90, "a Modicon M340 CPU"),
+        ("BMXP34", true, DeviceType::Plc, 90, "a Modicon M340 CPU"),
+        ("BME P58", true, DeviceType::Plc, 90, "a Modicon M580 CPU"),
+        ("BMEP58", true, DeviceType::Plc, 90, "a Modicon M580 CPU"),
+        ("140CPU", true, DeviceType::Plc, 90, "a Modicon Quantum CPU"),
+        ("TM221", true, DeviceType::Plc, 85, "a Modicon M221 controller"),
+        ("TM241", true, DeviceType::Plc, 85, "a Modicon M241 controller"),
+        ("TM251", true, DeviceType::Plc, 85, "a Modicon M251 controller"),
+        ("-AENT", false, DeviceType::IoModule, 85, "an EtherNet/IP I/O adapter"),
+        ("1756-EN", true, DeviceType::Gateway, 65,
+            "a ControlLogix EtherNet/IP communication module (the controller sits behind it, on the chassis backplane)"),
+        ("1768-EN", true, DeviceType::Gateway, 65, "a CompactLogix EtherNet/IP communication module"),
         ("POWERFLEX", false, DeviceType::IoModule, 85, "a drive"),
         ("SINAMICS", false, DeviceType::IoModule, 85, "a drive"),
         ("PANELVIEW", false, DeviceType::Hmi, 85, "an operator panel"),
         ("SIPROTEC", false, DeviceType::Ied, 85, "a protection relay"),
-        (
-            "SEL-",
-            true,
-            DeviceType::Ied,
-            75,
-            "an SEL protection relay or controller",
-        ),
+        ("SEL-", true, DeviceType::Ied, 75, "an SEL protection relay or controller"),
         ("RELAY", false, DeviceType::Ied, 70, "a relay"),
-        (
-            "NPORT",
-            false,
-            DeviceType::Gateway,
-            80,
-            "a serial device server",
-        ),
-        (
-            "MGATE",
-            false,
-            DeviceType::Gateway,
-            80,
-            "a protocol gateway",
-        ),
-        (
-            "ANYBUS",
-            false,
-            DeviceType::Gateway,
-            75,
-            "a protocol gateway",
-        ),
-        (
-            "SCALANCE",
-            false,
-            DeviceType::Switch,
-            75,
-            "an industrial network component",
-        ),
-        (
-            "STRATIX",
-            false,
-            DeviceType::Switch,
-            80,
-            "an industrial switch",
-        ),
+        ("NPORT", false, DeviceType::Gateway, 80, "a serial device server"),
+        ("MGATE", false, DeviceType::Gateway, 80, "a protocol gateway"),
+        ("ANYBUS", false, DeviceType::Gateway, 75, "a protocol gateway"),
+        ("SCALANCE", false, DeviceType::Switch, 75, "an industrial network component"),
+        ("STRATIX", false, DeviceType::Switch, 80, "an industrial switch"),
         ("LASERJET", false, DeviceType::Printer, 80, "a printer"),
     ];
-    for v in e.values(Attribute::Model) {
+    for v in e
+        .values(Attribute::Model)
+        .chain(e.values(Attribute::ProductCode))
+    {
         let up = v.to_ascii_uppercase();
         for (pat, prefix, t, score, what) in MODELS {
             let hit = if *prefix {

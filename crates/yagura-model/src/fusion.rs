@@ -197,11 +197,16 @@ pub fn build_detailed(report: &Report) -> Built {
     // MACs and the addresses they carried (frames and ARP), and which the MAC announced in
     // ARP (its own).
     let mut mac_ips: BTreeMap<MacAddr, BTreeSet<IpAddr>> = BTreeMap::new();
-    let mut mac_arp: BTreeMap<MacAddr, BTreeSet<IpAddr>> = BTreeMap::new();
+    let mut mac_own: BTreeMap<MacAddr, BTreeSet<IpAddr>> = BTreeMap::new();
+    // Addresses whose packets mostly crossed a router before reaching this MAC's segment.
+    let mut mac_routed: BTreeMap<MacAddr, BTreeSet<IpAddr>> = BTreeMap::new();
     for b in &obs.bindings {
         mac_ips.entry(b.mac).or_default().insert(b.ip);
-        if b.arp_requests + b.arp_replies > 0 {
-            mac_arp.entry(b.mac).or_default().insert(b.ip);
+        let arp = b.arp_requests + b.arp_replies > 0;
+        if b.flows_routed > b.flows_local && !arp {
+            mac_routed.entry(b.mac).or_default().insert(b.ip);
+        } else if arp || (b.flows_local > 0 && b.flows_routed == 0) {
+            mac_own.entry(b.mac).or_default().insert(b.ip);
         }
     }
     for a in &report.assets {
@@ -241,11 +246,21 @@ pub fn build_detailed(report: &Report) -> Built {
             mac: Some(*mac),
             ..Default::default()
         };
-        match router_reason(ips, says_router.contains(mac)) {
+        let routed = mac_routed.get(mac);
+        let why = router_reason(ips, says_router.contains(mac)).or_else(|| {
+            routed.map(|r| {
+                format!(
+                    "packets from {} behind its MAC arrive with a TTL below their sender's initial value (they crossed this router)",
+                    if r.len() == 1 { "1 address".to_string() } else { format!("{} addresses", r.len()) }
+                )
+            })
+        });
+        match why {
             Some(why) => {
                 d.router = true;
                 d.ev.router = Some(why);
-                let own = mac_arp.get(mac).cloned().unwrap_or_default();
+                // Its own addresses: announced in ARP, or sending with an initial TTL.
+                let own = mac_own.get(mac).cloned().unwrap_or_default();
                 d.ips = own;
                 ix.routers.insert(*mac, i);
             }
@@ -533,6 +548,12 @@ fn attribute_values(
     out
 }
 
+/// `<protocol>:<number>`, as dissectors report numeric ids.
+fn is_numeric_code(v: &str) -> bool {
+    v.split_once(':')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn finish_asset(d: &mut Draft, facts: &[IdentityObservation]) -> Asset {
     // The MAC registry's vendor only for the device that owns the MAC (an address-keyed
     // asset behind a router has none).
@@ -592,6 +613,14 @@ fn finish_asset(d: &mut Draft, facts: &[IdentityObservation]) -> Asset {
             .find(|v| v.attribute == name)
             .map(|v| v.value.clone())
     };
+    // A product code in words (Modbus answers "BMX P34 2020") names the model when nothing
+    // else does; numeric codes (`enip:54`) do not.
+    let model = field("model").or_else(|| {
+        attributes
+            .iter()
+            .find(|v| v.attribute == "product_code" && !is_numeric_code(&v.value))
+            .map(|v| v.value.clone())
+    });
     Asset {
         id: std::mem::take(&mut d.id),
         ips: d.ips.iter().copied().collect(),
@@ -601,7 +630,7 @@ fn finish_asset(d: &mut Draft, facts: &[IdentityObservation]) -> Asset {
         device_type: typed.device_type,
         device_type_confidence: typed.confidence,
         device_type_reasons: typed.reasons,
-        model: field("model"),
+        model,
         order_number: field("order_number"),
         firmware: field("firmware"),
         hardware: field("hardware"),
