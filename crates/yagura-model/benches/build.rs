@@ -155,6 +155,18 @@ fn rss() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// CPU time of this thread in seconds (Linux), 0 elsewhere: the machine may be shared.
+fn cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn memory() {
     let hosts_only = synthetic(0);
     let before = rss();
@@ -166,15 +178,18 @@ fn memory() {
     let full = synthetic(CONNECTIONS);
     let before = rss();
     let t0 = std::time::Instant::now();
+    let c0 = cpu_s();
     let inv = yagura_model::build(&full);
     let took = t0.elapsed();
+    let cpu = cpu_s() - c0;
     let all = rss().saturating_sub(before);
     eprintln!(
-        "build: {} assets, {} edges from {} connections in {:.2} s; inventory ≈ {} B per asset, ≈ {} B per edge (RSS growth)",
+        "build: {} assets, {} edges from {} connections in {:.2} s ({:.2} s CPU); inventory ≈ {} B per asset, ≈ {} B per edge (RSS growth)",
         inv.assets.len(),
         inv.edges.len(),
         full.connections.len(),
         took.as_secs_f64(),
+        cpu,
         assets_bytes / n_assets.max(1) as u64,
         all.saturating_sub(assets_bytes) / inv.edges.len().max(1) as u64,
     );

@@ -73,7 +73,9 @@ struct Draft {
     packets_sent: u64,
     bytes_sent: u64,
     facts: Vec<usize>,
-    protocols: BTreeSet<String>,
+    protocols: BTreeSet<&'static str>,
+    /// (protocol, server side) from connections.
+    conn_roles: BTreeSet<(&'static str, bool)>,
     roles: BTreeSet<String>,
     ev: Evidence,
 }
@@ -313,7 +315,7 @@ pub fn build_detailed(report: &Report) -> Built {
         if let Some(t) = ix.resolve(f.ip, f.mac) {
             let d = &mut drafts[t];
             d.facts.push(k);
-            d.protocols.insert(f.protocol.to_string());
+            d.protocols.insert(f.protocol);
             d.touch(f.first_seen, f.last_seen);
             if f.attribute == Attribute::Role {
                 d.roles.insert(f.value.clone());
@@ -323,7 +325,7 @@ pub fn build_detailed(report: &Report) -> Built {
 
     // Connections: roles, evidence, and the graph.
     let mut connection_assets = Vec::with_capacity(report.connections.len());
-    let mut edges: BTreeMap<EdgeKey, EdgeDraft> = BTreeMap::new();
+    let mut edges: HashMap<EdgeKey, EdgeDraft> = HashMap::new();
     for c in &report.connections {
         let src = ix.resolve(Some(c.src), c.src_mac);
         let dst = ix.resolve(Some(c.dst), c.dst_mac);
@@ -331,12 +333,10 @@ pub fn build_detailed(report: &Report) -> Built {
         let answered = c.packets_to_client > 0;
         if let Some(p) = c.protocol {
             if let Some(s) = src {
-                drafts[s].protocols.insert(p.to_string());
-                drafts[s].roles.insert(format!("{p}_client"));
+                drafts[s].conn_roles.insert((p, false));
             }
             if let Some(d) = dst {
-                drafts[d].protocols.insert(p.to_string());
-                drafts[d].roles.insert(format!("{p}_server"));
+                drafts[d].conn_roles.insert((p, true));
             }
         }
         if let (Some(s), Some(d)) = (src, dst) {
@@ -368,11 +368,6 @@ pub fn build_detailed(report: &Report) -> Built {
         a.purdue_reasons = reasons;
     }
 
-    let edges: Vec<Edge> = edges
-        .into_iter()
-        .map(|(k, e)| e.finish(&k, &assets))
-        .collect();
-
     // Sort assets by id; remap the connection indices.
     let mut order: Vec<usize> = (0..assets.len()).collect();
     order.sort_by(|&a, &b| assets[a].id.cmp(&assets[b].id));
@@ -380,29 +375,32 @@ pub fn build_detailed(report: &Report) -> Built {
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = new;
     }
+    // Edges in the order of their assets' ids, then transport, port and protocol.
+    let mut edges: Vec<(EdgeKey, EdgeDraft)> = edges.into_iter().collect();
+    edges.sort_unstable_by(|(a, _), (b, _)| {
+        (new_index[a.src], new_index[a.dst])
+            .cmp(&(new_index[b.src], new_index[b.dst]))
+            .then_with(|| a.transport.name().cmp(&b.transport.name()))
+            .then(a.dst_port.cmp(&b.dst_port))
+            .then(a.protocol.cmp(&b.protocol))
+    });
+    let edges: Vec<Edge> = edges
+        .into_iter()
+        .map(|(k, e)| e.finish(&k, &assets))
+        .collect();
     let mut slots: Vec<Option<Asset>> = assets.into_iter().map(Some).collect();
     let assets: Vec<Asset> = order.iter().filter_map(|&old| slots[old].take()).collect();
     let connection_assets = connection_assets
         .into_iter()
         .map(|(s, d)| (s.map(|i| new_index[i]), d.map(|i| new_index[i])))
         .collect();
-    let mut edges = edges;
-    edges.sort_by(|a, b| {
-        (&a.src, &a.dst, &a.transport, a.dst_port, &a.protocol).cmp(&(
-            &b.src,
-            &b.dst,
-            &b.transport,
-            b.dst_port,
-            &b.protocol,
-        ))
-    });
     Built {
         inventory: Inventory { assets, edges },
         connection_assets,
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct EdgeKey {
     src: usize,
     dst: usize,
@@ -638,8 +636,18 @@ fn finish_asset(d: &mut Draft, facts: &[IdentityObservation]) -> Asset {
         hostname,
         names,
         os: field("os"),
-        protocols: d.protocols.iter().cloned().collect(),
-        roles: d.roles.iter().cloned().collect(),
+        protocols: {
+            let mut p = std::mem::take(&mut d.protocols);
+            p.extend(d.conn_roles.iter().map(|r| r.0));
+            p.into_iter().map(str::to_owned).collect()
+        },
+        roles: {
+            let mut roles = std::mem::take(&mut d.roles);
+            for (p, server) in &d.conn_roles {
+                roles.insert(format!("{p}_{}", if *server { "server" } else { "client" }));
+            }
+            roles.into_iter().collect()
+        },
         purdue_level: None,
         purdue_reasons: Vec::new(),
         user_overrides: Vec::new(),
