@@ -321,7 +321,7 @@ impl Bindings {
     /// earliest seen), and the number left out.
     pub fn into_report(self) -> (Vec<MacIpBinding>, u64) {
         let mut all: Vec<((MacAddr, [u8; 16]), BindAgg)> = self.map.into_iter().collect();
-        all.sort_by(|a, b| (a.0.0, a.1.first_seen, a.0.1).cmp(&(b.0.0, b.1.first_seen, b.0.1)));
+        all.sort_by_key(|a| (a.0.0, a.1.first_seen, a.0.1));
         let mut dropped = self.dropped;
         let mut out = Vec::with_capacity(all.len());
         let mut mac = None;
@@ -349,7 +349,7 @@ impl Bindings {
                 arp_gratuitous: b.arp_gratuitous,
             });
         }
-        out.sort_by(|a, b| (a.mac, a.ip).cmp(&(b.mac, b.ip)));
+        out.sort_by_key(|a| (a.mac, a.ip));
         (out, dropped)
     }
 }

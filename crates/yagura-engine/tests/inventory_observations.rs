@@ -11,6 +11,9 @@ use std::sync::atomic::AtomicBool;
 use fidelity::{corpus, tshark, tshark_available};
 use yagura_engine::{EngineConfig, Progress, Report};
 
+/// A fact as (address, MAC, protocol, attribute, value).
+type Fact<'a> = (Option<String>, Option<String>, &'a str, &'a str, &'a str);
+
 fn analyze(path: &Path, threads: usize) -> Report {
     let mut src = yagura_capture::file::open_paths(&[path.to_path_buf()]).expect("open");
     let cfg = EngineConfig {
@@ -131,7 +134,7 @@ fn ttl_evidence_and_modbus_identity_facts() {
             ("4c:ed:fb:73:54:6b".into(), "192.168.166.24".into(), 2, 0),
         ]
     );
-    let facts: Vec<(Option<String>, Option<String>, &str, &str, &str)> = r
+    let facts: Vec<Fact> = r
         .observations
         .identity
         .iter()

@@ -79,7 +79,7 @@ pub fn synthetic(connections: u32) -> Report {
             }
         }
     }
-    bindings.sort_by(|a, b| (a.mac, a.ip).cmp(&(b.mac, b.ip)));
+    bindings.sort_by_key(|a| (a.mac, a.ip));
     const PROTOS: [(&str, u16); 5] = [
         ("modbus", 502),
         ("s7comm", 102),

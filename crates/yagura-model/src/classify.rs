@@ -655,7 +655,7 @@ pub fn decide(votes: Vec<Vote>) -> Typed {
         };
     };
     let mut winners = by.remove(&device_type).unwrap_or_default();
-    winners.sort_by(|a, b| b.score.cmp(&a.score));
+    winners.sort_by_key(|v| std::cmp::Reverse(v.score));
     let mut reasons: Vec<String> = Vec::new();
     for v in winners {
         if !reasons.contains(&v.reason) {
