@@ -9,6 +9,7 @@
 //! merged in an order derived from the input, so the report does not depend on N.
 
 pub mod events;
+pub mod observe;
 pub mod report;
 mod shard;
 mod worker;
@@ -25,6 +26,7 @@ use yagura_net::defrag::DefragLimits;
 use yagura_net::flow::FlowLimits;
 use yagura_net::reassembly::ReassemblyLimits;
 
+pub use observe::{IdentityObservation, MacIpBinding, RequestTiming};
 pub use report::Report;
 pub use shard::{Route, route};
 

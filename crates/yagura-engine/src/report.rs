@@ -10,6 +10,8 @@ use hashbrown::HashMap;
 use serde::Serialize;
 use yagura_core::{IpAddr, MacAddr, OperationSet, Timestamp, Transport, to_ip};
 
+use crate::observe::{Bindings, Facts, IdentityObservation, MacIpBinding, RequestTiming};
+
 /// Schema id of the report document.
 pub const SCHEMA: &str = "yagura.report/1";
 
@@ -33,6 +35,17 @@ pub struct Report {
     pub alerts: Vec<serde_json::Value>,
     /// Internal counters of the pipeline (flow table, reassembly, defragmentation).
     pub pipeline: PipelineStats,
+    /// What the inventory is built from besides hosts and connections.
+    pub observations: Observations,
+}
+
+/// Observations for the inventory (`yagura-model` fuses them into assets).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observations {
+    /// Identity facts per host, sorted by address, MAC, attribute, value and protocol.
+    pub identity: Vec<IdentityObservation>,
+    /// MAC↔IP bindings (frames and ARP), sorted by MAC and address.
+    pub bindings: Vec<MacIpBinding>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -111,6 +124,16 @@ pub struct Connection {
     /// Operation classes of the requests seen (`read`, `write`, `program_download`, …), in
     /// a fixed order.
     pub operations: OperationSet,
+    /// The period of the client's requests in seconds, when they are cyclic.
+    pub polling_period_s: Option<f64>,
+    /// Timing of the request packets (for the inventory, which combines connections).
+    #[serde(skip)]
+    pub timing: RequestTiming,
+    /// Source MACs of the client's and the server's first frames, when seen.
+    #[serde(skip)]
+    pub src_mac: Option<MacAddr>,
+    #[serde(skip)]
+    pub dst_mac: Option<MacAddr>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -145,6 +168,12 @@ pub struct PipelineStats {
     pub app_buffer_overflows: u64,
     pub pdus: u64,
     pub pdu_anomalies: u64,
+    /// PDUs of link-layer protocols (LLDP, CDP, STP, Profinet DCP).
+    pub link_pdus: u64,
+    /// Identity facts beyond the per-host cap, not kept.
+    pub identity_facts_dropped: u64,
+    /// MAC↔IP bindings beyond the per-MAC cap, not kept.
+    pub bindings_dropped: u64,
 }
 
 impl PipelineStats {
@@ -171,7 +200,10 @@ impl PipelineStats {
             fragments_oversize,
             app_buffer_overflows,
             pdus,
-            pdu_anomalies
+            pdu_anomalies,
+            link_pdus,
+            identity_facts_dropped,
+            bindings_dropped
         );
     }
 }
@@ -246,6 +278,9 @@ pub(crate) struct ConnAgg {
     pub pdus: u64,
     pub pdu_anomalies: u64,
     pub operations: OperationSet,
+    pub timing: RequestTiming,
+    /// Client and server MACs of the first session that had them.
+    pub macs: [MacAddr; 2],
 }
 
 /// Everything one worker aggregated; merged into the report at the end.
@@ -261,6 +296,8 @@ pub(crate) struct Partial {
     pub hosts_ip: HashMap<[u8; 16], HostAgg>,
     pub hosts_mac: HashMap<MacAddr, HostAgg>,
     pub conns: HashMap<ConnKey, ConnAgg>,
+    pub facts: Facts,
+    pub bindings: Bindings,
     pub pipeline: PipelineStats,
 }
 
@@ -293,6 +330,8 @@ impl Partial {
         }
         // A connection key belongs to one worker (flows are sharded by address pair).
         self.conns.extend(o.conns);
+        self.facts.merge(o.facts);
+        self.bindings.merge(o.bindings);
         self.pipeline.add(&o.pipeline);
     }
 
@@ -380,11 +419,20 @@ impl Partial {
                     pdus: c.pdus,
                     pdu_anomalies: c.pdu_anomalies,
                     operations: c.operations,
+                    polling_period_s: c.timing.period_s(),
+                    timing: c.timing,
+                    src_mac: unicast(c.macs[0]),
+                    dst_mac: unicast(c.macs[1]),
                 }
             })
             .collect();
         let mut protocols: Vec<ProtocolCount> = protocols.into_values().collect();
         protocols.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.protocol.cmp(b.protocol)));
+        let (identity, facts_dropped) = self.facts.into_report();
+        let (bindings, bindings_dropped) = self.bindings.into_report();
+        let mut pipeline = self.pipeline;
+        pipeline.identity_facts_dropped = facts_dropped;
+        pipeline.bindings_dropped = bindings_dropped;
 
         Report {
             schema: SCHEMA,
@@ -409,9 +457,14 @@ impl Partial {
             connections,
             protocols,
             alerts: Vec::new(),
-            pipeline: self.pipeline,
+            pipeline,
+            observations: Observations { identity, bindings },
         }
     }
+}
+
+fn unicast(m: MacAddr) -> Option<MacAddr> {
+    (!m.is_zero() && !m.is_group()).then_some(m)
 }
 
 fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use hashbrown::HashMap;
 use yagura_capture::Packet;
 use yagura_core::{
-    Direction, FlowKey, MacAddr, OperationSet, PduEvent, Timestamp, Transport, to_ip,
+    Direction, FlowKey, IdentityFact, MacAddr, OperationSet, PduEvent, Subject, Timestamp,
+    Transport, from_ip, to_ip,
 };
+use yagura_dissect::link::LinkProtocol;
 use yagura_dissect::{Detect, Dissector, Parsed, PduCount, PduSink, ProtocolId, Registry};
 use yagura_net::decode::{self, DecodeError, Decoded, IpInfo, L3, L4, ethertype, tcp_flags};
 use yagura_net::defrag::{DefragOutcome, Defragmenter, FragKey};
@@ -15,6 +17,7 @@ use yagura_net::reassembly::{Chunk, ReassemblyPool};
 
 use crate::EngineConfig;
 use crate::events::{EventCtx, EventSpill};
+use crate::observe::{Bindings, Facts, HostRef, RequestTiming};
 use crate::report::{ConnAgg, ConnKey, HostAgg, Partial};
 use crate::shard::{Owners, ports};
 
@@ -42,6 +45,10 @@ pub(crate) struct App {
     anomalies: u32,
     /// Operation classes of the requests parsed.
     ops: OperationSet,
+    /// Timing of the request packets (allocated at the first request).
+    timing: Option<Box<RequestTiming>>,
+    /// TTL (hop limit) of the first packet of each direction.
+    ttl: [u8; 2],
 }
 
 impl Default for App {
@@ -56,6 +63,8 @@ impl Default for App {
             pdus: 0,
             anomalies: 0,
             ops: OperationSet::default(),
+            timing: None,
+            ttl: [0; 2],
         }
     }
 }
@@ -76,6 +85,8 @@ struct Counters {
     llc: u64,
     ethertypes: BTreeMap<u16, u64>,
     app_buffer_overflows: u64,
+    /// PDUs of link-layer protocols (LLDP, CDP, STP, Profinet DCP).
+    link_pdus: u64,
 }
 
 /// The part of the worker that flow closing and PDU emission need (borrowed apart from the
@@ -86,6 +97,8 @@ struct Sink {
     conns: HashMap<ConnKey, ConnAgg>,
     events: Option<EventSpill>,
     event_error: Option<std::io::Error>,
+    facts: Facts,
+    bindings: Bindings,
 }
 
 pub(crate) struct Worker<'r> {
@@ -99,6 +112,8 @@ pub(crate) struct Worker<'r> {
     /// With several workers: who owns which flows (fragments reach every worker, and only
     /// the owner of a reassembled datagram's flow processes it). `None` alone.
     owners: Option<Owners>,
+    /// Run the link-layer dissectors (`EngineConfig::dissect`).
+    dissect: bool,
 }
 
 /// Where a chunk of application data was seen: the flow and the packet. Passed by
@@ -107,6 +122,8 @@ pub(crate) struct Worker<'r> {
 #[derive(Clone, Copy)]
 struct Where<'k> {
     key: &'k FlowKey,
+    /// Source MACs of the client's and the server's first frames (zero before any).
+    macs: &'k [MacAddr; 2],
     lo_is_client: bool,
     id: u64,
     ts: Timestamp,
@@ -146,6 +163,20 @@ struct Emit<'a> {
     pdus: &'a mut u32,
     anomalies: &'a mut u32,
     ops: &'a mut OperationSet,
+    timing: &'a mut Option<Box<RequestTiming>>,
+    facts: &'a mut Facts,
+}
+
+impl Emit<'_> {
+    #[inline]
+    fn request(&mut self, op: yagura_core::OperationClass) {
+        self.ops.insert(op);
+        if self.dir == Direction::ToServer {
+            self.timing
+                .get_or_insert_with(Default::default)
+                .add(self.at.ts, self.at.index);
+        }
+    }
 }
 
 impl PduSink for Emit<'_> {
@@ -155,7 +186,7 @@ impl PduSink for Emit<'_> {
             *self.anomalies = self.anomalies.saturating_add(1);
         }
         if !pdu.response {
-            self.ops.insert(pdu.operation);
+            self.request(pdu.operation);
         }
         if let Some(ev) = self.events.as_deref_mut()
             && let Err(e) = ev.push(&self.at.ctx(self.dir), &pdu)
@@ -175,7 +206,68 @@ impl PduSink for Emit<'_> {
             *self.anomalies = self.anomalies.saturating_add(1);
         }
         if !c.response {
-            self.ops.insert(c.operation);
+            self.request(c.operation);
+        }
+    }
+
+    fn identity(&mut self, fact: IdentityFact) {
+        // The sender of data travelling to the server is the client (index 0).
+        let (client, server) = self.at.key.oriented(self.at.lo_is_client);
+        let side = |i: usize| {
+            let ip = if i == 0 { client.0 } else { server.0 };
+            (Some(ip), Some(self.at.macs[i]))
+        };
+        let sender = match self.dir {
+            Direction::ToServer => 0,
+            Direction::ToClient => 1,
+        };
+        let (ip, mac) = match fact.subject {
+            Subject::Sender => side(sender),
+            Subject::Receiver => side(1 - sender),
+            Subject::Mac(m) => (None, Some(m)),
+            Subject::Ip(ip) => (Some(from_ip(ip)), None),
+        };
+        if let Some(host) = HostRef::new(ip, mac) {
+            self.facts.add(host, fact, self.at.ts, self.at.index);
+        }
+    }
+}
+
+/// The [`PduSink`] for a link-layer frame: facts are about the frame's source MAC; PDUs are
+/// only counted (link-layer frames belong to no flow and have no events).
+struct LinkEmit<'a> {
+    mac: MacAddr,
+    ts: Timestamp,
+    index: u64,
+    facts: &'a mut Facts,
+    pdus: &'a mut u64,
+}
+
+impl PduSink for LinkEmit<'_> {
+    fn pdu(&mut self, _pdu: PduEvent) {
+        *self.pdus += 1;
+    }
+
+    fn wants_events(&self) -> bool {
+        false
+    }
+
+    fn pdu_count(&mut self, _c: PduCount) {
+        *self.pdus += 1;
+    }
+
+    fn identity(&mut self, fact: IdentityFact) {
+        let mac = match fact.subject {
+            Subject::Sender => Some(self.mac),
+            Subject::Mac(m) => Some(m),
+            Subject::Receiver | Subject::Ip(_) => None,
+        };
+        let ip = match fact.subject {
+            Subject::Ip(ip) => Some(from_ip(ip)),
+            _ => None,
+        };
+        if let Some(host) = HostRef::new(ip, mac) {
+            self.facts.add(host, fact, self.ts, self.index);
         }
     }
 }
@@ -253,6 +345,8 @@ impl App {
             pdus: &mut self.pdus,
             anomalies: &mut self.anomalies,
             ops: &mut self.ops,
+            timing: &mut self.timing,
+            facts: &mut sink.facts,
         };
         if !stream {
             // A datagram is parsed on its own; nothing carries over.
@@ -373,6 +467,7 @@ impl<'r> Worker<'r> {
                 llc: 0,
                 ethertypes: BTreeMap::new(),
                 app_buffer_overflows: 0,
+                link_pdus: 0,
             },
             sink: Sink {
                 hosts_ip: HashMap::new(),
@@ -380,9 +475,12 @@ impl<'r> Worker<'r> {
                 conns: HashMap::new(),
                 events,
                 event_error: None,
+                facts: Facts::default(),
+                bindings: Bindings::default(),
             },
             now: Timestamp::ZERO,
             owners,
+            dissect: cfg.dissect,
         }
     }
 
@@ -444,17 +542,45 @@ impl<'r> Worker<'r> {
                             h.mac = Some((pkt.index, a.sender_mac));
                         }
                     }
+                    self.sink
+                        .bindings
+                        .arp(a.op, a.sender_mac, a.sender_ip, a.target_ip, pkt.ts);
                 }
-                L3::Other(_) => {
+                L3::Other(payload) => {
                     if d.ethertype == ethertype::LLC {
                         self.c.llc += 1;
                     } else {
                         *self.c.ethertypes.entry(d.ethertype).or_default() += 1;
                     }
                     self.l2_host(pkt, d.src_mac);
+                    let llc = d.llc;
+                    if let Some(proto) = LinkProtocol::classify(
+                        d.ethertype,
+                        llc.map(|l| l.dsap),
+                        llc.and_then(|l| l.snap),
+                    ) {
+                        self.link(pkt, d.src_mac, proto, payload);
+                    }
                 }
             },
         }
+    }
+
+    /// A link-layer protocol's frame (LLDP, CDP, STP, Profinet DCP): its identity facts are
+    /// about the source MAC.
+    #[cold]
+    fn link(&mut self, pkt: &Packet<'_>, src: MacAddr, proto: LinkProtocol, payload: &[u8]) {
+        if !self.dissect {
+            return;
+        }
+        let mut sink = LinkEmit {
+            mac: src,
+            ts: pkt.ts,
+            index: pkt.index,
+            facts: &mut self.sink.facts,
+            pdus: &mut self.c.link_pdus,
+        };
+        yagura_dissect::link::dissect(proto, payload, &mut sink);
     }
 
     /// A frame without IP: its source MAC is a (possibly layer-2-only) device.
@@ -590,6 +716,7 @@ impl<'r> Worker<'r> {
         let di = dir.index();
         if f.packets[di] == 0 {
             f.macs[di] = d.src_mac;
+            f.app.ttl[di] = ip.ttl;
             if dir == Direction::ToServer {
                 f.app.dst_group = d.dst_mac.is_group();
             }
@@ -603,6 +730,7 @@ impl<'r> Worker<'r> {
         // ACKs, most TCP packets, never get that far).
         let Flow {
             key,
+            macs,
             lo_is_client,
             id,
             tcp: streams,
@@ -612,6 +740,7 @@ impl<'r> Worker<'r> {
         } = f;
         let at = Where {
             key: &*key,
+            macs: &*macs,
             lo_is_client: *lo_is_client,
             id: *id,
             ts: pkt.ts,
@@ -676,6 +805,8 @@ impl<'r> Worker<'r> {
             hosts_ip: self.sink.hosts_ip,
             hosts_mac: self.sink.hosts_mac,
             conns: self.sink.conns,
+            facts: self.sink.facts,
+            bindings: self.sink.bindings,
             ..Default::default()
         };
         for (i, n) in c.links.iter().enumerate().filter(|(_, n)| **n > 0) {
@@ -722,6 +853,7 @@ impl<'r> Worker<'r> {
         pl.fragment_overlap_conflicts = ds.overlap_conflicts;
         pl.fragments_oversize = ds.oversize;
         pl.app_buffer_overflows = c.app_buffer_overflows;
+        pl.link_pdus = c.link_pdus;
         pl.pdus = p.conns.values().map(|c| c.pdus).sum();
         pl.pdu_anomalies = p.conns.values().map(|c| c.pdu_anomalies).sum();
         (p, self.sink.events, self.sink.event_error)
@@ -780,6 +912,8 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
         pdus: 0,
         pdu_anomalies: 0,
         operations: OperationSet::default(),
+        timing: RequestTiming::default(),
+        macs: f.macs,
     });
     c.protocol = c.protocol.or(proto);
     for i in 0..2 {
@@ -798,6 +932,15 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
     c.pdus += u64::from(f.app.pdus);
     c.pdu_anomalies += u64::from(f.app.anomalies);
     c.operations = c.operations.union(f.app.ops);
+    // Sessions of one connection close in time order (a flow key has one flow at a time).
+    if let Some(t) = &f.app.timing {
+        c.timing.append(t);
+    }
+    for (m, side) in c.macs.iter_mut().zip(f.macs) {
+        if m.is_zero() {
+            *m = side;
+        }
+    }
 
     // Hosts: the client always; the server when it answered, or when it was addressed as a
     // unicast host (not a broadcast/multicast address).
@@ -835,6 +978,9 @@ fn host_from_flow(sink: &mut Sink, ip: &[u8; 16], mac: MacAddr, id: u64, f: &Flo
     h.packets_sent += f.packets[di];
     h.bytes_sent += f.bytes[di];
     if f.packets[di] > 0 && !mac.is_zero() && !mac.is_group() {
+        // The TTL of a packet sent to a group says nothing of routing.
+        let ttl = (di == 1 || !f.app.dst_group).then_some(f.app.ttl[di]);
+        sink.bindings.flow(mac, *ip, f.first_seen, f.last_seen, ttl);
         h.mac = match h.mac {
             Some((i, m)) if i <= id => Some((i, m)),
             _ => Some((id, mac)),

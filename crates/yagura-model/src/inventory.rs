@@ -118,7 +118,8 @@ pub struct Asset {
     pub id: String,
     pub ips: Vec<IpAddr>,
     pub mac: Option<MacAddr>,
-    /// The MAC is locally administered (likely randomised or virtual).
+    /// The MAC is locally administered (likely randomised or virtual); absent without a MAC.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac_locally_administered: Option<bool>,
     pub vendor: Option<String>,
     pub device_type: DeviceType,

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use yagura_engine::report::{CaptureSummary, Connection, Generator, PipelineStats, ProtocolCount};
 use yagura_engine::{EngineConfig, Progress, Report};
+use yagura_model::fusion::{Built, build_detailed};
+use yagura_model::inventory::{Asset, Edge};
 
 #[derive(Args)]
 pub struct AnalyzeArgs {
@@ -82,18 +86,18 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
         let _ = handle.join();
         bar.finish_and_clear();
     }
-    let mut report = result?;
-    add_vendors(&mut report);
+    let report = result?;
+    let built = build_detailed(&report);
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");
     }
-    write_json(&report, args.json.as_ref())?;
+    write_json(&report, &built, args.json.as_ref())?;
     if !args.quiet {
         let elapsed = started.elapsed();
         let mut out = std::io::stdout().lock();
         let to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
         if !to_stdout {
-            crate::summary::print(&mut out, &report, elapsed)?;
+            crate::summary::print(&mut out, &report, &built.inventory, elapsed)?;
         }
     }
     if stop.load(Ordering::Relaxed) {
@@ -102,27 +106,70 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Names each asset's MAC vendor from the IEEE registries (the engine does not know them).
-fn add_vendors(report: &mut Report) {
-    for a in &mut report.assets {
-        a.vendor = a
-            .mac
-            .and_then(yagura_model::oui::vendor_name)
-            .map(str::to_owned);
+/// The report document (`yagura.report/1`) as written: the engine's observation-level
+/// report with the inventory's assets in place of its hosts, its connections enriched with
+/// their assets, and the communication graph.
+#[derive(Serialize)]
+struct Document<'a> {
+    schema: &'static str,
+    generator: &'a Generator,
+    capture: &'a CaptureSummary,
+    assets: &'a [Asset],
+    connections: Vec<ConnectionOut<'a>>,
+    edges: &'a [Edge],
+    protocols: &'a [ProtocolCount],
+    alerts: &'a [serde_json::Value],
+    pipeline: &'a PipelineStats,
+}
+
+#[derive(Serialize)]
+struct ConnectionOut<'a> {
+    #[serde(flatten)]
+    connection: &'a Connection,
+    /// Ids of the client's and the server's assets (null for a broadcast or multicast
+    /// address).
+    src_asset: Option<&'a str>,
+    dst_asset: Option<&'a str>,
+}
+
+fn document<'a>(report: &'a Report, built: &'a Built) -> Document<'a> {
+    let assets = &built.inventory.assets;
+    let id = |i: Option<usize>| i.map(|i| assets[i].id.as_str());
+    Document {
+        schema: report.schema,
+        generator: &report.generator,
+        capture: &report.capture,
+        assets,
+        connections: report
+            .connections
+            .iter()
+            .zip(&built.connection_assets)
+            .map(|(c, (s, d))| ConnectionOut {
+                connection: c,
+                src_asset: id(*s),
+                dst_asset: id(*d),
+            })
+            .collect(),
+        edges: &built.inventory.edges,
+        protocols: &report.protocols,
+        alerts: &report.alerts,
+        pipeline: &report.pipeline,
     }
 }
 
-fn write_json(report: &Report, path: Option<&PathBuf>) -> Result<()> {
+fn write_json(report: &Report, built: &Built, path: Option<&PathBuf>) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
+    let doc = document(report, built);
     if path.as_os_str() == "-" {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, report)?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
+        out.flush()?;
         return Ok(());
     }
     let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut w = std::io::BufWriter::new(f);
-    serde_json::to_writer_pretty(&mut w, report)
+    serde_json::to_writer_pretty(&mut w, &doc)
         .with_context(|| format!("writing {}", path.display()))?;
     writeln!(w)?;
     w.flush()
@@ -229,14 +276,19 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         .into_iter()
         .map(|s| Box::new(s) as Box<dyn yagura_capture::PacketSource>)
         .collect();
-    let mut report = yagura_engine::run_live(boxed, &cfg, &progress, &stop)?;
-    add_vendors(&mut report);
+    let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop)?;
+    let built = build_detailed(&report);
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");
     }
-    write_json(&report, args.json.as_ref())?;
+    write_json(&report, &built, args.json.as_ref())?;
     if !args.quiet {
-        crate::summary::print(&mut std::io::stdout().lock(), &report, started.elapsed())?;
+        crate::summary::print(
+            &mut std::io::stdout().lock(),
+            &report,
+            &built.inventory,
+            started.elapsed(),
+        )?;
     }
     Ok(())
 }

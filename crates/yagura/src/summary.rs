@@ -4,6 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use yagura_engine::Report;
+use yagura_model::inventory::{DeviceType, Inventory};
 
 /// `1234567` → `1,234,567`.
 pub fn count(n: u64) -> String {
@@ -59,7 +60,12 @@ fn duration(secs: f64) -> String {
     }
 }
 
-pub fn print(out: &mut impl Write, r: &Report, elapsed: Duration) -> std::io::Result<()> {
+pub fn print(
+    out: &mut impl Write,
+    r: &Report,
+    inv: &Inventory,
+    elapsed: Duration,
+) -> std::io::Result<()> {
     let c = &r.capture;
     writeln!(out, "Yagura {} — capture summary", r.generator.version)?;
     writeln!(out, "  files        {}", c.files.len())?;
@@ -94,17 +100,22 @@ pub fn print(out: &mut impl Write, r: &Report, elapsed: Duration) -> std::io::Re
             links.join(", ")
         }
     )?;
-    let ips = r.assets.iter().filter(|a| !a.ips.is_empty()).count();
+    let ips = inv.assets.iter().filter(|a| !a.ips.is_empty()).count();
     writeln!(
         out,
-        "  hosts        {} ({} with IP, {} layer-2 only)",
-        r.assets.len(),
+        "  assets       {} ({} with IP, {} layer-2 only; {} edges)",
+        inv.assets.len(),
         ips,
-        r.assets.len() - ips
+        inv.assets.len() - ips,
+        inv.edges.len()
     )?;
-    if let Some(line) = vendors(r) {
+    if let Some(line) = vendors(inv) {
         writeln!(out, "  vendors      {line}")?;
     }
+    if let Some(line) = device_types(inv) {
+        writeln!(out, "  device types {line}")?;
+    }
+    identities(out, inv)?;
     let sessions: u64 = r.connections.iter().map(|c| c.sessions).sum();
     writeln!(
         out,
@@ -158,11 +169,71 @@ pub fn print(out: &mut impl Write, r: &Report, elapsed: Duration) -> std::io::Re
     Ok(())
 }
 
-/// The most common MAC vendors among the assets: `Siemens 3, VMware 1, … (2 unknown)`.
-fn vendors(r: &Report) -> Option<String> {
+/// Assets per device type, most first: `plc 3, hmi 1, unknown 12`.
+fn device_types(inv: &Inventory) -> Option<String> {
+    let mut counts: std::collections::BTreeMap<DeviceType, usize> = Default::default();
+    for a in &inv.assets {
+        *counts.entry(a.device_type).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return None;
+    }
+    let mut by: Vec<(DeviceType, usize)> = counts.into_iter().collect();
+    by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Some(
+        by.iter()
+            .map(|(t, n)| format!("{} {n}", t.id()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+/// The assets that revealed who they are (model, order number, firmware or a name from a
+/// protocol), most confidently typed first, at most 10.
+fn identities(out: &mut impl Write, inv: &Inventory) -> std::io::Result<()> {
+    let mut known: Vec<_> = inv
+        .assets
+        .iter()
+        .filter(|a| a.model.is_some() || a.order_number.is_some() || a.firmware.is_some())
+        .collect();
+    if known.is_empty() {
+        return Ok(());
+    }
+    known.sort_by(|a, b| {
+        b.device_type_confidence
+            .cmp(&a.device_type_confidence)
+            .then(a.id.cmp(&b.id))
+    });
+    const SHOWN: usize = 10;
+    writeln!(out, "  identities")?;
+    for a in known.iter().take(SHOWN) {
+        let who = a
+            .ips
+            .first()
+            .map(|ip| ip.to_string())
+            .or(a.mac.map(|m| m.to_string()))
+            .unwrap_or_else(|| a.id.clone());
+        let mut parts = vec![format!("{who:<15}"), format!("{:<10}", a.device_type.id())];
+        for v in [&a.vendor, &a.model, &a.order_number].into_iter().flatten() {
+            parts.push(v.clone());
+        }
+        if let Some(f) = &a.firmware {
+            parts.push(format!("fw {f}"));
+        }
+        writeln!(out, "    {}", parts.join(" "))?;
+    }
+    if known.len() > SHOWN {
+        writeln!(out, "    … {} more", known.len() - SHOWN)?;
+    }
+    Ok(())
+}
+
+/// The most common vendors among the assets with a MAC: `Siemens 3, VMware 1, … (2
+/// unknown)`.
+fn vendors(inv: &Inventory) -> Option<String> {
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut unknown = 0;
-    for a in r.assets.iter().filter(|a| a.mac.is_some()) {
+    for a in inv.assets.iter().filter(|a| a.mac.is_some()) {
         match &a.vendor {
             Some(v) => *counts.entry(v.as_str()).or_default() += 1,
             None => unknown += 1,
