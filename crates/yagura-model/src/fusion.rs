@@ -530,6 +530,20 @@ fn attribute_values(
             f.last_seen,
             f.count,
         );
+        // A protocol's numeric vendor id (`bacnet:7`) names the vendor, as confidently as
+        // the protocol that stated it, when the embedded tables know the id.
+        if f.attribute == Attribute::VendorId
+            && let Some(v) = crate::vendor_ids::from_fact(&f.value)
+        {
+            add(
+                Attribute::Vendor,
+                v.name,
+                f.protocol,
+                f.first_seen,
+                f.last_seen,
+                f.count,
+            );
+        }
     }
     if let (Some(v), Some(first), Some(last)) = (oui, d.first_seen, d.last_seen) {
         add(Attribute::Vendor, v, "oui", first, last, 1);

@@ -365,6 +365,33 @@ fn conflicting_sources_are_resolved_by_confidence_then_recency() {
     assert_eq!(new.sources[1].last_seen, t(30));
 }
 
+// BACnet states vendor 7 in an I-Am; the embedded ASHRAE list names it ("Siemens Schweiz
+// AG", normalised like the MAC registry's names), with BACnet's confidence.
+#[test]
+fn a_protocol_vendor_id_names_the_vendor() {
+    let inv = R::new()
+        .bind(PLC_MAC, "10.0.0.10", 1, 0, 1, 0, 100)
+        .fact(
+            Some("10.0.0.10"),
+            Some(PLC_MAC),
+            "bacnet",
+            Attribute::VendorId,
+            "bacnet:7",
+            5,
+        )
+        .build();
+    let a = asset(&inv, "mac:ac:64:17:00:00:01");
+    assert_eq!(a.vendor.as_deref(), Some("Siemens"));
+    let v = a
+        .attributes
+        .iter()
+        .find(|v| v.attribute == "vendor")
+        .unwrap();
+    assert_eq!(v.confidence, 90);
+    let sources: Vec<&str> = v.sources.iter().map(|s| s.source.as_str()).collect();
+    assert_eq!(sources, ["bacnet", "oui"]);
+}
+
 #[test]
 fn an_ot_protocols_stated_vendor_wins_over_the_mac_registry() {
     let inv = R::new()

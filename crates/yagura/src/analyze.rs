@@ -29,6 +29,10 @@ pub struct AnalyzeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Update the inventory database at PATH (SQLite, created if missing) with this run's
+    /// assets and communication graph.
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
     /// No progress bar and no summary; errors and warnings still go to stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -54,6 +58,10 @@ pub struct SensorArgs {
     /// Write one JSON object per application PDU to FILE.
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
+    /// Update the inventory database at PATH (SQLite, created if missing) when the sensor
+    /// stops.
+    #[arg(long, value_name = "PATH")]
+    db: Option<PathBuf>,
     /// No periodic statistics and no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -92,6 +100,16 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     write_json(&report, &built, args.json.as_ref())?;
+    if let Some(db) = &args.db {
+        let c = &report.capture;
+        let (first, last) = (
+            c.first_seen.unwrap_or_default(),
+            c.last_seen.unwrap_or_default(),
+        );
+        let run = yagura_store::RunInfo::files(&args.paths, first, last, c.packets, c.bytes)
+            .with_context(|| format!("reading the sizes of {:?}", args.paths))?;
+        ingest(db, &built, &run, args.quiet)?;
+    }
     if !args.quiet {
         let elapsed = started.elapsed();
         let mut out = std::io::stdout().lock();
@@ -102,6 +120,37 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
     }
     if stop.load(Ordering::Relaxed) {
         eprintln!("interrupted: the report covers the packets read so far");
+    }
+    Ok(())
+}
+
+/// Merge the run's inventory into the database at `db` (one transaction).
+fn ingest(db: &PathBuf, built: &Built, run: &yagura_store::RunInfo, quiet: bool) -> Result<()> {
+    use yagura_store::InventoryStore;
+    let mut store = yagura_store::SqliteStore::open(db)
+        .with_context(|| format!("opening the inventory database {}", db.display()))?;
+    let o = store
+        .ingest(&built.inventory, run)
+        .with_context(|| format!("updating the inventory database {}", db.display()))?;
+    if !quiet {
+        if o.already_ingested {
+            eprintln!(
+                "inventory {}: this capture was ingested before (run {}); nothing changed",
+                db.display(),
+                o.run_id
+            );
+        } else {
+            eprintln!(
+                "inventory {}: run {}: {} new and {} updated assets, {} new and {} updated edges, {} changes recorded",
+                db.display(),
+                o.run_id,
+                o.assets_new,
+                o.assets_updated,
+                o.edges_new,
+                o.edges_updated,
+                o.changes
+            );
+        }
     }
     Ok(())
 }
@@ -282,6 +331,15 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     write_json(&report, &built, args.json.as_ref())?;
+    if let Some(db) = &args.db {
+        let c = &report.capture;
+        let mut run = yagura_store::RunInfo::sensor(&args.interface, yagura_store::now());
+        run.first_seen = c.first_seen.unwrap_or(run.first_seen);
+        run.last_seen = c.last_seen.unwrap_or(run.last_seen);
+        run.packets = c.packets;
+        run.bytes = c.bytes;
+        ingest(db, &built, &run, args.quiet)?;
+    }
     if !args.quiet {
         crate::summary::print(
             &mut std::io::stdout().lock(),

@@ -44,7 +44,11 @@ impl Registry {
         }
     }
 
+    /// The registry of a name, or of the protocol prefix of a fact's value (`pn_dcp:42`).
     pub fn from_name(s: &str) -> Option<Registry> {
+        if s == "pn_dcp" {
+            return Some(Registry::Profinet);
+        }
         Registry::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
