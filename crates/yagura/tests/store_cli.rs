@@ -194,3 +194,49 @@ fn clear_errors() {
     let out = yagura(&["asset", "set", "--db", &db, &id]);
     assert!(text(&out.stderr).contains("nothing to do"));
 }
+
+/// `yagura analyze --db` fills the store from a real capture: the S7 PLC of the bundled
+/// sample (its SZL answers name it; checked against tshark in yagura-model's corpus tests)
+/// is there with its identity, and analysing the same capture again changes nothing.
+#[test]
+fn analyze_fills_the_store_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("plant.db").display().to_string();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/pcap/sample")
+        .display()
+        .to_string();
+    let first = yagura(&["analyze", &sample, "--db", &db]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stderr).contains("new and 0 updated assets"),
+        "{}",
+        text(&first.stderr)
+    );
+    let again = yagura(&["analyze", &sample, "--db", &db]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("ingested before"),
+        "{}",
+        text(&again.stderr)
+    );
+    let out = yagura(&["assets", "--db", &db, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let assets: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let plc = assets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["order_number"] == "6ES7 315-2EH14-0AB0")
+        .expect("the S7-300 CPU of the sample");
+    assert_eq!(plc["device_type"], "plc");
+    assert_eq!(plc["firmware"], "V3.2.7");
+    assert_eq!(plc["model"], "CPU 315-2 PN/DP");
+    // The same inventory as the report's.
+    let report = yagura(&["analyze", "-q", &sample, "--json", "-"]);
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(
+        assets.as_array().unwrap().len(),
+        report["assets"].as_array().unwrap().len()
+    );
+}
