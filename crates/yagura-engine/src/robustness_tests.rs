@@ -1106,3 +1106,60 @@ fn detection_only_labels_flows_without_parsing() {
         assert!(labels(&off).iter().any(Option::is_some), "{name}");
     }
 }
+
+/// An LLDP frame from 00:1b:1b:00:00:07 naming itself `name`: chassis id (MAC), port id,
+/// TTL, system name, end.
+fn lldp(name: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x02, 0x07, 0x04, 0x00, 0x1b, 0x1b, 0x00, 0x00, 0x07];
+    p.extend([0x04, 0x03, 0x07, b'p', b'1']);
+    p.extend([0x06, 0x02, 0x00, 0x78]);
+    p.extend([0x0a, name.len() as u8]);
+    p.extend_from_slice(name);
+    p.extend([0x00, 0x00]);
+    let mut f = vec![
+        0x01, 0x80, 0xc2, 0x00, 0x00, 0x0e, 0x00, 0x1b, 0x1b, 0x00, 0x00, 0x07,
+    ];
+    f.extend([0x88, 0xcc]);
+    f.extend(p);
+    f
+}
+
+/// A switch repeats its LLDP announcement every second: each frame counts as a PDU, but an
+/// identical frame is parsed again only once a minute (so its facts' last-seen time moves
+/// in minute steps), and a changed frame is parsed at once.
+#[test]
+fn repeated_link_frames_are_counted_and_refreshed_each_minute() {
+    let cfg = EngineConfig::default();
+    let registry = Registry::new();
+    let mut w = Worker::new(&registry, &cfg, None, None);
+    const S: u64 = 1_000_000_000;
+    let same = lldp(b"sw-1");
+    let renamed = lldp(b"sw-1b");
+    for i in 0..101u64 {
+        let frame = if i == 100 { &renamed } else { &same };
+        w.process(&Packet {
+            ts: Timestamp(1000 * S + i * S),
+            link: LinkType::ETHERNET,
+            orig_len: frame.len() as u32,
+            data: frame,
+            index: i,
+        });
+    }
+    let (p, _, _) = w.finish();
+    assert_eq!(p.pipeline.link_pdus, 101);
+    let (facts, _) = p.facts.into_report();
+    let name = |v: &str| {
+        facts
+            .iter()
+            .find(|f| f.attribute == yagura_core::Attribute::Hostname && f.value == v)
+            .unwrap_or_else(|| panic!("no host name {v}: {facts:?}"))
+    };
+    let old = name("sw-1");
+    // Parsed at 0 s and 60 s (not at 1–59 s nor 61–99 s).
+    assert_eq!(
+        (old.first_seen, old.last_seen),
+        (Timestamp(1000 * S), Timestamp(1060 * S))
+    );
+    assert_eq!(old.count, 2);
+    assert_eq!(name("sw-1b").first_seen, Timestamp(1100 * S));
+}

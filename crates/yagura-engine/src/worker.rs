@@ -89,6 +89,22 @@ struct Counters {
     link_pdus: u64,
 }
 
+/// How long a repeated link-layer frame is counted without parsing it again.
+const LINK_REFRESH_NS: u64 = 60_000_000_000;
+/// Link-layer senders remembered per worker (beyond, frames are simply parsed).
+const MAX_LINK_MEMO: usize = 4096;
+/// Hashes link-layer payloads for [`LinkMemo`] (fixed seed: runs are reproducible).
+static LINK_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6c69_6e6b);
+
+/// The last parsed frame of one link-layer sender, destination and protocol.
+struct LinkMemo {
+    hash: u64,
+    len: usize,
+    parsed_at: Timestamp,
+    /// PDUs it counted.
+    pdus: u64,
+}
+
 /// The part of the worker that flow closing and PDU emission need (borrowed apart from the
 /// flow table).
 struct Sink {
@@ -114,6 +130,8 @@ pub(crate) struct Worker<'r> {
     owners: Option<Owners>,
     /// Run the link-layer dissectors (`EngineConfig::dissect`).
     dissect: bool,
+    /// The last parsed link-layer frame per sender, destination and protocol.
+    link_memo: HashMap<(MacAddr, MacAddr, LinkProtocol), LinkMemo>,
 }
 
 /// Where a chunk of application data was seen: the flow and the packet. Passed by
@@ -481,6 +499,7 @@ impl<'r> Worker<'r> {
             now: Timestamp::ZERO,
             owners,
             dissect: cfg.dissect,
+            link_memo: HashMap::new(),
         }
     }
 
@@ -559,7 +578,7 @@ impl<'r> Worker<'r> {
                         llc.map(|l| l.dsap),
                         llc.and_then(|l| l.snap),
                     ) {
-                        self.link(pkt, d.src_mac, proto, payload);
+                        self.link(pkt, d.src_mac, d.dst_mac, proto, payload);
                     }
                 }
             },
@@ -569,10 +588,34 @@ impl<'r> Worker<'r> {
     /// A link-layer protocol's frame (LLDP, CDP, STP, Profinet DCP): its identity facts are
     /// about the source MAC.
     #[cold]
-    fn link(&mut self, pkt: &Packet<'_>, src: MacAddr, proto: LinkProtocol, payload: &[u8]) {
+    fn link(
+        &mut self,
+        pkt: &Packet<'_>,
+        src: MacAddr,
+        dst: MacAddr,
+        proto: LinkProtocol,
+        payload: &[u8],
+    ) {
         if !self.dissect {
             return;
         }
+        // Switches and controllers repeat the same frame every few seconds (STP hellos, LLDP
+        // announcements): a frame identical to the last one of its sender, destination and
+        // protocol, parsed less than `LINK_REFRESH` ago, is counted as that one was, without
+        // parsing it again (its facts' last-seen times are refreshed at the next parse). All
+        // frames with one key reach one worker, so this is the same whatever the threads.
+        let key = (src, dst, proto);
+        let hash = std::hash::BuildHasher::hash_one(&LINK_HASH, payload);
+        if let Some(m) = self.link_memo.get(&key)
+            && m.hash == hash
+            && m.len == payload.len()
+            && pkt.ts.since(m.parsed_at) < LINK_REFRESH_NS
+            && pkt.ts >= m.parsed_at
+        {
+            self.c.link_pdus += m.pdus;
+            return;
+        }
+        let before = self.c.link_pdus;
         let mut sink = LinkEmit {
             mac: src,
             ts: pkt.ts,
@@ -581,6 +624,15 @@ impl<'r> Worker<'r> {
             pdus: &mut self.c.link_pdus,
         };
         yagura_dissect::link::dissect(proto, payload, &mut sink);
+        let memo = LinkMemo {
+            hash,
+            len: payload.len(),
+            parsed_at: pkt.ts,
+            pdus: self.c.link_pdus - before,
+        };
+        if self.link_memo.len() < MAX_LINK_MEMO || self.link_memo.contains_key(&key) {
+            self.link_memo.insert(key, memo);
+        }
     }
 
     /// A frame without IP: its source MAC is a (possibly layer-2-only) device.
