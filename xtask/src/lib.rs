@@ -54,7 +54,8 @@ pub fn input_files(from: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn read_input(path: &Path) -> Result<Vec<u8>> {
+/// A generator input's bytes (decompressed when it ends in `.zst`).
+pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "zst") {
         zstd::decode_all(raw.as_slice())
@@ -64,7 +65,8 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-fn display_name(path: &Path) -> String {
+/// An input's file name as recorded in a table header (without `.zst`).
+pub(crate) fn input_name(path: &Path) -> String {
     let n = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -76,7 +78,7 @@ fn display_name(path: &Path) -> String {
 pub fn generate(files: &[PathBuf]) -> Result<Vec<u8>> {
     let mut inputs: Vec<(String, Vec<u8>)> = files
         .iter()
-        .map(|p| Ok((display_name(p), read_input(p)?)))
+        .map(|p| Ok((input_name(p), read_input(p)?)))
         .collect::<Result<_>>()?;
     inputs.sort();
     let mut header = String::new();

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
@@ -42,29 +42,18 @@ impl Input {
     }
 }
 
-fn read_input(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if path.extension().is_some_and(|e| e == "zst") {
-        zstd::decode_all(raw.as_slice())
-            .with_context(|| format!("decompressing {}", path.display()))
-    } else {
-        Ok(raw)
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    let n = path
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    n.strip_suffix(".zst").map(str::to_owned).unwrap_or(n)
-}
-
 /// Generates the table (zstd-compressed text). Deterministic: the same inputs (by registry,
 /// file name and content, in any order) give the same bytes.
 pub fn generate(inputs: &[Input]) -> Result<Vec<u8>> {
     let mut loaded: Vec<(Registry, String, Vec<u8>)> = inputs
         .iter()
-        .map(|i| Ok((i.registry, file_name(&i.path), read_input(&i.path)?)))
+        .map(|i| {
+            Ok((
+                i.registry,
+                crate::input_name(&i.path),
+                crate::read_input(&i.path)?,
+            ))
+        })
         .collect::<Result<_>>()?;
     loaded.sort();
     let mut header = String::new();

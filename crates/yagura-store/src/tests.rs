@@ -18,35 +18,7 @@ fn t(secs: u64) -> Timestamp {
 }
 
 fn asset(id: &str, first: u64, last: u64) -> Asset {
-    let mac = id.strip_prefix("mac:").and_then(crate::sqlite::parse_mac);
-    Asset {
-        id: id.to_string(),
-        ips: Vec::new(),
-        mac,
-        mac_locally_administered: mac.map(|m| m.is_local()),
-        vendor: None,
-        device_type: DeviceType::Unknown,
-        device_type_confidence: 0,
-        device_type_reasons: Vec::new(),
-        model: None,
-        order_number: None,
-        firmware: None,
-        hardware: None,
-        serial: None,
-        hostname: None,
-        names: Vec::new(),
-        os: None,
-        protocols: Vec::new(),
-        roles: Vec::new(),
-        purdue_level: None,
-        purdue_reasons: Vec::new(),
-        user_overrides: Vec::new(),
-        first_seen: t(first),
-        last_seen: t(last),
-        packets_sent: 0,
-        bytes_sent: 0,
-        attributes: Vec::new(),
-    }
+    crate::sqlite::ingest::bare_asset(id, t(first), t(last))
 }
 
 fn attr(

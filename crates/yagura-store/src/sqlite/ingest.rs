@@ -355,7 +355,8 @@ fn endpoint<'a>(
     Ok(pk)
 }
 
-fn bare_asset(id: &str, first_seen: Timestamp, last_seen: Timestamp) -> Asset {
+/// An asset known only by its id (an edge's endpoint the inventory does not hold).
+pub(crate) fn bare_asset(id: &str, first_seen: Timestamp, last_seen: Timestamp) -> Asset {
     let mac = id.strip_prefix("mac:").and_then(parse_mac);
     Asset {
         id: id.to_string(),

@@ -6,9 +6,7 @@
 //! one. Readers (`yagura assets`) do not block a writer (the sensor) and see the last
 //! committed run.
 
-mod ingest;
-#[cfg(test)]
-pub(crate) use ingest::parse_mac;
+pub(crate) mod ingest;
 mod load;
 pub(crate) mod schema;
 
