@@ -371,6 +371,8 @@ pub struct Registry {
     udp: PortTable,
     /// Hand out dissectors (false: flows are labelled, no PDU is parsed).
     parse: bool,
+    /// When set, hand out dissectors only for these protocols.
+    only: Option<&'static [ProtocolId]>,
 }
 
 impl Default for Registry {
@@ -386,8 +388,33 @@ impl Registry {
             tcp: PortTable::new(TCP_PORTS),
             udp: PortTable::new(UDP_PORTS),
             parse: true,
+            only: None,
         }
     }
+
+    /// A registry that labels every flow but parses only the protocols in `only` (the
+    /// others get no dissector, as with [`Registry::detection_only`]): to measure what some
+    /// dissectors cost, such as the five industrial families of [`Registry::OT_CORE`].
+    pub fn only(only: &'static [ProtocolId]) -> Registry {
+        Registry {
+            only: Some(only),
+            ..Registry::new()
+        }
+    }
+
+    /// The five industrial protocol families dissected in depth first: Modbus/TCP with
+    /// UMAS, S7comm and S7comm-plus over ISO-on-TCP, EtherNet/IP with CIP and PCCC, DNP3,
+    /// IEC 60870-5-104.
+    pub const OT_CORE: &'static [ProtocolId] = &[
+        ProtocolId::MODBUS,
+        ProtocolId::S7COMM,
+        ProtocolId::S7COMM_PLUS,
+        ProtocolId::COTP,
+        ProtocolId::ENIP,
+        ProtocolId::CIP,
+        ProtocolId::DNP3,
+        ProtocolId::IEC104,
+    ];
 
     /// A registry that labels flows but hands out no dissector: the pipeline up to
     /// protocol detection, to measure what the dissectors themselves cost.
@@ -468,7 +495,7 @@ impl Registry {
     /// recognised but not dissected yet get an [`crate::opaque::Opaque`] that consumes their
     /// bytes and emits nothing. `None` for [`ProtocolId::UNKNOWN`] and unassigned ids.
     pub fn dissector(&self, id: ProtocolId, transport: Transport) -> Option<Box<dyn Dissector>> {
-        if !self.parse {
+        if !self.parse || self.only.is_some_and(|o| !o.contains(&id)) {
             return None;
         }
         let udp = transport != Transport::TCP;

@@ -67,13 +67,20 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    // The whole pipeline, and (`_no_dissectors`) the same up to protocol detection, which
-    // shows what the application-protocol dissectors cost.
-    for (threads, dissect) in [(1, true), (2, true), (1, false)] {
-        let name = if dissect {
-            format!("analyze_{threads}_thread")
-        } else {
-            format!("analyze_{threads}_thread_no_dissectors")
+    // The whole pipeline; (`_no_dissectors`) the same up to protocol detection, which
+    // shows what the application-protocol dissectors cost; (`_ot_core`) with only the five
+    // industrial families of issue 3 dissected (Registry::OT_CORE).
+    let only = yagura_dissect::Registry::OT_CORE;
+    for (threads, dissect, only_dissectors) in [
+        (1, true, None),
+        (2, true, None),
+        (1, false, None),
+        (1, true, Some(only)),
+    ] {
+        let name = match (dissect, only_dissectors) {
+            (true, None) => format!("analyze_{threads}_thread"),
+            (true, Some(_)) => format!("analyze_{threads}_thread_ot_core"),
+            (false, _) => format!("analyze_{threads}_thread_no_dissectors"),
         };
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -82,6 +89,7 @@ fn bench(c: &mut Criterion) {
                 let cfg = EngineConfig {
                     threads,
                     dissect,
+                    only_dissectors,
                     ..EngineConfig::default()
                 };
                 let r = yagura_engine::run(

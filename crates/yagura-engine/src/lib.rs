@@ -53,6 +53,10 @@ pub struct EngineConfig {
     /// Run the application-protocol dissectors. When false, flows are still labelled by
     /// protocol detection but no PDU is parsed (to measure what the dissectors cost).
     pub dissect: bool,
+    /// With `dissect`, parse only these protocols (`None`: all). Link-layer frames are then
+    /// only counted. For measurements, such as issue 3's "the five families on" case
+    /// ([`Registry::OT_CORE`]).
+    pub only_dissectors: Option<&'static [yagura_dissect::ProtocolId]>,
 }
 
 impl Default for EngineConfig {
@@ -65,7 +69,17 @@ impl Default for EngineConfig {
             reassembly: ReassemblyLimits::default(),
             defrag: DefragLimits::default(),
             dissect: true,
+            only_dissectors: None,
         }
+    }
+}
+
+/// The dissectors `cfg` asks for.
+fn registry_for(cfg: &EngineConfig) -> Registry {
+    match (cfg.dissect, cfg.only_dissectors) {
+        (false, _) => Registry::detection_only(),
+        (true, None) => Registry::new(),
+        (true, Some(only)) => Registry::only(only),
     }
 }
 
@@ -110,11 +124,7 @@ pub fn run(
     progress: &Progress,
     stop: &AtomicBool,
 ) -> Result<Report, EngineError> {
-    let registry = if cfg.dissect {
-        Registry::new()
-    } else {
-        Registry::detection_only()
-    };
+    let registry = registry_for(cfg);
     let threads = cfg.threads.max(1);
     let mut wcfg = cfg.clone();
     wcfg.flow_limits.max_flows = (cfg.flow_limits.max_flows / threads).max(1);
@@ -260,11 +270,7 @@ pub fn run_live(
     progress: &Progress,
     stop: &AtomicBool,
 ) -> Result<Report, EngineError> {
-    let registry = if cfg.dissect {
-        Registry::new()
-    } else {
-        Registry::detection_only()
-    };
+    let registry = registry_for(cfg);
     let n = sources.len().max(1);
     let mut wcfg = cfg.clone();
     wcfg.flow_limits.max_flows = (cfg.flow_limits.max_flows / n).max(1);

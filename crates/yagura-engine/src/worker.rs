@@ -498,7 +498,7 @@ impl<'r> Worker<'r> {
             },
             now: Timestamp::ZERO,
             owners,
-            dissect: cfg.dissect,
+            dissect: cfg.dissect && cfg.only_dissectors.is_none(),
             link_memo: HashMap::new(),
         }
     }

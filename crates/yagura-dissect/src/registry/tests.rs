@@ -64,6 +64,30 @@ const NAMES: &[&str] = &[
 ];
 
 #[test]
+fn a_restricted_registry_labels_everything_but_parses_only_its_protocols() {
+    let r = Registry::only(Registry::OT_CORE);
+    let full = Registry::new();
+    for id in [
+        ProtocolId::MODBUS,
+        ProtocolId::S7COMM,
+        ProtocolId::ENIP,
+        ProtocolId::DNP3,
+    ] {
+        assert!(r.dissector(id, Transport::TCP).is_some(), "{id:?}");
+    }
+    for id in [ProtocolId::DNS, ProtocolId::BACNET, ProtocolId::HTTP] {
+        assert!(r.dissector(id, Transport::UDP).is_none(), "{id:?}");
+        assert!(full.dissector(id, Transport::UDP).is_some(), "{id:?}");
+    }
+    // Detection is the full registry's.
+    let modbus = hex("41a00000000601030000000a");
+    assert_eq!(
+        r.detect(Transport::TCP, 40000, 502, &modbus),
+        full.detect(Transport::TCP, 40000, 502, &modbus)
+    );
+}
+
+#[test]
 fn every_required_name_has_an_id() {
     for n in NAMES {
         let id = ProtocolId::from_name(n).unwrap_or_else(|| panic!("{n} missing"));
