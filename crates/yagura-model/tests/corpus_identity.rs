@@ -2,12 +2,9 @@
 //! firmware and type exactly. Every expected value was read from tshark's dissection of the
 //! same file (the commands are beside each test).
 //!
-//! Modbus FC 43 answers already report identity facts on this branch. The S7 and CIP
-//! dissectors still put identity only into their events (another part converts them to
-//! `emit_identity`); for those captures the test turns the identity-named fields of the
-//! events into facts about the sender, exactly as `emit_identity` does, so that fusion is
-//! proven on the real values now and the test keeps holding once the dissectors report the
-//! facts themselves.
+//! The facts come from the dissectors themselves (Modbus FC 43, S7 SZL, CIP Identity,
+//! ListIdentity), counted as `yagura analyze` does without `--events`; the events written
+//! alongside by the 1-thread run must name the same identity values.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -29,75 +26,88 @@ fn corpus(rel: &str) -> PathBuf {
     dir.join(rel)
 }
 
-/// Analyse `rel` (with events), on 1 and 2 threads, and check the two reports agree.
+/// Analyse `rel` on 1 thread writing events and on 2 threads only counting (as `yagura
+/// analyze` without `--events`), check the two reports agree, and return the counting
+/// run's report with the events.
 fn analyze(rel: &str) -> (Report, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut out = Vec::new();
-    for threads in [1, 2] {
-        let events = dir.path().join(format!("events{threads}.jsonl"));
+    let events = dir.path().join("events.jsonl");
+    let run = |threads: usize, events: Option<PathBuf>| {
         let mut src = yagura_capture::file::open_paths(&[corpus(rel)]).unwrap();
         let cfg = EngineConfig {
             threads,
-            events: Some(events.clone()),
+            events,
             ..EngineConfig::default()
         };
-        let r = yagura_engine::run(
+        yagura_engine::run(
             src.as_mut(),
             &cfg,
             &Progress::default(),
             &AtomicBool::new(false),
         )
-        .unwrap();
-        let ev: Vec<serde_json::Value> = std::fs::read_to_string(&events)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        out.push((r, ev));
-    }
-    let (b, _) = out.pop().unwrap();
-    let (a, ev) = out.pop().unwrap();
+        .unwrap()
+    };
+    let a = run(1, Some(events.clone()));
+    let b = run(2, None);
+    let ev: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(
         serde_json::to_string(&a).unwrap(),
         serde_json::to_string(&b).unwrap(),
-        "{rel}: report differs between 1 and 2 threads"
+        "{rel}: the report differs between 1 thread with events and 2 threads counting"
     );
     assert_eq!(
         serde_json::to_string(&yagura_model::build(&a)).unwrap(),
         serde_json::to_string(&yagura_model::build(&b)).unwrap()
     );
-    (a, ev)
+    (b, ev)
 }
 
-/// What `emit_identity` reports for an event: each identity-named field as a fact about
-/// the sender (known here by its address).
-fn facts_from_events(events: &[serde_json::Value], protocol: &str) -> Vec<IdentityObservation> {
+/// The identity-named fields of `protocol`'s events (what `emit_identity` turns into
+/// facts), as (attribute, value) pairs. Numbers are namespaced by protocol, except that
+/// ListIdentity (`enip`) states CIP's numbers (its vendor id is a CIP vendor id).
+fn event_identity(events: &[serde_json::Value], protocol: &str) -> Vec<(Attribute, String)> {
+    let namespace = if protocol == "enip" { "cip" } else { protocol };
     let mut out = Vec::new();
     for e in events.iter().filter(|e| e["protocol"] == protocol) {
-        let ts: yagura_core::Timestamp = yagura_core::Timestamp::ZERO;
         for (name, v) in e.as_object().unwrap() {
             let Some(attribute) = Attribute::from_field(name) else {
                 continue;
             };
             let value = match v {
                 serde_json::Value::String(s) if !s.trim().is_empty() => s.trim().to_string(),
-                serde_json::Value::Number(n) => format!("{protocol}:{n}"),
+                serde_json::Value::Number(n) => format!("{namespace}:{n}"),
                 _ => continue,
             };
-            out.push(IdentityObservation {
-                ip: Some(e["src"].as_str().unwrap().parse().unwrap()),
-                mac: None,
-                protocol: Box::leak(protocol.to_string().into_boxed_str()),
-                attribute,
-                value,
-                first_seen: ts,
-                last_seen: ts,
-                count: 1,
-            });
+            out.push((attribute, value));
         }
     }
     assert!(!out.is_empty(), "no {protocol} identity in the events");
     out
+}
+
+/// Every identity value the events of `protocol` name is also a fact of the report (from
+/// the same protocol), reported while counting.
+fn facts_match_events(report: &Report, events: &[serde_json::Value], protocol: &str) {
+    for (attribute, value) in event_identity(events, protocol) {
+        assert!(
+            report
+                .observations
+                .identity
+                .iter()
+                .any(|o| o.protocol == protocol && o.attribute == attribute && o.value == value),
+            "{protocol} {attribute:?} {value:?} is in the events but not among the facts: {:?}",
+            report
+                .observations
+                .identity
+                .iter()
+                .map(|o| (o.protocol, o.attribute, &o.value))
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 fn asset<'a>(inv: &'a Inventory, id: &str) -> &'a Asset {
@@ -166,9 +176,8 @@ fn modbus_device_identification_names_a_plc_behind_a_router() {
 /// "S C-B1U393142011".
 #[test]
 fn s7_szl_names_an_s7_315() {
-    let (mut report, events) = analyze("pcap/s7comm/iti__tia_s300_goOnline.pcapng");
-    let extra = facts_from_events(&events, "s7comm");
-    report.observations.identity.extend(extra);
+    let (report, events) = analyze("pcap/s7comm/iti__tia_s300_goOnline.pcapng");
+    facts_match_events(&report, &events, "s7comm");
     let inv = yagura_model::build(&report);
     let plc = asset(&inv, "mac:00:0e:8c:d0:f9:cb");
     assert_eq!(plc.vendor.as_deref(), Some("Siemens"));
@@ -203,40 +212,55 @@ fn s7_szl_names_an_s7_315() {
     );
 }
 
-/// CIP Identity object (Get Attributes All) of a ControlLogix L61 during a program upload.
+/// CIP Identity object (Get Attributes All) of a ControlLogix L61 during a program upload,
+/// read *through* the EtherNet/IP module: the request is an Unconnected Send routed to
+/// backplane port 1, slot 0, so the answer is the identity of the controller in slot 0, not
+/// of the module that owns the IP and MAC address. It stays in the events (as the answer's
+/// fields) and is not made a fact about the module: the module's asset keeps the MAC
+/// registry's vendor and no model.
 ///
 /// `tshark -r iti__CL5000EIP-Software_Upload.pcap -Y cip.id.product_name -T fields -e
 /// ip.src -e eth.src -e cip.id.vendor_id -e cip.id.device_type -e cip.id.major_rev -e
 /// cip.id.minor_rev -e cip.id.product_name`: 192.168.10.120, 00:00:bc:3e:eb:e4, vendor 1,
-/// device type 0x0e, revision 16.20, "1756-L61/B LOGIX5561".
+/// device type 0x0e, revision 16.20, "1756-L61/B LOGIX5561"; `-Y cip.cm.route_path`
+/// (or the events' `route_port`/`route_link`): port 1, link 0.
 #[test]
-fn cip_identity_names_a_controllogix_controller() {
-    let (mut report, events) = analyze("pcap/enip/iti__CL5000EIP-Software_Upload.pcap");
-    report
-        .observations
-        .identity
-        .extend(facts_from_events(&events, "cip"));
-    let inv = yagura_model::build(&report);
-    let plc = asset(&inv, "mac:00:00:bc:3e:eb:e4");
-    assert_eq!(plc.model.as_deref(), Some("1756-L61/B LOGIX5561"));
-    assert_eq!(plc.firmware.as_deref(), Some("16.20"));
-    assert_eq!(plc.serial.as_deref(), Some("0x0051823f"));
-    // The MAC block 00:00:BC is Rockwell's (Allen-Bradley); CIP states vendor id 1 only as a
-    // number until the vendor-id table lands.
-    assert_eq!(plc.vendor.as_deref(), Some("Rockwell Automation"));
-    assert_eq!(plc.device_type, DeviceType::Plc);
-    assert_eq!(
-        plc.device_type_reasons[0],
-        "model 1756-L61/B LOGIX5561 is a ControlLogix controller"
-    );
+fn cip_identity_routed_to_a_backplane_slot_is_not_the_modules() {
+    let (report, events) = analyze("pcap/enip/iti__CL5000EIP-Software_Upload.pcap");
+    // The events carry the routed answer, and the routing.
+    let routed = event_identity(&events, "cip");
+    assert!(routed.contains(&(Attribute::Model, "1756-L61/B LOGIX5561".to_string())));
     assert!(
-        plc.device_type_reasons.contains(
-            &"CIP identity says device type 14 (Programmable Logic Controller)".to_string()
-        ),
-        "{:?}",
-        plc.device_type_reasons
+        events
+            .iter()
+            .any(|e| e["function_name"] == "unconnected_send"
+                && e["route_port"] == 1
+                && e["route_link"] == 0)
     );
-    assert_eq!(plc.purdue_level, Some(1));
+    // No CIP fact is about the module that relayed it.
+    assert!(
+        !report
+            .observations
+            .identity
+            .iter()
+            .any(|o| o.protocol == "cip"),
+        "{:?}",
+        report.observations.identity
+    );
+    let inv = yagura_model::build(&report);
+    let module = asset(&inv, "mac:00:00:bc:3e:eb:e4");
+    assert_eq!(module.model, None);
+    assert_eq!(module.firmware, None);
+    // The MAC block 00:00:BC is Rockwell's (Allen-Bradley).
+    assert_eq!(module.vendor.as_deref(), Some("Rockwell Automation"));
+    // Serving EtherNet/IP is the only evidence: a controller, with a modest score.
+    assert_eq!(module.device_type, DeviceType::Plc);
+    assert_eq!(module.device_type_confidence, 55);
+    assert_eq!(
+        module.device_type_reasons,
+        vec!["serves EtherNet/IP to 1 client"]
+    );
+    assert_eq!(module.purdue_level, Some(1));
 }
 
 /// EtherNet/IP ListIdentity answered by a 1756-ENBT communication module behind a router.
@@ -247,11 +271,8 @@ fn cip_identity_names_a_controllogix_controller() {
 /// "1756-ENBT/A".
 #[test]
 fn list_identity_names_a_controllogix_communication_module() {
-    let (mut report, events) = analyze("pcap/enip/iti__enip_test.pcap");
-    report
-        .observations
-        .identity
-        .extend(facts_from_events(&events, "enip"));
+    let (report, events) = analyze("pcap/enip/iti__enip_test.pcap");
+    facts_match_events(&report, &events, "enip");
     let inv = yagura_model::build(&report);
     let m = asset(&inv, "ip:10.1.1.164");
     assert_eq!(m.model.as_deref(), Some("1756-ENBT/A"));
