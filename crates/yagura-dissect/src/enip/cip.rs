@@ -149,6 +149,35 @@ impl Path {
     /// segments only noted (what counting a PDU needs: its class and whether it is
     /// symbolic).
     pub fn parse(p: &[u8]) -> Path {
+        // The shapes most requests use, without the general walk: 8-bit class and instance
+        // (and attribute) logical segments, or one symbolic segment (a tag name).
+        match *p {
+            [0x20, c, 0x24, i] => Path {
+                class: Some(u32::from(c)),
+                instance: Some(u32::from(i)),
+                ..Path::default()
+            },
+            [0x20, c, 0x24, i, 0x30, a] => Path {
+                class: Some(u32::from(c)),
+                instance: Some(u32::from(i)),
+                attribute: Some(u32::from(a)),
+                ..Path::default()
+            },
+            [0x91, n, ref rest @ ..]
+                if n > 0 && rest.len() == usize::from(n) + usize::from(n % 2) =>
+            {
+                Path {
+                    symbolic: true,
+                    ..Path::default()
+                }
+            }
+            _ => Path::parse_with(p, None),
+        }
+    }
+
+    /// The general walk alone (the shortcuts of [`Path::parse`] must agree with it).
+    #[cfg(test)]
+    pub(crate) fn parse_with_walk(p: &[u8]) -> Path {
         Path::parse_with(p, None)
     }
 

@@ -458,6 +458,32 @@ fn counting_sink_sees_every_pdu() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
+    /// The shortcuts of `Path::parse` for common shapes agree with the general walk.
+    #[test]
+    fn path_shortcuts_agree_with_the_walk(
+        shape in 0u8..4,
+        a in any::<u8>(), b in any::<u8>(), c in any::<u8>(),
+        sym in proptest::collection::vec(any::<u8>(), 0..12),
+        noise in proptest::collection::vec(any::<u8>(), 0..10),
+    ) {
+        let p: Vec<u8> = match shape {
+            0 => vec![0x20, a, 0x24, b],
+            1 => vec![0x20, a, 0x24, b, 0x30, c],
+            2 => {
+                let mut p = vec![0x91, sym.len() as u8];
+                p.extend(&sym);
+                if sym.len() % 2 == 1 { p.push(0); }
+                p
+            }
+            _ => noise.clone(),
+        };
+        prop_assert_eq!(cip::Path::parse(&p), cip::Path::parse_with_walk(&p));
+        // Cut or extended, too.
+        for q in [&p[..p.len().saturating_sub(1)], &[p.as_slice(), &[a]].concat()[..]] {
+            prop_assert_eq!(cip::Path::parse(q), cip::Path::parse_with_walk(q));
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), udp in any::<bool>(), resp in any::<bool>()) {
         let mut d = EnipDissector::new(udp);
