@@ -269,12 +269,18 @@ impl Dissector for DhcpDissector {
             }
         }
         // Address configuration is class `other`.
-        let mut fields: Fields = Vec::new();
+        // Event fields are built only when events are wanted (formatting addresses and the
+        // parameter list is most of the cost of a message); facts always.
+        let mut fields = Fields::new();
+        let mut put = |name: &'static str, value: &dyn Fn() -> FieldValue| {
+            if events {
+                fields.push((name, value()));
+            }
+        };
         let mut facts: Vec<(Subject, Attribute, String)> = Vec::new();
-        fields.push((
-            "transaction_id",
-            u(crate::bytes::be32(d, field::XID).unwrap_or(0)),
-        ));
+        put("transaction_id", &|| {
+            u(crate::bytes::be32(d, field::XID).unwrap_or(0))
+        });
         let giaddr = ipv4_at(d, field::GIADDR).filter(|a| !a.is_unspecified());
         let chaddr = (d[field::HTYPE] == 1 && d[field::HLEN] == 6)
             .then(|| MacAddr::from_slice(&d[field::CHADDR..]))
@@ -288,20 +294,20 @@ impl Dissector for DhcpDissector {
             None => None,
         };
         if let Some(m) = chaddr {
-            fields.push(("client_mac", FieldValue::Str(m.to_string())));
+            put("client_mac", &|| FieldValue::Str(m.to_string()));
         }
         if let Some(a) = ipv4_at(d, field::CIADDR).filter(|a| !a.is_unspecified()) {
-            fields.push(("client_address", FieldValue::Str(a.to_string())));
+            put("client_address", &|| FieldValue::Str(a.to_string()));
         }
         if let Some(a) = ipv4_at(d, field::YIADDR).filter(|a| !a.is_unspecified()) {
             let name = match t {
                 Some(MessageType::OFFER) => "offered_address",
                 _ => "assigned_address",
             };
-            fields.push((name, FieldValue::Str(a.to_string())));
+            put(name, &|| FieldValue::Str(a.to_string()));
         }
         if let Some(a) = giaddr {
-            fields.push(("relay_address", FieldValue::Str(a.to_string())));
+            put("relay_address", &|| FieldValue::Str(a.to_string()));
             if client {
                 facts.push((Subject::Ip(a.into()), Attribute::Role, "dhcp_relay".into()));
             }
@@ -310,16 +316,16 @@ impl Dissector for DhcpDissector {
             if let Some(w) = who {
                 facts.push((w, Attribute::Hostname, h.clone()));
             }
-            fields.push(("hostname", FieldValue::Str(h)));
+            put("hostname", &|| FieldValue::Str(h.clone()));
         }
         if let Some(f) = o.fqdn.and_then(fqdn) {
             if let Some(w) = who {
                 facts.push((w, Attribute::Hostname, f.trim_end_matches('.').to_owned()));
             }
-            fields.push(("fqdn", FieldValue::Str(f)));
+            put("fqdn", &|| FieldValue::Str(f.clone()));
         }
         if let Some(v) = o.domain_name.map(opt_text) {
-            fields.push(("domain_name", FieldValue::Str(v)));
+            put("domain_name", &|| FieldValue::Str(v.clone()));
         }
         if let Some(vc) = o.vendor_class.map(opt_text).filter(|v| !v.is_empty()) {
             if client && let Some(w) = who {
@@ -328,37 +334,39 @@ impl Dissector for DhcpDissector {
                     facts.push((w, Attribute::Os, os));
                 }
             }
-            fields.push(("vendor_class", FieldValue::Str(vc)));
+            put("vendor_class", &|| FieldValue::Str(vc.clone()));
         }
         if let Some(prl) = o.prl {
-            let list: Vec<String> = prl.iter().map(u8::to_string).collect();
-            fields.push(("parameter_request_list", FieldValue::Str(list.join(","))));
+            put("parameter_request_list", &|| {
+                let list: Vec<String> = prl.iter().map(u8::to_string).collect();
+                FieldValue::Str(list.join(","))
+            });
             if let Some((_, os)) = PRL_FINGERPRINTS.iter().find(|(l, _)| *l == prl) {
-                fields.push(("os_hint", FieldValue::Str((*os).into())));
+                put("os_hint", &|| FieldValue::Str((*os).into()));
                 if client && let Some(w) = who {
                     facts.push((w, Attribute::Os, (*os).into()));
                 }
             }
         }
         if let Some(c) = o.client_id {
-            fields.push(("client_id", FieldValue::Str(client_id(c))));
+            put("client_id", &|| FieldValue::Str(client_id(c)));
         }
         if let Some(a) = o.requested {
-            fields.push(("requested_address", FieldValue::Str(a.to_string())));
+            put("requested_address", &|| FieldValue::Str(a.to_string()));
         }
         if let Some(a) = o.server_id {
-            fields.push(("server_id", FieldValue::Str(a.to_string())));
+            put("server_id", &|| FieldValue::Str(a.to_string()));
             if !a.is_unspecified() {
                 facts.push((Subject::Ip(a.into()), Attribute::Role, "dhcp_server".into()));
             }
         }
         if let Some(l) = o.lease {
-            fields.push(("lease_time", u(l)));
+            put("lease_time", &|| u(l));
         }
         if o.relay_agent {
-            fields.push(("relay_agent_info", FieldValue::Bool(true)));
+            put("relay_agent_info", &|| FieldValue::Bool(true));
         }
-        fields.push(("option_count", u(o.count)));
+        put("option_count", &|| u(o.count));
         for (i, (subject, attribute, value)) in facts.iter().enumerate() {
             if value.trim().is_empty()
                 || facts[..i].contains(&(*subject, *attribute, value.clone()))
@@ -372,6 +380,7 @@ impl Dissector for DhcpDissector {
                 value: value.clone(),
             });
         }
+        drop(put);
         emit_to(sink, events, &s, move |f| *f = fields);
         Parsed::done(d.len())
     }
