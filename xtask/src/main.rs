@@ -10,7 +10,9 @@ const USAGE: &str = "usage: cargo xtask oui --from DIR_OR_FILE [--from …] [--o
 usage: cargo xtask vendor-ids [--bacnet FILE] [--cip FILE] [--profinet FILE] [--out PATH]\n\
   Regenerates the embedded protocol vendor id table. --bacnet: bacnet-rs's src/vendor.rs\n\
   (default crates/yagura-model/data/bacnet_vendors.rs.zst); --cip, --profinet: id<TAB>name\n\
-  lines. --out defaults to crates/yagura-model/data/vendor_ids.tsv.zst.";
+  lines, ids decimal or 0x hex (defaults crates/yagura-model/data/cip_vendors.tsv and\n\
+  profinet_vendors.tsv, checked against the *.sources.tsv beside them when present).\n\
+  --out defaults to crates/yagura-model/data/vendor_ids.tsv.zst.";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -58,7 +60,7 @@ fn main() -> Result<()> {
 }
 
 fn vendor_ids(mut args: impl Iterator<Item = String>) -> Result<()> {
-    use xtask::vendor_ids::{DEFAULT_OUT, Input, generate};
+    use xtask::vendor_ids::{DEFAULT_OUT, Input, check_sources, generate};
     use yagura_model::vendor_ids::Registry;
     let mut inputs = Input::defaults();
     let mut out = xtask::workspace_root().join(DEFAULT_OUT);
@@ -80,6 +82,12 @@ fn vendor_ids(mut args: impl Iterator<Item = String>) -> Result<()> {
         let path = PathBuf::from(args.next().with_context(|| format!("{a} needs a path"))?);
         inputs.retain(|i| i.registry != registry);
         inputs.push(Input { registry, path });
+    }
+    for i in &inputs {
+        if i.registry != Registry::Bacnet && i.sources_path().is_file() {
+            let n = check_sources(i)?;
+            eprintln!("{}: {n} sources checked", i.sources_path().display());
+        }
     }
     let data = generate(&inputs)?;
     std::fs::write(&out, &data).with_context(|| format!("writing {}", out.display()))?;

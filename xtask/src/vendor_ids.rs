@@ -5,8 +5,11 @@
 //! - BACnet: the `BACNET_VENDORS` array of the `bacnet-rs` crate's `src/vendor.rs` (ASHRAE's
 //!   assignments as published on bacnet.org, MIT OR Apache-2.0), kept unchanged in
 //!   `crates/yagura-model/data/bacnet_vendors.rs.zst`;
-//! - CIP and Profinet (optional): `id<TAB>name` lines (`#` comments), for when a copy of
-//!   ODVA's or PI's list under compatible terms is at hand (none is embedded today).
+//! - CIP and Profinet: `id<TAB>name` lines (`#` comments; ids decimal or `0x` hex), each
+//!   pair as a vendor states it in its own device description files (EDS `VendCode` and
+//!   `VendName`, GSDML `DeviceIdentity VendorID` and `VendorName`), kept in
+//!   `crates/yagura-model/data/cip_vendors.tsv` and `profinet_vendors.tsv`; the files each
+//!   row came from are in the `*.sources.tsv` beside them (not an input of the table).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +22,10 @@ use yagura_model::vendor_ids::{FORMAT_HEADER, Registry};
 
 /// The committed BACnet input, relative to the workspace root.
 pub const DEFAULT_BACNET: &str = "crates/yagura-model/data/bacnet_vendors.rs.zst";
+/// The committed CIP input (ids from vendors' EDS files), relative to the workspace root.
+pub const DEFAULT_CIP: &str = "crates/yagura-model/data/cip_vendors.tsv";
+/// The committed Profinet input (ids from vendors' GSDML files), relative to the workspace root.
+pub const DEFAULT_PROFINET: &str = "crates/yagura-model/data/profinet_vendors.tsv";
 /// The committed table, relative to the workspace root.
 pub const DEFAULT_OUT: &str = "crates/yagura-model/data/vendor_ids.tsv.zst";
 
@@ -33,12 +40,27 @@ pub struct Input {
 }
 
 impl Input {
-    /// The committed inputs (BACnet only).
+    /// The committed inputs.
     pub fn defaults() -> Vec<Input> {
-        vec![Input {
-            registry: Registry::Bacnet,
-            path: crate::workspace_root().join(DEFAULT_BACNET),
-        }]
+        [
+            (Registry::Bacnet, DEFAULT_BACNET),
+            (Registry::Cip, DEFAULT_CIP),
+            (Registry::Profinet, DEFAULT_PROFINET),
+        ]
+        .into_iter()
+        .map(|(registry, path)| Input {
+            registry,
+            path: crate::workspace_root().join(path),
+        })
+        .collect()
+    }
+
+    /// The provenance file of a committed `id<TAB>name` input: `cip_vendors.tsv` →
+    /// `cip_vendors.sources.tsv`, beside it.
+    pub fn sources_path(&self) -> PathBuf {
+        let name = crate::input_name(&self.path);
+        let stem = name.strip_suffix(".tsv").unwrap_or(&name);
+        self.path.with_file_name(format!("{stem}.sources.tsv"))
     }
 }
 
@@ -119,6 +141,61 @@ pub fn generate(inputs: &[Input]) -> Result<Vec<u8>> {
     Ok(zstd::encode_all(out.as_bytes(), ZSTD_LEVEL)?)
 }
 
+/// Checks an `id<TAB>name` input against its provenance file ([`Input::sources_path`]):
+/// rows `id<TAB>name<TAB>product<TAB>repository<TAB>path<TAB>commit` after a header line,
+/// one per device description file an id was read from. Every source's id is in the input,
+/// and every input row has at least one source stating exactly its id and name (other
+/// sources may spell the name differently). Returns the number of sources.
+pub fn check_sources(input: &Input) -> Result<usize> {
+    let name = crate::input_name(&input.path);
+    let data = crate::read_input(&input.path)?;
+    let rows = parse_tsv(std::str::from_utf8(&data)?).with_context(|| name.clone())?;
+    let src_path = input.sources_path();
+    let text = std::fs::read_to_string(&src_path)
+        .with_context(|| format!("reading {}", src_path.display()))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
+    ensure!(
+        lines.next().map(|(_, l)| l) == Some("id\tname\tproduct\trepository\tpath\tcommit"),
+        "{}: header line `id<TAB>name<TAB>product<TAB>repository<TAB>path<TAB>commit` expected",
+        src_path.display()
+    );
+    let mut sources: Vec<(u16, String)> = Vec::new();
+    for (n, line) in lines {
+        let at = || format!("{} line {}", src_path.display(), n + 1);
+        let f: Vec<&str> = line.split('\t').collect();
+        ensure!(f.len() == 6, "{}: 6 columns expected", at());
+        let id = parse_id(f[0]).with_context(at)?;
+        ensure!(
+            f[1..5].iter().all(|s| !s.trim().is_empty()),
+            "{}: empty column",
+            at()
+        );
+        ensure!(f[3].contains('/'), "{}: repository is owner/name", at());
+        ensure!(
+            f[5].len() == 40 && f[5].bytes().all(|b| b.is_ascii_hexdigit()),
+            "{}: commit is 40 hex digits",
+            at()
+        );
+        ensure!(
+            rows.iter().any(|(i, _)| *i == id),
+            "{}: id {id} is not in {name}",
+            at()
+        );
+        sources.push((id, f[1].to_owned()));
+    }
+    for (id, org) in &rows {
+        ensure!(
+            sources.iter().any(|(i, n)| i == id && n == org),
+            "{name}: id {id} {org:?} has no source stating it in {}",
+            src_path.display()
+        );
+    }
+    Ok(sources.len())
+}
+
 /// The OUI registry's [`normalise`] (legal forms dropped, aliases), but keeping the list's
 /// capitalisation: these lists spell names as the companies do (`ASHRAE`, `SAMSON`), unlike
 /// the IEEE registry's upper-case entries that `normalise` title-cases.
@@ -149,7 +226,8 @@ fn is_reserved(name: &str) -> bool {
     l == "reserved" || l.starts_with("reserved for")
 }
 
-/// `id<TAB>name` lines; blank lines and `#` comments skipped.
+/// `id<TAB>name` lines, the id decimal or `0x` hex (as GSDML files write Profinet ids);
+/// blank lines and `#` comments skipped.
 pub fn parse_tsv(text: &str) -> Result<Vec<(u16, String)>> {
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -159,13 +237,21 @@ pub fn parse_tsv(text: &str) -> Result<Vec<(u16, String)>> {
         let Some((id, name)) = line.split_once('\t') else {
             bail!("line {}: no tab", n + 1);
         };
-        let id = id
-            .trim()
-            .parse()
-            .with_context(|| format!("line {}: id {id:?}", n + 1))?;
+        let id = parse_id(id).with_context(|| format!("line {}: id {id:?}", n + 1))?;
         rows.push((id, name.to_owned()));
     }
     Ok(rows)
+}
+
+/// A decimal or `0x`/`0X` hex id.
+pub fn parse_id(s: &str) -> Result<u16> {
+    let s = s.trim();
+    Ok(
+        match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+            Some(hex) => u16::from_str_radix(hex, 16)?,
+            None => s.parse()?,
+        },
+    )
 }
 
 /// The `(u16, &str)` tuples of the Rust array `const NAME: &[(u16, &str)] = &[ … ];`: line
@@ -313,6 +399,12 @@ mod tests {
         let rows = parse_tsv("# c\n1\tRockwell Automation/Allen-Bradley\n\n6\tReserved\n").unwrap();
         assert_eq!(rows.len(), 2);
         assert!(parse_tsv("x\ty\n").is_err());
+        assert_eq!(
+            parse_tsv("0x002A\tSIEMENS\n0X011e\tHilscher\n").unwrap(),
+            [(42, "SIEMENS".to_owned()), (286, "Hilscher".to_owned())]
+        );
+        assert!(parse_tsv("0x10000\tx\n").is_err());
+        assert!(parse_tsv("0x\tx\n").is_err());
         assert!(is_reserved("Reserved") && is_reserved("Reserved for ASHRAE"));
         assert!(!is_reserved("Reservoir Controls"));
     }

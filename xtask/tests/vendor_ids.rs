@@ -1,7 +1,7 @@
 //! The committed protocol vendor id table is exactly what the generator makes from the
 //! committed input lists: it is provably generated, not hand-edited.
 
-use xtask::vendor_ids::{DEFAULT_BACNET, DEFAULT_OUT, Input, generate};
+use xtask::vendor_ids::{DEFAULT_BACNET, DEFAULT_OUT, Input, check_sources, generate};
 use yagura_model::vendor_ids::Registry;
 
 #[test]
@@ -45,6 +45,7 @@ fn generation_does_not_depend_on_input_order() {
     let cip = tmp.path().join("cip.tsv");
     std::fs::write(&cip, "1\tRockwell Automation/Allen-Bradley\n").unwrap();
     let mut inputs = Input::defaults();
+    inputs.retain(|i| i.registry != Registry::Cip);
     inputs.push(Input {
         registry: Registry::Cip,
         path: cip,
@@ -52,4 +53,53 @@ fn generation_does_not_depend_on_input_order() {
     let a = generate(&inputs).unwrap();
     inputs.reverse();
     assert!(a == generate(&inputs).unwrap());
+}
+
+#[test]
+fn every_cip_and_profinet_row_names_the_device_files_it_came_from() {
+    // cip_vendors.tsv and profinet_vendors.tsv hold only ids read from vendors' own EDS and
+    // GSDML files; each row has a source (repository, path, commit) stating that id and name.
+    for i in Input::defaults()
+        .into_iter()
+        .filter(|i| i.registry != Registry::Bacnet)
+    {
+        let n = check_sources(&i).unwrap_or_else(|e| panic!("{}: {e:#}", i.path.display()));
+        assert!(n >= 4, "{}: {n} sources", i.sources_path().display());
+    }
+}
+
+#[test]
+fn a_row_without_a_source_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = Input {
+        registry: Registry::Cip,
+        path: tmp.path().join("cip.tsv"),
+    };
+    std::fs::write(&input.path, "1\tRockwell Automation\n283\tHilscher\n").unwrap();
+    let header = "id\tname\tproduct\trepository\tpath\tcommit\n";
+    let row =
+        |id: &str, name: &str| format!("{id}\t{name}\tp\towner/repo\ta.eds\t{}\n", "0".repeat(40));
+    let sources = input.sources_path();
+    assert_eq!(sources, tmp.path().join("cip.sources.tsv"));
+    std::fs::write(
+        &sources,
+        format!("{header}{}", row("1", "Rockwell Automation")),
+    )
+    .unwrap();
+    assert!(check_sources(&input).is_err(), "283 has no source");
+    let both = format!(
+        "{header}{}{}{}",
+        row("1", "Rockwell Automation"),
+        row("1", "Allen-Bradley"),
+        row("283", "Hilscher")
+    );
+    std::fs::write(&sources, &both).unwrap();
+    assert_eq!(check_sources(&input).unwrap(), 3);
+    std::fs::write(&sources, format!("{both}{}", row("7", "Other"))).unwrap();
+    assert!(check_sources(&input).is_err(), "7 is not in the input");
+    std::fs::write(&sources, format!("{header}{}", row("283", "Hilscher GmbH"))).unwrap();
+    assert!(
+        check_sources(&input).is_err(),
+        "no source spells 283 as the input does"
+    );
 }

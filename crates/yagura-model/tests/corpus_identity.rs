@@ -119,6 +119,15 @@ fn asset<'a>(inv: &'a Inventory, id: &str) -> &'a Asset {
     })
 }
 
+/// Sources of the asset's vendor, best first.
+fn vendor_sources(a: &Asset) -> Vec<&str> {
+    a.attributes
+        .iter()
+        .filter(|v| v.attribute == "vendor" && Some(&v.value) == a.vendor.as_ref())
+        .flat_map(|v| v.sources.iter().map(|s| s.source.as_str()))
+        .collect()
+}
+
 /// Modbus FC 43 (Read Device Identification) answered by a Modicon M340 behind a router.
 ///
 /// `tshark -r lsw__mod_43.pcap -Y modbus.mei -V`: objects VendorName "Schneider Electric  ",
@@ -251,8 +260,9 @@ fn cip_identity_routed_to_a_backplane_slot_is_not_the_modules() {
     let module = asset(&inv, "mac:00:00:bc:3e:eb:e4");
     assert_eq!(module.model, None);
     assert_eq!(module.firmware, None);
-    // The MAC block 00:00:BC is Rockwell's (Allen-Bradley).
+    // The MAC block 00:00:BC is Rockwell's (Allen-Bradley): the only source of its vendor.
     assert_eq!(module.vendor.as_deref(), Some("Rockwell Automation"));
+    assert_eq!(vendor_sources(module), ["oui"]);
     // Serving EtherNet/IP is the only evidence: a controller, with a modest score.
     assert_eq!(module.device_type, DeviceType::Plc);
     assert_eq!(module.device_type_confidence, 55);
@@ -277,6 +287,10 @@ fn list_identity_names_a_controllogix_communication_module() {
     let m = asset(&inv, "ip:10.1.1.164");
     assert_eq!(m.model.as_deref(), Some("1756-ENBT/A"));
     assert_eq!(m.firmware.as_deref(), Some("4.3"));
+    // Behind a router there is no MAC to look up: the vendor comes from ListIdentity's
+    // vendor id 1 (`cip:1`, stated over EtherNet/IP) alone.
+    assert_eq!(m.vendor.as_deref(), Some("Rockwell Automation"));
+    assert_eq!(vendor_sources(m), ["enip"]);
     assert_eq!(m.device_type, DeviceType::Gateway);
     assert!(
         m.device_type_reasons[0]
@@ -287,4 +301,21 @@ fn list_identity_names_a_controllogix_communication_module() {
         asset(&inv, "mac:00:19:07:24:3c:ca").device_type,
         DeviceType::Router
     );
+}
+
+/// Profinet DCP Identify answered by a SCALANCE X208 switch.
+///
+/// `tshark -r lsw__pn_dcp.pcap -Y pn_dcp.suboption_vendor_id -T fields -e eth.src -e
+/// pn_dcp.suboption_vendor_id -e pn_dcp.suboption_device_id -e
+/// pn_dcp.suboption_device_nameofstation`: 08:00:06:93:cf:32, vendor 0x002a, device 0x0a01,
+/// "X208-BORD".
+#[test]
+fn dcp_vendor_id_names_a_siemens_switch() {
+    let (report, _) = analyze("pcap/profinet/lsw__pn_dcp.pcap");
+    let inv = yagura_model::build(&report);
+    let sw = asset(&inv, "mac:08:00:06:93:cf:32");
+    // Vendor id 0x002A is SIEMENS in the Profinet table (from a Siemens GSDML file); the MAC
+    // block 08:00:06 is Siemens' too. The protocol's statement comes first.
+    assert_eq!(sw.vendor.as_deref(), Some("Siemens"));
+    assert_eq!(vendor_sources(sw), ["pn_dcp", "oui"]);
 }

@@ -100,6 +100,7 @@ pub const ALIASES: &[(&str, &[&str])] = &[
     ),
     ("Fuji Electric", &["fuji electric"]),
     ("GE", &["ge", "general electric"]),
+    ("Hilscher", &["hilscher"]),
     ("Hitachi", &["hitachi"]),
     ("Honeywell", &["honeywell"]),
     ("Keyence", &["keyence"]),

@@ -8,10 +8,12 @@
 //! MAC prefix of one company give the same vendor (`Siemens Schweiz AG` and `Siemens AG` are
 //! both `Siemens`).
 //!
-//! Which lists are embedded is a question of licence, not of effort: a list is only embedded
-//! when a copy under terms compatible with the project's was found. Today that is BACnet
-//! (ASHRAE's assignments); CIP and Profinet have no entries (docs/vendor-ids.md says why),
-//! and their lookups answer `None` until a compatible copy is added.
+//! Which ids are embedded is a question of provenance, not of effort. BACnet is ASHRAE's
+//! whole list (a copy under compatible terms). No such copy of ODVA's (CIP) or PI's
+//! (Profinet) list exists, and the public ones descend from Wireshark's GPL tables, so those
+//! two registries hold only ids that vendors state themselves in their own device description
+//! files (EDS, GSDML), each row traceable to the files it came from: a few vendors, and
+//! `None` for the rest (docs/vendor-ids.md lists what is covered).
 
 use std::sync::OnceLock;
 
@@ -68,7 +70,8 @@ pub fn lookup(registry: Registry, id: u16) -> Option<Vendor> {
     table().lookup(registry, id)
 }
 
-/// Display name of CIP vendor `id` (none embedded yet: docs/vendor-ids.md).
+/// Display name of CIP vendor `id`, for the few vendors whose EDS files were read
+/// (docs/vendor-ids.md).
 pub fn cip(id: u16) -> Option<&'static str> {
     lookup(Registry::Cip, id).map(|v| v.name)
 }
@@ -78,7 +81,8 @@ pub fn bacnet(id: u16) -> Option<&'static str> {
     lookup(Registry::Bacnet, id).map(|v| v.name)
 }
 
-/// Display name of Profinet vendor `id` (none embedded yet: docs/vendor-ids.md).
+/// Display name of Profinet vendor `id` (the DCP device id's vendor part), for the few
+/// vendors whose GSDML files were read (docs/vendor-ids.md).
 pub fn profinet(id: u16) -> Option<&'static str> {
     lookup(Registry::Profinet, id).map(|v| v.name)
 }

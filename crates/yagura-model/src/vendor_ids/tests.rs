@@ -55,14 +55,76 @@ fn facts_name_their_registry() {
 }
 
 #[test]
-fn cip_and_profinet_lists_are_not_embedded() {
-    // No copy under compatible terms was found (docs/vendor-ids.md): the lookups answer
-    // nothing rather than a guess. Update this test when a list is added.
-    assert_eq!(table_len(Registry::Cip), 0);
-    assert_eq!(table_len(Registry::Profinet), 0);
-    assert_eq!(cip(1), None);
-    assert_eq!(profinet(42), None);
+fn cip_vendor_ids_from_vendors_eds_files() {
+    // data/cip_vendors.tsv: `VendCode`/`VendName` of each vendor's own EDS file, as written
+    // (sources in data/cip_vendors.sources.tsv). CIP 1 is what the corpus's 1756-ENBT/A and
+    // ControlLogix L61 state in ListIdentity and the Identity object.
+    for (id, registry_name, name) in [
+        (1, "Rockwell Automation", "Rockwell Automation"),
+        (75, "ABB Robotics", "ABB"),
+        (283, "Hilscher", "Hilscher"),
+        (808, "SICK AG", "SICK"),
+        (1772, "RT-Labs AB", "RT-Labs"),
+    ] {
+        let v = lookup(Registry::Cip, id).unwrap_or_else(|| panic!("cip {id}"));
+        assert_eq!((v.registry_name, v.name), (registry_name, name), "{id}");
+        assert_eq!(cip(id), Some(name));
+    }
+    assert_eq!(
+        from_fact("cip:1").map(|v| v.name),
+        Some("Rockwell Automation")
+    );
+    assert_eq!(table_len(Registry::Cip), 5);
+}
+
+#[test]
+fn profinet_vendor_ids_from_vendors_gsdml_files() {
+    // data/profinet_vendors.tsv: `DeviceIdentity VendorID` and `VendorName` of each vendor's
+    // own GSDML file (sources in data/profinet_vendors.sources.tsv). 0x002A is the vendor id
+    // of the SCALANCE X208 in the corpus's DCP answer (lsw__pn_dcp.pcap); DCP facts are
+    // `pn_dcp:<decimal id>`.
+    for (id, registry_name, name) in [
+        (0x002a, "SIEMENS", "Siemens"),
+        (
+            0x011e,
+            "Hilscher Gesellschaft für Systemautomation mbH",
+            "Hilscher",
+        ),
+        (0x01fd, "KEYENCE CORPORATION.", "Keyence"),
+        (0x0493, "RT-Labs", "RT-Labs"),
+    ] {
+        let v = lookup(Registry::Profinet, id).unwrap_or_else(|| panic!("profinet {id}"));
+        assert_eq!((v.registry_name, v.name), (registry_name, name), "{id}");
+        assert_eq!(profinet(id), Some(name));
+    }
+    assert_eq!(from_fact("pn_dcp:42").map(|v| v.name), Some("Siemens"));
+    assert_eq!(from_fact("profinet:1171").map(|v| v.name), Some("RT-Labs"));
+    assert_eq!(table_len(Registry::Profinet), 4);
+}
+
+#[test]
+fn ids_no_device_file_was_read_for_have_no_vendor() {
+    // Only ids a vendor's own file states are embedded: no guess for the others (the corpus's
+    // GE VersaMax answers DCP with 0x015A, which no file read here states).
+    assert_eq!(cip(2), None);
+    assert_eq!(cip(u16::MAX), None);
+    assert_eq!(profinet(0x015a), None);
+    assert_eq!(profinet(0), None);
     assert!(table_len(Registry::Bacnet) > 1500);
+}
+
+#[test]
+fn one_company_one_name_across_cip_profinet_and_the_mac_registry() {
+    // Hilscher's EDS says "Hilscher", its GSDML "Hilscher Gesellschaft für Systemautomation
+    // mbH", the IEEE registry "Hilscher GmbH" (00:02:A2): one name.
+    assert_eq!(cip(283), Some("Hilscher"));
+    assert_eq!(profinet(0x011e), cip(283));
+    assert_eq!(
+        oui::vendor_name(MacAddr([0x00, 0x02, 0xa2, 1, 2, 3])),
+        cip(283)
+    );
+    assert_eq!(profinet(0x002a), bacnet(7));
+    assert_eq!(cip(1), Some("Rockwell Automation"));
 }
 
 #[test]
