@@ -133,7 +133,9 @@ fn arc_after(b: &[u8], prefix: &[u8]) -> Option<u64> {
 /// Cisco IOS and VxWorks agents use).
 pub fn os_hint(descr: &str) -> Option<&'static str> {
     let d = descr.trim_start();
-    let starts = |p: &str| d.len() >= p.len() && d[..p.len()].eq_ignore_ascii_case(p);
+    // Bytes, not a str slice: `p.len()` need not fall on a character boundary of `d`.
+    let starts =
+        |p: &str| d.len() >= p.len() && d.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes());
     if starts("Linux ") {
         Some("Linux")
     } else if starts("Hardware:") && d.contains("Software: Windows") {
@@ -159,8 +161,7 @@ pub fn community_finding(c: &[u8]) -> String {
         b"private" => "snmp_community:private".into(),
         _ => {
             let h = Sha256::digest(c);
-            let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
-            format!("snmp_community_sha256:{hex}")
+            format!("snmp_community_sha256:{}", crate::text::hex(&h, None, 8))
         }
     }
 }
@@ -397,8 +398,7 @@ impl Dissector for SnmpDissector {
                 fields.push(("community", FieldValue::Str(c)));
             }
             if let Some(id) = engine_id {
-                let hex: String = id.iter().take(32).map(|b| format!("{b:02x}")).collect();
-                fields.push(("engine_id", FieldValue::Str(hex)));
+                fields.push(("engine_id", FieldValue::Str(crate::text::hex(id, None, 32))));
             }
             if let Some(n) = enterprise {
                 fields.push(("engine_enterprise", u(n)));
