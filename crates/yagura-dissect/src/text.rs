@@ -61,6 +61,17 @@ pub(crate) fn fact(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hex_agrees_with_format() {
+        let b: Vec<u8> = (0..=255).collect();
+        let plain: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(super::hex(&b, None, usize::MAX), plain);
+        let sep: Vec<String> = b[..6].iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(super::hex(&b, Some(':'), 6), sep.join(":"));
+        assert_eq!(super::hex(&[], Some(':'), 6), "");
+    }
+
     use super::*;
 
     #[test]
@@ -70,4 +81,20 @@ mod tests {
         assert_eq!(printable(&[b'x'; 1000]).map(|s| s.len()), Some(MAX_TEXT));
         assert_eq!(utf16le(&[b'P', 0, b'C', 0, 0xff]).as_deref(), Some("PC"));
     }
+}
+
+/// `b` as lowercase hex digits, a `sep` between bytes when given, at most `max` bytes (no
+/// allocation per byte: identifiers are formatted per message on the counting path).
+pub(crate) fn hex(b: &[u8], sep: Option<char>, max: usize) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let n = b.len().min(max);
+    let mut s = String::with_capacity(n * 3);
+    for (i, &x) in b[..n].iter().enumerate() {
+        if let (Some(c), true) = (sep, i > 0) {
+            s.push(c);
+        }
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0x0f)]));
+    }
+    s
 }

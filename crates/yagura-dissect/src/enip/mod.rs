@@ -356,11 +356,7 @@ impl Framing for EnipFraming {
             }
             let ctx = h.context();
             if ctx != 0 {
-                let b = ctx.to_le_bytes();
-                let mut hex = String::with_capacity(16);
-                for x in b {
-                    hex.push_str(&format!("{x:02x}"));
-                }
+                let hex = crate::text::hex(&ctx.to_le_bytes(), None, 8);
                 fields.push(("sender_context", FieldValue::Str(hex)));
             }
             if let (true, Some(v), Some(o)) = (

@@ -182,14 +182,7 @@ pub(crate) fn ip_text(b: &[u8]) -> Option<String> {
 
 /// Bytes as lowercase hex separated by `:`, at most `max` bytes.
 pub(crate) fn hex_text(b: &[u8], max: usize) -> String {
-    let mut s = String::with_capacity(b.len().min(max) * 3);
-    for (i, x) in b.iter().take(max).enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
+    crate::text::hex(b, Some(':'), max)
 }
 
 /// Vendor, model, order number, hardware, firmware and serial from a Siemens identity

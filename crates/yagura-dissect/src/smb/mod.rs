@@ -450,7 +450,7 @@ fn smb2_command(h: &[u8], sink: &mut dyn PduSink) {
             dialect = le16(h, body + 4);
             guid = h
                 .get(body + 8..body + 24)
-                .map(|g| g.iter().map(|b| format!("{b:02x}")).collect::<String>());
+                .map(|g| crate::text::hex(g, None, 16));
             if let Some(b) = blob(56) {
                 n = ntlm(b, sink);
             }
