@@ -88,13 +88,14 @@ mod tests {
 pub(crate) fn hex(b: &[u8], sep: Option<char>, max: usize) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let n = b.len().min(max);
-    let mut s = String::with_capacity(n * 3);
+    let mut s = Vec::with_capacity(n * 3);
+    let sep = sep.filter(char::is_ascii).map(|c| c as u8);
     for (i, &x) in b[..n].iter().enumerate() {
         if let (Some(c), true) = (sep, i > 0) {
             s.push(c);
         }
-        s.push(char::from(DIGITS[usize::from(x >> 4)]));
-        s.push(char::from(DIGITS[usize::from(x & 0x0f)]));
+        s.extend_from_slice(&[DIGITS[usize::from(x >> 4)], DIGITS[usize::from(x & 0x0f)]]);
     }
-    s
+    // Only ASCII was written.
+    String::from_utf8(s).unwrap_or_default()
 }
