@@ -54,14 +54,12 @@ impl Facts {
 
 /// Strip a trailing dot and, for mDNS, the `.local` domain.
 fn host(name: &[u8], mdns: bool) -> String {
-    let s = rr::text(name);
-    let s = s.strip_suffix('.').unwrap_or(&s);
-    let lower = s.to_ascii_lowercase();
-    if mdns && lower.ends_with(".local") {
-        s[..s.len() - 6].to_string()
-    } else {
-        s.to_string()
-    }
+    let n = name.strip_suffix(b".").unwrap_or(name);
+    let n = match n.len().checked_sub(6) {
+        Some(cut) if mdns && n[cut..].eq_ignore_ascii_case(b".local") => &n[..cut],
+        _ => n,
+    };
+    rr::text(n)
 }
 
 /// A DNS-SD service type (`_http._tcp`) from a name ending in `.local`.

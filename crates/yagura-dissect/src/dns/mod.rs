@@ -445,6 +445,10 @@ mod tests {
             DnsDissector::new(id, true).parse(&b, Direction::ToClient, &mut a);
             DnsDissector::new(id, true).parse(&b, Direction::ToClient, &mut c);
             proptest::prop_assert_eq!(a.facts, c.facts);
+            // Skipping a name checks what reading it does.
+            for at in [field::QUESTION, pos.min(b.len())] {
+                proptest::prop_assert_eq!(rr::skip_name(&b, at), rr::name(&b, at).map(|(_, e)| e));
+            }
         }
     }
 }

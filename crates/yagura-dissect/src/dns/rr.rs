@@ -68,9 +68,46 @@ pub fn name(m: &[u8], mut at: usize) -> Option<(Vec<u8>, usize)> {
 
 /// A name in wire form as text: printable ASCII kept, other octets as `?`.
 pub fn text(name: &[u8]) -> String {
-    name.iter()
-        .map(|&b| if b.is_ascii_graphic() { b as char } else { '?' })
-        .collect()
+    let b: Vec<u8> = name
+        .iter()
+        .map(|&b| if b.is_ascii_graphic() { b } else { b'?' })
+        .collect();
+    // Only ASCII is left.
+    String::from_utf8(b).unwrap_or_default()
+}
+
+/// The offset just past the name at `at` (where it starts, not where a pointer led), with
+/// the same checks as [`name`] but without building it.
+pub fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
+    let mut end = None;
+    let mut jumps = 0;
+    let mut len = 0usize;
+    for _ in 0..MAX_LABELS + MAX_JUMPS {
+        let l = *m.get(at)?;
+        match l {
+            0 => return Some(end.unwrap_or(at + 1)),
+            1..=63 => {
+                m.get(at + 1..at + 1 + l as usize)?;
+                // As `name`: the text form (labels and dots) fits in MAX_NAME.
+                len += usize::from(l) + usize::from(len > 0);
+                if len > MAX_NAME {
+                    return None;
+                }
+                at += 1 + l as usize;
+            }
+            0xc0..=0xff => {
+                let ptr = (be16(m, at)? & 0x3fff) as usize;
+                jumps += 1;
+                if jumps > MAX_JUMPS || ptr >= at {
+                    return None;
+                }
+                end.get_or_insert(at + 2);
+                at = ptr;
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// One resource record: owner name, type, and its data's range in the message.
@@ -85,7 +122,7 @@ pub struct Record {
 pub fn skip_questions(m: &[u8], qd: u16) -> Option<usize> {
     let mut at = super::HEADER_LEN;
     for _ in 0..qd.min(MAX_RECORDS as u16) {
-        let (_, e) = name(m, at)?;
+        let e = skip_name(m, at)?;
         at = e.checked_add(4).filter(|&e| e <= m.len())?;
     }
     Some(at)
