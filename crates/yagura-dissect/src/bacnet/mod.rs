@@ -334,9 +334,12 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
         emit_to(sink, events, &s, fill);
         return;
     }
-    // An identifying answer: its facts are reported whether or not events are wanted.
+    // An identifying answer: its facts are reported whether or not events are wanted (its
+    // event fields only when they are).
     let mut fields = Vec::new();
-    fill(&mut fields);
+    if events {
+        fill(&mut fields);
+    }
     if source_network.is_none() {
         let subject = forwarded.map_or(Subject::Sender, |(ip, _)| Subject::Ip(IpAddr::V4(ip)));
         for (attribute, value) in facts(&info) {
