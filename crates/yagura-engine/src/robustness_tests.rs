@@ -41,6 +41,7 @@ fn small_config() -> EngineConfig {
             max_fragments: 8,
         },
         dissect: true,
+        snapshot_every: None,
     }
 }
 

@@ -129,6 +129,7 @@ pub fn synthetic(connections: u32) -> Report {
             timing,
             src_mac,
             dst_mac,
+            detecting: false,
         });
     }
     Report {

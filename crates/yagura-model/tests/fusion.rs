@@ -159,6 +159,7 @@ impl R {
             timing,
             src_mac,
             dst_mac,
+            detecting: false,
         });
         self
     }

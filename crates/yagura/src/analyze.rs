@@ -325,7 +325,7 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         .into_iter()
         .map(|s| Box::new(s) as Box<dyn yagura_capture::PacketSource>)
         .collect();
-    let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop)?;
+    let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop, None)?;
     let built = build_detailed(&report);
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");
