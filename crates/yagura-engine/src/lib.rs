@@ -57,6 +57,13 @@ pub struct EngineConfig {
     /// Live capture only ([`run_live`]): hand a cumulative report of the run so far to the
     /// caller this often (wall clock). `None`: only the final report.
     pub snapshot_every: Option<Duration>,
+    /// How long an open flow that is not settled yet is left out of snapshots, from its
+    /// first packet: a flow still detecting its protocol (a TCP handshake before any data),
+    /// or whose server has not answered (its MAC unknown). Reported early, such a flow
+    /// would later change connection (its protocol) or asset (the server's MAC), and a
+    /// consumer that adds up snapshots by key (the inventory database) would count it under
+    /// both. Zero: snapshots are exactly what the final report would be at that moment.
+    pub snapshot_hold: Duration,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +77,7 @@ impl Default for EngineConfig {
             defrag: DefragLimits::default(),
             dissect: true,
             snapshot_every: None,
+            snapshot_hold: Duration::from_secs(5),
         }
     }
 }
@@ -263,7 +271,8 @@ pub fn run(
 /// With [`EngineConfig::snapshot_every`] and `on_snapshot`, the run also hands
 /// `on_snapshot` a cumulative report every interval: what the final report would be if the
 /// run stopped then (open flows reported as connections with their counters so far; no
-/// events, warnings or files). Between batches, and on the empty batches of an idle link,
+/// events, warnings or files), except for the recent open flows not settled yet
+/// ([`EngineConfig::snapshot_hold`]). Between batches, and on the empty batches of an idle link,
 /// each worker compares the wall clock with the next due time; when it is due, the worker
 /// copies its aggregates ([`worker::Worker::snapshot`]: nothing of its state changes, so the
 /// final report is the same as without snapshots) and leaves them with a collector thread,
@@ -291,6 +300,7 @@ pub fn run_live(
     let mut warnings = Vec::new();
     let mut first_err = None;
     let every = cfg.snapshot_every.filter(|_| on_snapshot.is_some());
+    let hold_ns = u64::try_from(cfg.snapshot_hold.as_nanos()).unwrap_or(u64::MAX);
     let snapshots = Snapshots::new(sources.len());
     // Every worker's first snapshot is due at the same time, so rounds complete together.
     let start = Instant::now();
@@ -348,7 +358,7 @@ pub fn run_live(
                     if let (Some(at), Some(every)) = (due, every) {
                         let now = Instant::now();
                         if now >= at {
-                            let part = w.snapshot(yagura_core::Timestamp(wall_clock_ns()));
+                            let part = w.snapshot(yagura_core::Timestamp(wall_clock_ns()), hold_ns);
                             let st = source.stats();
                             let drops = Drops {
                                 kernel: st.kernel_drops,

@@ -134,18 +134,7 @@ pub struct Connection {
     pub src_mac: Option<MacAddr>,
     #[serde(skip)]
     pub dst_mac: Option<MacAddr>,
-    /// Only in a snapshot of a live run: every session of this connection is a flow still
-    /// open whose application protocol is still being detected (no payload yet, typically
-    /// a TCP handshake), begun less than [`DETECTING_HOLD_NS`] before the snapshot. Its
-    /// `protocol` (`None` now) may still change. Always false in a final report.
-    #[serde(skip)]
-    pub detecting: bool,
 }
-
-/// How long after its first packet a live flow still detecting its protocol is flagged as
-/// [`Connection::detecting`] in snapshots (capture time, ns). Older ones are taken as they
-/// are: most never carry a payload (scans, idle connections).
-pub const DETECTING_HOLD_NS: u64 = 5_000_000_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProtocolCount {
@@ -292,9 +281,6 @@ pub(crate) struct ConnAgg {
     pub timing: RequestTiming,
     /// Client and server MACs of the first session that had them.
     pub macs: [MacAddr; 2],
-    /// Sessions folded in by a snapshot that are open flows still detecting their protocol
-    /// (see [`Connection::detecting`]); 0 outside snapshots.
-    pub detecting: u64,
 }
 
 /// Everything one worker aggregated; merged into the report at the end.
@@ -437,7 +423,6 @@ impl Partial {
                     timing: c.timing,
                     src_mac: unicast(c.macs[0]),
                     dst_mac: unicast(c.macs[1]),
-                    detecting: c.protocol.is_none() && c.detecting == c.sessions,
                 }
             })
             .collect();

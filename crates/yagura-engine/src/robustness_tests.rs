@@ -42,6 +42,7 @@ fn small_config() -> EngineConfig {
         },
         dissect: true,
         snapshot_every: None,
+        snapshot_hold: std::time::Duration::ZERO,
     }
 }
 

@@ -25,6 +25,21 @@ const CAPTURES: [&str; 3] = [
     "pcap/s7comm/iti__s7comm_reading_plc_status.pcap",
 ];
 
+/// Captures where snapshots without a hold report flows that later change protocol (a
+/// handshake before the first request) or asset (a side heard later: scans, Profinet
+/// connects, one-way mirrored SMB). The hold cannot help when the evidence comes later than
+/// it: in `profinet_io_cm.pcap` a device first answers five hours after it was first
+/// addressed, and in `Sample_File_MMS_and_GOOSE.pcap` a connection picked up midstream
+/// carries only empty ACKs for 6 s before its first MMS request. Those are left out here
+/// (docs/store.md, "Sensor").
+const UNSETTLED: [&str; 5] = [
+    "pcap/modbus/sv__modbus.pcap",
+    "pcap/modbus/iti__mb2.pcap",
+    "pcap/profinet/icsnpp-profinet-io-cm__profinet_io_cm_control.pcapng",
+    "pcap/ge-srtp/lsw__ge_srtp2.pcap",
+    "pcap/s7comm/iti__s7comm_program_blocklist_onlineview.pcap",
+];
+
 fn corpus(rel: &str) -> PathBuf {
     let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
         || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
@@ -57,18 +72,19 @@ fn report(p: Partial) -> Report {
 }
 
 /// The whole report, hidden fields included (`Report` holds no hash maps: its debug form
-/// is deterministic). `detecting` is cleared: it only means something in a snapshot.
+/// is deterministic).
 fn whole(r: &Report) -> String {
-    let mut r = r.clone();
-    for c in &mut r.connections {
-        c.detecting = false;
-    }
     format!("{r:?}")
 }
 
 /// Run a capture through one worker, taking a snapshot after every `every` packets (never
 /// with `None`), and after the last one. Returns the snapshots and the final report.
 fn run(rel: &str, every: Option<usize>) -> (Vec<Report>, Report) {
+    run_holding(rel, every, 0)
+}
+
+/// [`run`], snapshots leaving out the flows not settled for `hold_ns` (capture time).
+fn run_holding(rel: &str, every: Option<usize>, hold_ns: u64) -> (Vec<Report>, Report) {
     let registry = Registry::new();
     let cfg = config();
     let mut w = Worker::new(&registry, &cfg, None, None);
@@ -82,12 +98,12 @@ fn run(rel: &str, every: Option<usize>) -> (Vec<Report>, Report) {
             w.process(&p);
             n += 1;
             if every.is_some_and(|e| n.is_multiple_of(e)) {
-                snaps.push(report(w.snapshot(last)));
+                snaps.push(report(w.snapshot(last, hold_ns)));
             }
         }
     }
     if every.is_some() {
-        snaps.push(report(w.snapshot(last)));
+        snaps.push(report(w.snapshot(last, hold_ns)));
     }
     let (p, _, _) = w.finish();
     (snaps, report(p))
@@ -96,23 +112,22 @@ fn run(rel: &str, every: Option<usize>) -> (Vec<Report>, Report) {
 /// A connection's identity in a report (its protocol may still change while open).
 type ConnId = (String, String, u8, u16, u16, Option<u16>);
 
+fn conn_id(c: &crate::report::Connection) -> ConnId {
+    (
+        c.src.to_string(),
+        c.dst.to_string(),
+        c.transport.0,
+        c.src_port,
+        c.dst_port,
+        c.vlan,
+    )
+}
+
 /// Packets, bytes and sessions per connection.
 fn conn_counters(r: &Report) -> BTreeMap<ConnId, (u64, u64, u64)> {
     r.connections
         .iter()
-        .map(|c| {
-            (
-                (
-                    c.src.to_string(),
-                    c.dst.to_string(),
-                    c.transport.0,
-                    c.src_port,
-                    c.dst_port,
-                    c.vlan,
-                ),
-                (c.packets, c.bytes, c.sessions),
-            )
-        })
+        .map(|c| (conn_id(c), (c.packets, c.bytes, c.sessions)))
         .collect()
 }
 
@@ -193,35 +208,87 @@ fn a_snapshot_after_the_last_packet_is_the_final_report() {
     }
 }
 
+const HOLD: u64 = 5_000_000_000;
+
 #[test]
-fn open_flows_still_detecting_their_protocol_are_flagged_for_a_while() {
+fn flows_not_settled_are_held_back_for_a_while() {
     let rel = CAPTURES[0];
     let registry = Registry::new();
     let cfg = config();
     let mut w = Worker::new(&registry, &cfg, None, None);
     let b = batches(rel);
-    // The first packet is a Modbus client's SYN: no payload, protocol unknown yet.
+    // The first packet is a Modbus client's SYN: no answer, no payload, protocol unknown.
     let p = b[0].get(0);
     w.process(&p);
-    let s = report(w.snapshot(p.ts));
+    let held = report(w.snapshot(p.ts, HOLD));
+    assert!(held.connections.is_empty() && held.assets.is_empty());
+    assert_eq!(held.capture.packets, 1);
+    // Without a hold, it is there as `finish` would report it.
+    assert_eq!(report(w.snapshot(p.ts, 0)).connections.len(), 1);
+    // Long after its first packet, it is taken as it is.
+    let later = Timestamp(p.ts.0 + HOLD);
+    let s = report(w.snapshot(later, HOLD));
     assert_eq!(s.connections.len(), 1);
     assert!(s.connections[0].protocol.is_none());
-    assert!(s.connections[0].detecting);
-    // Long after its first packet it is taken as it is.
-    let later = Timestamp(p.ts.0 + crate::report::DETECTING_HOLD_NS);
-    assert!(!report(w.snapshot(later)).connections[0].detecting);
-    // Once the protocol is known, it is no longer flagged.
+    // Answered, but no payload yet: still held.
     let mut last = p.ts;
-    for i in 1..10 {
+    for i in 1..3 {
         let p = b[0].get(i);
         last = p.ts;
         w.process(&p);
     }
-    let s = report(w.snapshot(last));
+    assert!(report(w.snapshot(last, HOLD)).connections.is_empty());
+    // Once the protocol is known, it is in, and so are both hosts.
+    for i in 3..10 {
+        let p = b[0].get(i);
+        last = p.ts;
+        w.process(&p);
+    }
+    let s = report(w.snapshot(last, HOLD));
+    assert_eq!(s.connections.len(), 1);
     assert_eq!(s.connections[0].protocol, Some("modbus"));
-    assert!(!s.connections[0].detecting);
-    let (fin, _, _) = w.finish();
-    assert!(report(fin).connections.iter().all(|c| !c.detecting));
+    assert_eq!(s.connections[0].packets, 10);
+}
+
+/// With a hold, a snapshot reports each connection with the protocol, and each address
+/// with the MAC, that the final report gives it: a consumer adding snapshots up by key
+/// never sees a key change.
+#[test]
+fn held_snapshots_keep_the_final_identities() {
+    for rel in CAPTURES.iter().chain(&UNSETTLED) {
+        let (snaps, fin) = run_holding(rel, Some(3), HOLD);
+        let protocols: BTreeMap<ConnId, Option<&str>> = fin
+            .connections
+            .iter()
+            .map(|c| (conn_id(c), c.protocol))
+            .collect();
+        let macs: BTreeMap<String, Option<yagura_core::MacAddr>> = fin
+            .assets
+            .iter()
+            .filter_map(|a| Some((a.ips.first()?.to_string(), a.mac)))
+            .collect();
+        let fc = conn_counters(&fin);
+        let mut prev = BTreeMap::new();
+        for s in &snaps {
+            for c in &s.connections {
+                assert_eq!(
+                    protocols.get(&conn_id(c)),
+                    Some(&c.protocol),
+                    "{rel}: {:?}",
+                    conn_id(c)
+                );
+            }
+            for a in &s.assets {
+                if let Some(ip) = a.ips.first() {
+                    assert_eq!(macs.get(&ip.to_string()), Some(&a.mac), "{rel}: {ip}");
+                }
+            }
+            let sc = conn_counters(s);
+            at_most(&prev, &sc, rel);
+            at_most(&sc, &fc, rel);
+            prev = sc;
+        }
+    }
 }
 
 /// A capture file read slowly, as a live source delivers: a few packets per batch, with
@@ -249,6 +316,7 @@ fn live(rel: &str, every: Option<Duration>, seen: &Mutex<Vec<Report>>) -> Report
     });
     let cfg = EngineConfig {
         snapshot_every: every,
+        snapshot_hold: Duration::ZERO,
         ..config()
     };
     let keep = |r: Report| seen.lock().unwrap().push(r);

@@ -868,10 +868,15 @@ impl<'r> Worker<'r> {
 
     /// What [`Worker::finish`] would return if the input ended now, without changing
     /// anything: the aggregates are copied, and every open flow is folded into the copy as
-    /// `finish` would close it (same order, same rules). `now` is the time of the snapshot
-    /// (capture clock), against which open flows still detecting their protocol are judged
-    /// recent (see [`crate::report::Connection::detecting`]). Events are not part of it.
-    pub(crate) fn snapshot(&self, now: Timestamp) -> Partial {
+    /// `finish` would close it (same order, same rules). Events are not part of it.
+    ///
+    /// With `hold_ns` > 0, open flows begun less than `hold_ns` before `now` (capture clock)
+    /// that are not settled yet are left out: those still detecting their protocol (which
+    /// would change the connection's protocol later) and those with a side not heard yet
+    /// (its MAC unknown, which would change which asset it is). They come in, in full, in a
+    /// later snapshot. Then what a snapshot reports of a connection or a host
+    /// keeps the identity it will have in the final report (see [`EngineConfig::snapshot_hold`]).
+    pub(crate) fn snapshot(&self, now: Timestamp, hold_ns: u64) -> Partial {
         let mut a = Aggregates {
             hosts_ip: self.sink.hosts_ip.clone(),
             hosts_mac: self.sink.hosts_mac.clone(),
@@ -879,19 +884,15 @@ impl<'r> Worker<'r> {
             facts: self.sink.facts.clone(),
             bindings: self.sink.bindings.clone(),
         };
-        let mut open: Vec<&Flow<App>> = self.flows.iter().collect();
+        let mut open: Vec<&Flow<App>> = self
+            .flows
+            .iter()
+            .filter(|f| settled(f) || now.since(f.first_seen) >= hold_ns)
+            .collect();
         // Stable, like `finish`'s sort of the drained slab: slot order breaks ties.
         open.sort_by_key(|f| f.id);
         for f in open {
-            let detecting =
-                !f.app.detect_done && now.since(f.first_seen) < crate::report::DETECTING_HOLD_NS;
-            fold_flow(
-                f,
-                &mut a.conns,
-                &mut a.hosts_ip,
-                &mut a.bindings,
-                u64::from(detecting),
-            );
+            fold_flow(f, &mut a.conns, &mut a.hosts_ip, &mut a.bindings);
         }
         // `finish` drops the datagrams still incomplete, as timed out.
         let mut ds = self.defrag.stats();
@@ -904,6 +905,17 @@ impl<'r> Worker<'r> {
             self.counts_fragments().then_some(ds),
         )
     }
+}
+
+/// Will an open flow be reported as it is now, whatever comes next? Its protocol is
+/// decided, and both sides' MACs are known: the client's, and the server's unless it is a
+/// group address (which never answers). Otherwise a later packet may change its connection
+/// (protocol) or its hosts' assets (MAC).
+fn settled(f: &Flow<App>) -> bool {
+    let (_, (server, _)) = f.endpoints();
+    f.app.detect_done
+        && f.packets[0] > 0
+        && (f.packets[1] > 0 || f.app.dst_group || is_group_addr(&server))
 }
 
 /// A worker's aggregated maps, as [`partial`] takes them.
@@ -1017,24 +1029,16 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
     for s in &mut f.tcp {
         s.discard(pool);
     }
-    fold_flow(
-        &f,
-        &mut sink.conns,
-        &mut sink.hosts_ip,
-        &mut sink.bindings,
-        0,
-    );
+    fold_flow(&f, &mut sink.conns, &mut sink.hosts_ip, &mut sink.bindings);
 }
 
 /// Fold a flow into its connection, its hosts and the MAC↔IP bindings: what closing it
-/// does to the aggregates (also used, on copies, for snapshots of open flows). `detecting`
-/// (0 or 1) counts it among the connection's sessions still detecting their protocol.
+/// does to the aggregates (also used, on copies, for snapshots of open flows).
 fn fold_flow(
     f: &Flow<App>,
     conns: &mut HashMap<ConnKey, ConnAgg>,
     hosts_ip: &mut HashMap<[u8; 16], HostAgg>,
     bindings: &mut Bindings,
-    detecting: u64,
 ) {
     let ((client, cport), (server, sport)) = f.endpoints();
     let key = ConnKey {
@@ -1061,7 +1065,6 @@ fn fold_flow(
         operations: OperationSet::default(),
         timing: RequestTiming::default(),
         macs: f.macs,
-        detecting: 0,
     });
     c.protocol = c.protocol.or(proto);
     for i in 0..2 {
@@ -1077,7 +1080,6 @@ fn fold_flow(
         c.tcp_state = tcp_state;
     }
     c.sessions += 1;
-    c.detecting += detecting;
     c.pdus += u64::from(f.app.pdus);
     c.pdu_anomalies += u64::from(f.app.anomalies);
     c.operations = c.operations.union(f.app.ops);

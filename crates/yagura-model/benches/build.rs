@@ -129,7 +129,6 @@ pub fn synthetic(connections: u32) -> Report {
             timing,
             src_mac,
             dst_mac,
-            detecting: false,
         });
     }
     Report {

@@ -159,7 +159,6 @@ impl R {
             timing,
             src_mac,
             dst_mac,
-            detecting: false,
         });
         self
     }
