@@ -167,7 +167,9 @@ impl Ingester {
     ) -> Result<(), StoreError> {
         let packets = capture.packets.saturating_sub(self.packets);
         let bytes = capture.bytes.saturating_sub(self.bytes);
-        let unchanged = packets == 0 && *current == self.previous;
+        // Only the assets and edges that changed (the others are in the database already).
+        let delta = counters_since(&self.previous, current);
+        let unchanged = packets == 0 && delta.assets.is_empty() && delta.edges.is_empty();
         if unchanged && (self.ingests > 0 || !last) {
             return Ok(());
         }
@@ -179,7 +181,6 @@ impl Ingester {
         run.bytes = bytes;
         run.first_seen = capture.first_seen.unwrap_or(run.first_seen);
         run.last_seen = capture.last_seen.unwrap_or(run.last_seen);
-        let delta = counters_since(&self.previous, current);
         let o = self.store.ingest(&delta, &run)?;
         if !self.reported.is_empty() {
             eprintln!(
