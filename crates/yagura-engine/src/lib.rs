@@ -19,6 +19,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use yagura_capture::{CaptureError, PacketBatch, PacketSource};
 use yagura_dissect::Registry;
@@ -57,6 +58,16 @@ pub struct EngineConfig {
     /// only counted. For measurements, such as issue 3's "the five families on" case
     /// ([`Registry::OT_CORE`]).
     pub only_dissectors: Option<&'static [yagura_dissect::ProtocolId]>,
+    /// Live capture only ([`run_live`]): hand a cumulative report of the run so far to the
+    /// caller this often (wall clock). `None`: only the final report.
+    pub snapshot_every: Option<Duration>,
+    /// How long an open flow that is not settled yet is left out of snapshots, from its
+    /// first packet: a flow still detecting its protocol (a TCP handshake before any data),
+    /// or whose server has not answered (its MAC unknown). Reported early, such a flow
+    /// would later change connection (its protocol) or asset (the server's MAC), and a
+    /// consumer that adds up snapshots by key (the inventory database) would count it under
+    /// both. Zero: snapshots are exactly what the final report would be at that moment.
+    pub snapshot_hold: Duration,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +81,8 @@ impl Default for EngineConfig {
             defrag: DefragLimits::default(),
             dissect: true,
             only_dissectors: None,
+            snapshot_every: None,
+            snapshot_hold: Duration::from_secs(5),
         }
     }
 }
@@ -264,11 +277,25 @@ pub fn run(
 ///
 /// Packet indices of live traffic are their capture times in ns: sources count packets
 /// independently, and time orders the merged events sensibly.
+///
+/// With [`EngineConfig::snapshot_every`] and `on_snapshot`, the run also hands
+/// `on_snapshot` a cumulative report every interval: what the final report would be if the
+/// run stopped then (open flows reported as connections with their counters so far; no
+/// events, warnings or files), except for the recent open flows not settled yet
+/// ([`EngineConfig::snapshot_hold`]). Between batches, and on the empty batches of an idle link,
+/// each worker compares the wall clock with the next due time; when it is due, the worker
+/// copies its aggregates ([`worker::Worker::snapshot`]: nothing of its state changes, so the
+/// final report is the same as without snapshots) and leaves them with a collector thread,
+/// replacing any copy the collector has not taken yet. Once every worker has left one, the
+/// collector merges them, with the code that merges the final results, and calls
+/// `on_snapshot` (on its own thread: the workers never wait for it). Every call happens
+/// before `run_live` returns.
 pub fn run_live(
     sources: Vec<Box<dyn PacketSource>>,
     cfg: &EngineConfig,
     progress: &Progress,
     stop: &AtomicBool,
+    on_snapshot: Option<&(dyn Fn(Report) + Sync)>,
 ) -> Result<Report, EngineError> {
     let registry = registry_for(cfg);
     let n = sources.len().max(1);
@@ -278,9 +305,18 @@ pub fn run_live(
     let mut stats = Vec::with_capacity(n);
     let mut warnings = Vec::new();
     let mut first_err = None;
+    let every = cfg.snapshot_every.filter(|_| on_snapshot.is_some());
+    let hold_ns = u64::try_from(cfg.snapshot_hold.as_nanos()).unwrap_or(u64::MAX);
+    let snapshots = Snapshots::new(sources.len());
+    // Every worker's first snapshot is due at the same time, so rounds complete together.
+    let start = Instant::now();
     std::thread::scope(|scope| -> Result<(), EngineError> {
+        if let (Some(_), Some(deliver)) = (every, on_snapshot) {
+            let snapshots = &snapshots;
+            scope.spawn(move || snapshots.collect(deliver));
+        }
         let mut handles = Vec::with_capacity(n);
-        for mut source in sources {
+        for (me, mut source) in sources.into_iter().enumerate() {
             let events = match &cfg.events {
                 Some(p) => Some(EventSpill::live().map_err(|e| EngineError::Events {
                     path: p.clone(),
@@ -290,10 +326,14 @@ pub fn run_live(
             };
             let registry = &registry;
             let wcfg = &wcfg;
+            let snapshots = &snapshots;
             handles.push(scope.spawn(move || {
+                // Tells the collector when this worker stops, however it stops.
+                let _leaving = snapshots.leaving();
                 let mut w = Worker::new(registry, wcfg, events, None);
                 let mut warnings = Vec::new();
                 let mut err = None;
+                let mut due = every.map(|e| start + e);
                 loop {
                     match source.next_batch(wcfg.batch_size) {
                         Ok(Some(mut batch)) => {
@@ -320,6 +360,22 @@ pub fn run_live(
                     warnings.extend(source.take_warnings());
                     if stop.load(Ordering::Relaxed) {
                         break;
+                    }
+                    if let (Some(at), Some(every)) = (due, every) {
+                        let now = Instant::now();
+                        if now >= at {
+                            let part = w.snapshot(yagura_core::Timestamp(wall_clock_ns()), hold_ns);
+                            let st = source.stats();
+                            let drops = Drops {
+                                kernel: st.kernel_drops,
+                                internal: st.internal_drops,
+                            };
+                            snapshots.put(me, part, drops);
+                            // The next interval's time; if this one ran late, a full
+                            // interval from now (no burst to catch up).
+                            let next = at + every;
+                            due = Some(if next > now { next } else { now + every });
+                        }
                     }
                 }
                 warnings.extend(source.take_warnings());
@@ -353,6 +409,79 @@ pub fn run_live(
         warnings.iter().map(|w| w.to_string()).collect(),
         drops,
     )
+}
+
+/// The live workers' latest snapshots, waiting for the collector.
+struct Snapshots {
+    state: Mutex<SnapshotState>,
+    changed: Condvar,
+}
+
+struct SnapshotState {
+    /// Per worker, its snapshot not yet taken by the collector (a newer one replaces it).
+    latest: Vec<Option<(Partial, Drops)>>,
+    /// A worker has stopped: no round can complete any more.
+    ended: bool,
+}
+
+/// Marks the end of a worker's loop when dropped (also when the worker panics).
+struct Leaving<'a>(&'a Snapshots);
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.ended = true;
+        self.0.changed.notify_all();
+    }
+}
+
+impl Snapshots {
+    fn new(workers: usize) -> Snapshots {
+        Snapshots {
+            state: Mutex::new(SnapshotState {
+                latest: (0..workers).map(|_| None).collect(),
+                ended: workers == 0,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn leaving(&self) -> Leaving<'_> {
+        Leaving(self)
+    }
+
+    /// Worker `me`'s snapshot, replacing the one the collector has not taken yet.
+    fn put(&self, me: usize, part: Partial, drops: Drops) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.latest[me] = Some((part, drops));
+        if st.latest.iter().all(Option::is_some) {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Until a worker stops: wait for a snapshot of every worker, merge them, deliver.
+    fn collect(&self, deliver: &(dyn Fn(Report) + Sync)) {
+        loop {
+            let parts: Vec<(Partial, Drops)> = {
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                while !st.ended && st.latest.iter().any(Option::is_none) {
+                    st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                if st.ended {
+                    return;
+                }
+                st.latest.iter_mut().filter_map(Option::take).collect()
+            };
+            let mut total = Partial::default();
+            let mut drops = Drops::default();
+            for (p, d) in parts {
+                total.merge(p);
+                drops.kernel += d.kernel;
+                drops.internal += d.internal;
+            }
+            deliver(total.into_report(Vec::new(), Vec::new(), drops));
+        }
+    }
 }
 
 /// Read `source` until it ends, fails or `stop` is set, handing each batch to `each` (after

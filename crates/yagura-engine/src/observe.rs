@@ -59,7 +59,7 @@ impl FactAgg {
 }
 
 /// Identity facts of one worker.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Facts {
     pub map: HashMap<FactKey, FactAgg>,
     per_host: HashMap<HostRef, u32>,
@@ -237,7 +237,7 @@ impl BindAgg {
 }
 
 /// MAC↔IP bindings of one worker.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Bindings {
     pub map: HashMap<(MacAddr, [u8; 16]), BindAgg>,
     per_mac: HashMap<MacAddr, u32>,

@@ -840,76 +840,164 @@ impl<'r> Worker<'r> {
         // Datagrams still incomplete are dropped too, and counted as such whether or not a
         // later packet of this worker happened to expire them (which depends on the sharding).
         self.defrag.expire(Timestamp(u64::MAX));
-        let fs = self.flows.stats();
-        let rs = self.pool.stats;
-        // Every worker defragmented every fragment; the first one reports it.
-        let ds = if self.counts_fragments() {
-            self.defrag.stats()
-        } else {
-            Default::default()
-        };
-        let c = self.c;
-        let mut p = Partial {
-            packets: c.packets,
-            bytes: c.bytes,
-            first_seen: c.first,
-            last_seen: c.last,
-            hosts_ip: self.sink.hosts_ip,
-            hosts_mac: self.sink.hosts_mac,
-            conns: self.sink.conns,
-            facts: self.sink.facts,
-            bindings: self.sink.bindings,
-            ..Default::default()
-        };
-        for (i, n) in c.links.iter().enumerate().filter(|(_, n)| **n > 0) {
-            p.link_types
-                .insert(yagura_core::LinkType(i as u16).name().into_owned(), *n);
-        }
-        for (l, n) in c.links_other {
-            p.link_types
-                .insert(yagura_core::LinkType(l).name().into_owned(), n);
-        }
-        for (e, n) in c.undecodable {
-            *p.undecodable.entry(e.name().into_owned()).or_default() += n;
-        }
-        for (name, n) in [
-            ("ipv4", c.ipv4),
-            ("ipv6", c.ipv6),
-            ("arp", c.arp),
-            ("llc", c.llc),
-        ] {
-            if n > 0 {
-                p.l3.insert(name.to_string(), n);
-            }
-        }
-        for (et, n) in c.ethertypes {
-            p.l3.insert(ethertype_name(et), n);
-        }
-        let pl = &mut p.pipeline;
-        pl.flows_created = fs.created;
-        pl.flows_evicted = fs.evicted;
-        pl.flows_reused = fs.reused;
-        pl.tcp_retransmissions = rs.retransmissions;
-        pl.tcp_overlaps = rs.overlaps;
-        pl.tcp_overlap_conflicts = rs.overlap_conflicts;
-        pl.tcp_out_of_order = rs.out_of_order;
-        pl.tcp_gaps = rs.gaps;
-        pl.tcp_gap_bytes = rs.gap_bytes;
-        pl.tcp_midstream = rs.midstream;
-        pl.tcp_cap_drops = rs.cap_drops;
-        pl.tcp_resyncs = rs.resyncs;
-        pl.fragments = ds.fragments;
-        pl.fragments_reassembled = ds.reassembled;
-        pl.fragments_timed_out = ds.timed_out;
-        pl.fragments_evicted = ds.evicted + ds.too_many_fragments;
-        pl.fragment_overlap_conflicts = ds.overlap_conflicts;
-        pl.fragments_oversize = ds.oversize;
-        pl.app_buffer_overflows = c.app_buffer_overflows;
-        pl.link_pdus = c.link_pdus;
-        pl.pdus = p.conns.values().map(|c| c.pdus).sum();
-        pl.pdu_anomalies = p.conns.values().map(|c| c.pdu_anomalies).sum();
-        (p, self.sink.events, self.sink.event_error)
+        let ds = self.counts_fragments().then(|| self.defrag.stats());
+        let Sink {
+            hosts_ip,
+            hosts_mac,
+            conns,
+            events,
+            event_error,
+            facts,
+            bindings,
+        } = self.sink;
+        let p = partial(
+            &self.c,
+            Aggregates {
+                hosts_ip,
+                hosts_mac,
+                conns,
+                facts,
+                bindings,
+            },
+            self.flows.stats(),
+            self.pool.stats,
+            ds,
+        );
+        (p, events, event_error)
     }
+
+    /// What [`Worker::finish`] would return if the input ended now, without changing
+    /// anything: the aggregates are copied, and every open flow is folded into the copy as
+    /// `finish` would close it (same order, same rules). Events are not part of it.
+    ///
+    /// With `hold_ns` > 0, open flows begun less than `hold_ns` before `now` (capture clock)
+    /// that are not settled yet are left out: those still detecting their protocol (which
+    /// would change the connection's protocol later) and those with a side not heard yet
+    /// (its MAC unknown, which would change which asset it is). They come in, in full, in a
+    /// later snapshot. Then what a snapshot reports of a connection or a host
+    /// keeps the identity it will have in the final report (see [`EngineConfig::snapshot_hold`]).
+    pub(crate) fn snapshot(&self, now: Timestamp, hold_ns: u64) -> Partial {
+        let mut a = Aggregates {
+            hosts_ip: self.sink.hosts_ip.clone(),
+            hosts_mac: self.sink.hosts_mac.clone(),
+            conns: self.sink.conns.clone(),
+            facts: self.sink.facts.clone(),
+            bindings: self.sink.bindings.clone(),
+        };
+        let mut open: Vec<&Flow<App>> = self
+            .flows
+            .iter()
+            .filter(|f| settled(f) || now.since(f.first_seen) >= hold_ns)
+            .collect();
+        // Stable, like `finish`'s sort of the drained slab: slot order breaks ties.
+        open.sort_by_key(|f| f.id);
+        for f in open {
+            fold_flow(f, &mut a.conns, &mut a.hosts_ip, &mut a.bindings);
+        }
+        // `finish` drops the datagrams still incomplete, as timed out.
+        let mut ds = self.defrag.stats();
+        ds.timed_out += self.defrag.pending() as u64;
+        partial(
+            &self.c,
+            a,
+            self.flows.stats(),
+            self.pool.stats,
+            self.counts_fragments().then_some(ds),
+        )
+    }
+}
+
+/// Will an open flow be reported as it is now, whatever comes next? Its protocol is
+/// decided, and both sides' MACs are known: the client's, and the server's unless it is a
+/// group address (which never answers). Otherwise a later packet may change its connection
+/// (protocol) or its hosts' assets (MAC).
+fn settled(f: &Flow<App>) -> bool {
+    let (_, (server, _)) = f.endpoints();
+    f.app.detect_done
+        && f.packets[0] > 0
+        && (f.packets[1] > 0 || f.app.dst_group || is_group_addr(&server))
+}
+
+/// A worker's aggregated maps, as [`partial`] takes them.
+struct Aggregates {
+    hosts_ip: HashMap<[u8; 16], HostAgg>,
+    hosts_mac: HashMap<MacAddr, HostAgg>,
+    conns: HashMap<ConnKey, ConnAgg>,
+    facts: Facts,
+    bindings: Bindings,
+}
+
+/// A worker's [`Partial`] from its counters, maps and internal statistics. `ds` is `None`
+/// for a worker that does not report fragments (every worker defragmented every fragment;
+/// the first one reports it).
+fn partial(
+    c: &Counters,
+    a: Aggregates,
+    fs: yagura_net::flow::FlowStats,
+    rs: yagura_net::reassembly::ReassemblyStats,
+    ds: Option<yagura_net::defrag::DefragStats>,
+) -> Partial {
+    let ds = ds.unwrap_or_default();
+    let mut p = Partial {
+        packets: c.packets,
+        bytes: c.bytes,
+        first_seen: c.first,
+        last_seen: c.last,
+        hosts_ip: a.hosts_ip,
+        hosts_mac: a.hosts_mac,
+        conns: a.conns,
+        facts: a.facts,
+        bindings: a.bindings,
+        ..Default::default()
+    };
+    for (i, n) in c.links.iter().enumerate().filter(|(_, n)| **n > 0) {
+        p.link_types
+            .insert(yagura_core::LinkType(i as u16).name().into_owned(), *n);
+    }
+    for (l, n) in &c.links_other {
+        p.link_types
+            .insert(yagura_core::LinkType(*l).name().into_owned(), *n);
+    }
+    for (e, n) in &c.undecodable {
+        *p.undecodable.entry(e.name().into_owned()).or_default() += n;
+    }
+    for (name, n) in [
+        ("ipv4", c.ipv4),
+        ("ipv6", c.ipv6),
+        ("arp", c.arp),
+        ("llc", c.llc),
+    ] {
+        if n > 0 {
+            p.l3.insert(name.to_string(), n);
+        }
+    }
+    for (et, n) in &c.ethertypes {
+        p.l3.insert(ethertype_name(*et), *n);
+    }
+    let pl = &mut p.pipeline;
+    pl.flows_created = fs.created;
+    pl.flows_evicted = fs.evicted;
+    pl.flows_reused = fs.reused;
+    pl.tcp_retransmissions = rs.retransmissions;
+    pl.tcp_overlaps = rs.overlaps;
+    pl.tcp_overlap_conflicts = rs.overlap_conflicts;
+    pl.tcp_out_of_order = rs.out_of_order;
+    pl.tcp_gaps = rs.gaps;
+    pl.tcp_gap_bytes = rs.gap_bytes;
+    pl.tcp_midstream = rs.midstream;
+    pl.tcp_cap_drops = rs.cap_drops;
+    pl.tcp_resyncs = rs.resyncs;
+    pl.fragments = ds.fragments;
+    pl.fragments_reassembled = ds.reassembled;
+    pl.fragments_timed_out = ds.timed_out;
+    pl.fragments_evicted = ds.evicted + ds.too_many_fragments;
+    pl.fragment_overlap_conflicts = ds.overlap_conflicts;
+    pl.fragments_oversize = ds.oversize;
+    pl.app_buffer_overflows = c.app_buffer_overflows;
+    pl.link_pdus = c.link_pdus;
+    pl.pdus = p.conns.values().map(|c| c.pdus).sum();
+    pl.pdu_anomalies = p.conns.values().map(|c| c.pdu_anomalies).sum();
+    p
 }
 
 /// Name of a non-IP ethertype for the `l3` counters.
@@ -941,6 +1029,17 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
     for s in &mut f.tcp {
         s.discard(pool);
     }
+    fold_flow(&f, &mut sink.conns, &mut sink.hosts_ip, &mut sink.bindings);
+}
+
+/// Fold a flow into its connection, its hosts and the MAC↔IP bindings: what closing it
+/// does to the aggregates (also used, on copies, for snapshots of open flows).
+fn fold_flow(
+    f: &Flow<App>,
+    conns: &mut HashMap<ConnKey, ConnAgg>,
+    hosts_ip: &mut HashMap<[u8; 16], HostAgg>,
+    bindings: &mut Bindings,
+) {
     let ((client, cport), (server, sport)) = f.endpoints();
     let key = ConnKey {
         client,
@@ -952,7 +1051,7 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
     };
     let proto = (f.app.proto != ProtocolId::UNKNOWN).then(|| f.app.proto.name());
     let tcp_state = f.tcp_state();
-    let c = sink.conns.entry(key).or_insert_with(|| ConnAgg {
+    let c = conns.entry(key).or_insert_with(|| ConnAgg {
         protocol: None,
         packets: [0; 2],
         bytes: [0; 2],
@@ -996,11 +1095,11 @@ fn close_flow(mut f: Flow<App>, _reason: CloseReason, pool: &mut ReassemblyPool,
 
     // Hosts: the client always; the server when it answered, or when it was addressed as a
     // unicast host (not a broadcast/multicast address).
-    host_from_flow(sink, &client, f.macs[0], f.id, &f, 0);
+    host_from_flow(hosts_ip, bindings, &client, f.macs[0], f.id, f, 0);
     let server_ip = to_ip(&server);
     let server_is_group = f.app.dst_group || server_ip.is_multicast() || is_broadcast(&server_ip);
     if f.packets[1] > 0 || !server_is_group {
-        host_from_flow(sink, &server, f.macs[1], f.id, &f, 1);
+        host_from_flow(hosts_ip, bindings, &server, f.macs[1], f.id, f, 1);
     }
 }
 
@@ -1017,12 +1116,19 @@ fn is_broadcast(ip: &std::net::IpAddr) -> bool {
     }
 }
 
-fn host_from_flow(sink: &mut Sink, ip: &[u8; 16], mac: MacAddr, id: u64, f: &Flow<App>, di: usize) {
+fn host_from_flow(
+    hosts_ip: &mut HashMap<[u8; 16], HostAgg>,
+    bindings: &mut Bindings,
+    ip: &[u8; 16],
+    mac: MacAddr,
+    id: u64,
+    f: &Flow<App>,
+    di: usize,
+) {
     if is_broadcast(&to_ip(ip)) {
         return;
     }
-    let h = sink
-        .hosts_ip
+    let h = hosts_ip
         .entry(*ip)
         .or_insert_with(|| HostAgg::new(f.first_seen));
     h.touch(f.first_seen);
@@ -1032,7 +1138,7 @@ fn host_from_flow(sink: &mut Sink, ip: &[u8; 16], mac: MacAddr, id: u64, f: &Flo
     if f.packets[di] > 0 && !mac.is_zero() && !mac.is_group() {
         // The TTL of a packet sent to a group says nothing of routing.
         let ttl = (di == 1 || !f.app.dst_group).then_some(f.app.ttl[di]);
-        sink.bindings.flow(mac, *ip, f.first_seen, f.last_seen, ttl);
+        bindings.flow(mac, *ip, f.first_seen, f.last_seen, ttl);
         h.mac = match h.mac {
             Some((i, m)) if i <= id => Some((i, m)),
             _ => Some((id, mac)),
@@ -1063,3 +1169,7 @@ mod size_tests {
 #[cfg(test)]
 #[path = "robustness_tests.rs"]
 mod robustness_tests;
+
+#[cfg(test)]
+#[path = "snapshot_tests.rs"]
+mod snapshot_tests;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use yagura_core::Attribute;
-use yagura_engine::{EngineConfig, IdentityObservation, Progress, Report};
+use yagura_engine::{EngineConfig, Progress, Report};
 use yagura_model::inventory::{Asset, DeviceType, Inventory};
 
 fn corpus(rel: &str) -> PathBuf {

@@ -219,6 +219,11 @@ impl<A> FlowTable<A> {
         Timestamp(ts.0.saturating_add(self.min_timeout))
     }
 
+    /// The live flows, in slot order (to look at them without removing any).
+    pub fn iter(&self) -> impl Iterator<Item = &Flow<A>> {
+        self.slab.iter().flatten()
+    }
+
     /// The flow in `slot`, if any.
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut Flow<A>> {
         self.slab.get_mut(slot as usize).and_then(|s| s.as_mut())

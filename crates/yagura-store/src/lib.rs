@@ -205,7 +205,8 @@ pub struct RunRecord {
     pub last_seen: Timestamp,
     pub packets: u64,
     pub bytes: u64,
-    /// Assets and edges in the (last) ingested inventory.
+    /// Assets and edges in the (last) ingested inventory: for a sensor, those its last
+    /// ingest changed (see [`counters_since`]).
     pub assets: u64,
     pub edges: u64,
     /// How many times it was ingested (more than one only for a sensor).
@@ -342,32 +343,40 @@ pub trait InventoryStore {
 /// The counters of `current` that were not yet in `previous`: what a sensor ingests each
 /// time when its model keeps a cumulative inventory. Packets, bytes and sessions of every
 /// asset and edge are reduced by the same asset's or edge's counters in `previous`
-/// (saturating at zero); everything else is `current`'s.
+/// (saturating at zero); everything else is `current`'s. Assets and edges identical in
+/// both are left out: there is nothing to add, and an ingest then costs what changed, not
+/// what the run has seen. (Their rows exist: `previous` was ingested.)
 pub fn counters_since(previous: &Inventory, current: &Inventory) -> Inventory {
     use std::collections::HashMap;
-    let assets: HashMap<&str, (u64, u64)> = previous
-        .assets
-        .iter()
-        .map(|a| (a.id.as_str(), (a.packets_sent, a.bytes_sent)))
-        .collect();
-    let edges: HashMap<_, (u64, u64, u64)> = previous
-        .edges
-        .iter()
-        .map(|e| (edge_key(e), (e.packets, e.bytes, e.sessions)))
-        .collect();
-    let mut out = current.clone();
-    for a in &mut out.assets {
-        if let Some(&(p, b)) = assets.get(a.id.as_str()) {
-            a.packets_sent = a.packets_sent.saturating_sub(p);
-            a.bytes_sent = a.bytes_sent.saturating_sub(b);
+    use yagura_model::inventory::{Asset, Edge};
+    let assets: HashMap<&str, &Asset> =
+        previous.assets.iter().map(|a| (a.id.as_str(), a)).collect();
+    let edges: HashMap<_, &Edge> = previous.edges.iter().map(|e| (edge_key(e), e)).collect();
+    let mut out = Inventory::default();
+    for a in &current.assets {
+        let before = assets.get(a.id.as_str());
+        if before.is_some_and(|b| *b == a) {
+            continue;
         }
+        let mut a = a.clone();
+        if let Some(b) = before {
+            a.packets_sent = a.packets_sent.saturating_sub(b.packets_sent);
+            a.bytes_sent = a.bytes_sent.saturating_sub(b.bytes_sent);
+        }
+        out.assets.push(a);
     }
-    for e in &mut out.edges {
-        if let Some(&(p, b, s)) = edges.get(&edge_key(e)) {
-            e.packets = e.packets.saturating_sub(p);
-            e.bytes = e.bytes.saturating_sub(b);
-            e.sessions = e.sessions.saturating_sub(s);
+    for e in &current.edges {
+        let before = edges.get(&edge_key(e));
+        if before.is_some_and(|b| *b == e) {
+            continue;
         }
+        let mut e = e.clone();
+        if let Some(b) = before {
+            e.packets = e.packets.saturating_sub(b.packets);
+            e.bytes = e.bytes.saturating_sub(b.bytes);
+            e.sessions = e.sessions.saturating_sub(b.sessions);
+        }
+        out.edges.push(e);
     }
     out
 }

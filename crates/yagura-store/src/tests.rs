@@ -609,6 +609,30 @@ fn counters_since_subtracts_matching_counters() {
 }
 
 #[test]
+fn counters_since_leaves_out_what_did_not_change() {
+    let before = plant("V1", 0, 10);
+    let mut now = before.clone();
+    assert_eq!(counters_since(&before, &now), Inventory::default());
+    // The PLC answered once more; the HMI and the edge are as they were.
+    now.assets[1].packets_sent += 1;
+    now.assets[1].last_seen = t(11);
+    let d = counters_since(&before, &now);
+    assert!(d.edges.is_empty());
+    assert_eq!(d.assets.len(), 1);
+    assert_eq!(
+        (d.assets[0].id.as_str(), d.assets[0].packets_sent),
+        (PLC, 1)
+    );
+    // A new asset goes in whole.
+    let mut new = asset("mac:00:00:00:00:00:99", 5, 6);
+    new.packets_sent = 3;
+    now.assets.push(new);
+    let d = counters_since(&before, &now);
+    assert_eq!(d.assets.len(), 2);
+    assert_eq!(d.assets[1].packets_sent, 3);
+}
+
+#[test]
 fn synthetic_inventories_round_trip_and_update() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = store(dir.path());

@@ -58,10 +58,14 @@ pub struct SensorArgs {
     /// Write one JSON object per application PDU to FILE.
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
-    /// Update the inventory database at PATH (SQLite, created if missing) when the sensor
-    /// stops.
+    /// Keep the inventory database at PATH (SQLite, created if missing) up to date while
+    /// the sensor runs: every --flush-every seconds, and once more when it stops.
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// How often the inventory database is updated, in seconds (decimals allowed). A killed
+    /// sensor loses at most about this much of the inventory.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, requires = "db")]
+    flush_every: f64,
     /// No periodic statistics and no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -270,7 +274,20 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let flush_every = Duration::try_from_secs_f64(args.flush_every)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--flush-every must be a positive number of seconds")?;
     let sources = open_live(&live)?;
+    // The database is opened before the capture starts (a wrong path fails now, not at
+    // the end), and kept up to date while it runs.
+    let flusher = match &args.db {
+        Some(db) => Some(crate::flush::Flusher::start(
+            db,
+            yagura_store::RunInfo::sensor(&args.interface, yagura_store::now()),
+        )?),
+        None => None,
+    };
     let stop = sources
         .first()
         .map(|s| s.stop_handle())
@@ -290,6 +307,7 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         ..EngineConfig::default()
     };
     cfg.events = args.events.clone();
+    cfg.snapshot_every = flusher.as_ref().map(|_| flush_every);
     let progress = Arc::new(Progress::default());
     if !args.quiet {
         eprintln!(
@@ -325,21 +343,33 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         .into_iter()
         .map(|s| Box::new(s) as Box<dyn yagura_capture::PacketSource>)
         .collect();
-    let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop)?;
+    let offer = |r: Report| {
+        if let Some(f) = &flusher {
+            f.offer(r);
+        }
+    };
+    let on_snapshot: Option<&(dyn Fn(Report) + Sync)> = flusher.as_ref().map(|_| &offer as _);
+    let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop, on_snapshot)?;
     let built = build_detailed(&report);
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");
     }
-    write_json(&report, &built, args.json.as_ref())?;
-    if let Some(db) = &args.db {
-        let c = &report.capture;
-        let mut run = yagura_store::RunInfo::sensor(&args.interface, yagura_store::now());
-        run.first_seen = c.first_seen.unwrap_or(run.first_seen);
-        run.last_seen = c.last_seen.unwrap_or(run.last_seen);
-        run.packets = c.packets;
-        run.bytes = c.bytes;
-        ingest(db, &built, &run, args.quiet)?;
+    // The database first: it is what a stop must not lose.
+    if let (Some(f), Some(db)) = (flusher, &args.db) {
+        let o = f.finish(&built.inventory, &report.capture)?;
+        if !args.quiet {
+            eprintln!(
+                "inventory {}: sensor run {}: {} update{} ({} assets and {} edges seen by this run)",
+                db.display(),
+                o.run_id.map_or_else(|| "-".into(), |id| id.to_string()),
+                o.ingests,
+                if o.ingests == 1 { "" } else { "s" },
+                o.assets,
+                o.edges
+            );
+        }
     }
+    write_json(&report, &built, args.json.as_ref())?;
     if !args.quiet {
         crate::summary::print(
             &mut std::io::stdout().lock(),

@@ -3,6 +3,7 @@
 mod analyze;
 mod assets;
 mod display;
+mod flush;
 mod map;
 mod summary;
 
