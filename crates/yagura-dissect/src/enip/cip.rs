@@ -661,8 +661,14 @@ fn path_fields(f: &mut Fields, p: &Path, tag: Option<&Tag>) {
 }
 
 fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
-    if !out.events && count_request(m, out) {
-        return;
+    if !out.events {
+        if count_request(m, out) {
+            return;
+        }
+        if m[0] == svc::MULTIPLE_SERVICE_PACKET {
+            count_msp_request(m, ctx, pending, out);
+            return;
+        }
     }
     if !out.spend() {
         return;
@@ -853,6 +859,74 @@ fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
     true
 }
 
+/// Count a Multiple Service Packet request and its members with only what counting needs,
+/// as [`request`] would: an MSP itself needs no pending entry and routes nothing.
+fn count_msp_request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    if !out.spend() {
+        return;
+    }
+    let words = u8_at(m, 1).map_or(0, usize::from);
+    let path_end = 2 + 2 * words;
+    let (p, data, truncated) = match (m.get(2..path_end), m.get(path_end..)) {
+        (Some(p), Some(d)) => (p, d, false),
+        _ => (m.get(2..).unwrap_or(&[]), &[][..], true),
+    };
+    let path = Path::parse(p);
+    out.sink.pdu_count(PduCount {
+        protocol: "cip",
+        operation: operation(svc::MULTIPLE_SERVICE_PACKET, &path),
+        response: false,
+        anomalies: u32::from(truncated) + u32::from(path.bad),
+    });
+    if let (Some(msp), true) = (Msp::parse(data), ctx.depth < MAX_DEPTH) {
+        for (i, member) in msp.members(data).enumerate() {
+            let c = Ctx {
+                member: (i + 1) as u16,
+                depth: ctx.depth + 1,
+                ..ctx
+            };
+            match member {
+                Some(b) if !b.is_empty() => request(b, c, pending, out),
+                _ => member_malformed(false, c, out),
+            }
+        }
+    }
+}
+
+/// Count a Multiple Service Packet response and its members with only what counting needs,
+/// as [`response`] would (the caller checked that no Identity read awaits an answer).
+fn count_msp_response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    if !out.spend() {
+        return;
+    }
+    let add_words = u8_at(m, 3).map_or(0, usize::from);
+    let data = m.get(4 + 2 * add_words..);
+    let truncated = u8_at(m, 2).is_none() || data.is_none();
+    let data = data.unwrap_or(&[]);
+    out.sink.pdu_count(PduCount {
+        protocol: "cip",
+        operation: OperationClass::Other,
+        response: true,
+        anomalies: u32::from(truncated),
+    });
+    let msp = (!data.is_empty()).then(|| Msp::parse(data)).flatten();
+    if let (Some(msp), true) = (msp, ctx.depth < MAX_DEPTH) {
+        for (i, member) in msp.members(data).enumerate() {
+            let c = Ctx {
+                member: (i + 1) as u16,
+                depth: ctx.depth + 1,
+                ..ctx
+            };
+            match member {
+                Some(b) if b.first().is_some_and(|s| s & RESPONSE != 0) => {
+                    response(b, c, pending, out)
+                }
+                _ => member_malformed(true, c, out),
+            }
+        }
+    }
+}
+
 fn member_malformed(response: bool, ctx: Ctx, out: &mut Out<'_>) {
     if !out.spend() {
         return;
@@ -862,8 +936,17 @@ fn member_malformed(response: bool, ctx: Ctx, out: &mut Out<'_>) {
 }
 
 fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
-    if !out.events && count_response(m, out) {
-        return;
+    if !out.events {
+        if count_response(m, out) {
+            return;
+        }
+        // While no Identity read awaits its answer (which [`response`] would look up).
+        if m[0] & !RESPONSE == svc::MULTIPLE_SERVICE_PACKET
+            && pending.as_ref().is_none_or(|p| p.ident.live == 0)
+        {
+            count_msp_response(m, ctx, pending, out);
+            return;
+        }
     }
     if !out.spend() {
         return;
