@@ -59,6 +59,23 @@ pub(crate) fn fact(
     });
 }
 
+/// `b` as lowercase hex digits, a `sep` between bytes when given, at most `max` bytes (no
+/// allocation per byte: identifiers are formatted per message on the counting path).
+pub(crate) fn hex(b: &[u8], sep: Option<char>, max: usize) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let n = b.len().min(max);
+    let mut s = Vec::with_capacity(n * 3);
+    let sep = sep.filter(char::is_ascii).map(|c| c as u8);
+    for (i, &x) in b[..n].iter().enumerate() {
+        if let (Some(c), true) = (sep, i > 0) {
+            s.push(c);
+        }
+        s.extend_from_slice(&[DIGITS[usize::from(x >> 4)], DIGITS[usize::from(x & 0x0f)]]);
+    }
+    // Only ASCII was written.
+    String::from_utf8(s).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -81,21 +98,4 @@ mod tests {
         assert_eq!(printable(&[b'x'; 1000]).map(|s| s.len()), Some(MAX_TEXT));
         assert_eq!(utf16le(&[b'P', 0, b'C', 0, 0xff]).as_deref(), Some("PC"));
     }
-}
-
-/// `b` as lowercase hex digits, a `sep` between bytes when given, at most `max` bytes (no
-/// allocation per byte: identifiers are formatted per message on the counting path).
-pub(crate) fn hex(b: &[u8], sep: Option<char>, max: usize) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let n = b.len().min(max);
-    let mut s = Vec::with_capacity(n * 3);
-    let sep = sep.filter(char::is_ascii).map(|c| c as u8);
-    for (i, &x) in b[..n].iter().enumerate() {
-        if let (Some(c), true) = (sep, i > 0) {
-            s.push(c);
-        }
-        s.extend_from_slice(&[DIGITS[usize::from(x >> 4)], DIGITS[usize::from(x & 0x0f)]]);
-    }
-    // Only ASCII was written.
-    String::from_utf8(s).unwrap_or_default()
 }

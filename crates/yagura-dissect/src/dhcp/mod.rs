@@ -380,7 +380,6 @@ impl Dissector for DhcpDissector {
                 value: value.clone(),
             });
         }
-        drop(put);
         emit_to(sink, events, &s, move |f| *f = fields);
         Parsed::done(d.len())
     }
