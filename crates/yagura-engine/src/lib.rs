@@ -129,6 +129,20 @@ const PREFETCH_PACKETS: usize = 4;
 /// Batches a worker reads beyond the one it needs when the source is free.
 const READ_AHEAD: u64 = 2;
 
+/// A live worker spends at most 1/SNAPSHOT_SHARE of its time on snapshots: one that took
+/// `t` is followed by the next no sooner than `SNAPSHOT_SHARE × t` later, whatever
+/// [`EngineConfig::snapshot_every`] asks (a snapshot copies every aggregate of the run, so
+/// it grows with the plant: see docs/store.md, "The running sensor").
+pub const SNAPSHOT_SHARE: u32 = 20;
+
+/// When the snapshot after one due at `at`, taken at `now` and costing `cost`, is due:
+/// `every` after `at`, but no sooner than [`SNAPSHOT_SHARE`] × `cost` after `now`, and never
+/// in the past (a late snapshot does not start a burst to catch up).
+pub fn next_snapshot(at: Instant, now: Instant, cost: Duration, every: Duration) -> Instant {
+    let next = (at + every).max(now + cost * SNAPSHOT_SHARE);
+    if next > now { next } else { now + every }
+}
+
 /// Analyse everything `source` delivers and build the report. `stop` ends the run early
 /// (the report then covers what was read).
 pub fn run(
@@ -365,16 +379,14 @@ pub fn run_live(
                         let now = Instant::now();
                         if now >= at {
                             let part = w.snapshot(yagura_core::Timestamp(wall_clock_ns()), hold_ns);
+                            let cost = now.elapsed();
                             let st = source.stats();
                             let drops = Drops {
                                 kernel: st.kernel_drops,
                                 internal: st.internal_drops,
                             };
                             snapshots.put(me, part, drops);
-                            // The next interval's time; if this one ran late, a full
-                            // interval from now (no burst to catch up).
-                            let next = at + every;
-                            due = Some(if next > now { next } else { now + every });
+                            due = Some(next_snapshot(at, now, cost, every));
                         }
                     }
                 }

@@ -354,3 +354,25 @@ fn a_live_run_hands_over_growing_snapshots_and_the_same_final_report() {
         prev = sc;
     }
 }
+
+#[test]
+fn snapshots_are_spaced_by_what_they_cost() {
+    use crate::{SNAPSHOT_SHARE, next_snapshot};
+    use std::time::{Duration, Instant};
+    let at = Instant::now();
+    let every = Duration::from_secs(1);
+    // Cheap: the interval asked for.
+    assert_eq!(
+        next_snapshot(at, at, Duration::from_millis(1), every),
+        at + every
+    );
+    // Dear: at most 1/SNAPSHOT_SHARE of the time.
+    let cost = Duration::from_millis(200);
+    assert_eq!(
+        next_snapshot(at, at, cost, every),
+        at + cost * SNAPSHOT_SHARE
+    );
+    // Late: a full interval from now, not a burst.
+    let now = at + Duration::from_secs(5);
+    assert_eq!(next_snapshot(at, now, Duration::ZERO, every), now + every);
+}
