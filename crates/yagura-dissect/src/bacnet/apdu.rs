@@ -164,15 +164,20 @@ const WRITE_PROPERTY: u8 = 15;
 /// `apdu_type` and service `service`. Other services give an empty [`Info`].
 pub fn decode(apdu_type: u8, service: u8, body: &[u8]) -> Info<'_> {
     let mut info = Info::default();
+    decode_into(apdu_type, service, body, &mut info);
+    info
+}
+
+/// [`decode`] into `info` (fresh, [`Info::default`]), without moving the result.
+pub fn decode_into<'a>(apdu_type: u8, service: u8, body: &'a [u8], info: &mut Info<'a>) {
     let r = match (apdu_type, service) {
-        (UNCONFIRMED_REQUEST, I_AM) => i_am(body, &mut info),
-        (CONFIRMED_REQUEST, READ_PROPERTY | WRITE_PROPERTY) => object_property(body, &mut info),
-        (COMPLEX_ACK, READ_PROPERTY) => read_property_ack(body, &mut info),
-        (COMPLEX_ACK, READ_PROPERTY_MULTIPLE) => read_property_multiple_ack(body, &mut info),
+        (UNCONFIRMED_REQUEST, I_AM) => i_am(body, info),
+        (CONFIRMED_REQUEST, READ_PROPERTY | WRITE_PROPERTY) => object_property(body, info),
+        (COMPLEX_ACK, READ_PROPERTY) => read_property_ack(body, info),
+        (COMPLEX_ACK, READ_PROPERTY_MULTIPLE) => read_property_multiple_ack(body, info),
         _ => Ok(()),
     };
     info.bad_encoding = r.is_err();
-    info
 }
 
 /// A tag-encoding fault.

@@ -264,7 +264,12 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
                         if let (Some(k), Some(sv), Some(b), false) =
                             (apdu.kind, apdu.service, apdu.body, apdu.segmented)
                         {
-                            info = apdu::decode(k, sv, d[a..].get(b..).unwrap_or_default());
+                            apdu::decode_into(
+                                k,
+                                sv,
+                                d[a..].get(b..).unwrap_or_default(),
+                                &mut info,
+                            );
                             if info.bad_encoding {
                                 s.anomalies.set(Anomaly::BadEncoding);
                             }
