@@ -762,18 +762,8 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
     if let Some(p) = pccc_req.filter(|_| out.spend()) {
         p.emit(false, out.sink);
     }
-    if let (Some(Some(msp)), true) = (msp, ctx.depth < MAX_DEPTH) {
-        for (i, member) in msp.members(data).enumerate() {
-            let c = Ctx {
-                member: (i + 1) as u16,
-                depth: ctx.depth + 1,
-                ..ctx
-            };
-            match member {
-                Some(b) if !b.is_empty() => request(b, c, pending, out),
-                _ => member_malformed(false, c, out),
-            }
-        }
+    if let Some(Some(msp)) = msp {
+        request_members(msp, data, ctx, pending, out);
     }
     if let Some(e) = embedded {
         let c = Ctx {
@@ -878,18 +868,8 @@ fn count_msp_request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out
         response: false,
         anomalies: u32::from(truncated) + u32::from(path.bad),
     });
-    if let (Some(msp), true) = (Msp::parse(data), ctx.depth < MAX_DEPTH) {
-        for (i, member) in msp.members(data).enumerate() {
-            let c = Ctx {
-                member: (i + 1) as u16,
-                depth: ctx.depth + 1,
-                ..ctx
-            };
-            match member {
-                Some(b) if !b.is_empty() => request(b, c, pending, out),
-                _ => member_malformed(false, c, out),
-            }
-        }
+    if let Some(msp) = Msp::parse(data) {
+        request_members(msp, data, ctx, pending, out);
     }
 }
 
@@ -910,19 +890,56 @@ fn count_msp_response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, ou
         anomalies: u32::from(truncated),
     });
     let msp = (!data.is_empty()).then(|| Msp::parse(data)).flatten();
-    if let (Some(msp), true) = (msp, ctx.depth < MAX_DEPTH) {
-        for (i, member) in msp.members(data).enumerate() {
-            let c = Ctx {
-                member: (i + 1) as u16,
-                depth: ctx.depth + 1,
-                ..ctx
-            };
-            match member {
-                Some(b) if b.first().is_some_and(|s| s & RESPONSE != 0) => {
-                    response(b, c, pending, out)
-                }
-                _ => member_malformed(true, c, out),
-            }
+    if let Some(msp) = msp {
+        response_members(msp, data, ctx, pending, out);
+    }
+}
+
+/// The members of a Multiple Service Packet request (`data` its service data), each a
+/// request of its own, one level deeper (not beyond [`MAX_DEPTH`]).
+fn request_members(
+    msp: Msp,
+    data: &[u8],
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    out: &mut Out<'_>,
+) {
+    if ctx.depth >= MAX_DEPTH {
+        return;
+    }
+    for (i, member) in msp.members(data).enumerate() {
+        let c = Ctx {
+            member: (i + 1) as u16,
+            depth: ctx.depth + 1,
+            ..ctx
+        };
+        match member {
+            Some(b) if !b.is_empty() => request(b, c, pending, out),
+            _ => member_malformed(false, c, out),
+        }
+    }
+}
+
+/// The members of a Multiple Service Packet response, as [`request_members`].
+fn response_members(
+    msp: Msp,
+    data: &[u8],
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    out: &mut Out<'_>,
+) {
+    if ctx.depth >= MAX_DEPTH {
+        return;
+    }
+    for (i, member) in msp.members(data).enumerate() {
+        let c = Ctx {
+            member: (i + 1) as u16,
+            depth: ctx.depth + 1,
+            ..ctx
+        };
+        match member {
+            Some(b) if b.first().is_some_and(|s| s & RESPONSE != 0) => response(b, c, pending, out),
+            _ => member_malformed(true, c, out),
         }
     }
 }
@@ -1041,20 +1058,8 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
     if let Some(p) = pccc_rsp.filter(|_| out.spend()) {
         p.emit(true, out.sink);
     }
-    if let (Some(msp), true) = (msp, ctx.depth < MAX_DEPTH) {
-        for (i, member) in msp.members(data).enumerate() {
-            let c = Ctx {
-                member: (i + 1) as u16,
-                depth: ctx.depth + 1,
-                ..ctx
-            };
-            match member {
-                Some(b) if b.first().is_some_and(|s| s & RESPONSE != 0) => {
-                    response(b, c, pending, out)
-                }
-                _ => member_malformed(true, c, out),
-            }
-        }
+    if let Some(msp) = msp {
+        response_members(msp, data, ctx, pending, out);
     }
 }
 
