@@ -763,7 +763,7 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
         p.emit(false, out.sink);
     }
     if let Some(Some(msp)) = msp {
-        request_members(msp, data, ctx, pending, out);
+        walk_members(msp, data, false, ctx, pending, out);
     }
     if let Some(e) = embedded {
         let c = Ctx {
@@ -869,7 +869,7 @@ fn count_msp_request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out
         anomalies: u32::from(truncated) + u32::from(path.bad),
     });
     if let Some(msp) = Msp::parse(data) {
-        request_members(msp, data, ctx, pending, out);
+        walk_members(msp, data, false, ctx, pending, out);
     }
 }
 
@@ -891,15 +891,17 @@ fn count_msp_response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, ou
     });
     let msp = (!data.is_empty()).then(|| Msp::parse(data)).flatten();
     if let Some(msp) = msp {
-        response_members(msp, data, ctx, pending, out);
+        walk_members(msp, data, true, ctx, pending, out);
     }
 }
 
-/// The members of a Multiple Service Packet request (`data` its service data), each a
-/// request of its own, one level deeper (not beyond [`MAX_DEPTH`]).
-fn request_members(
+/// The members of a Multiple Service Packet (`data` its service data), each a request
+/// (`responses` false) or a response of its own, one level deeper (not beyond
+/// [`MAX_DEPTH`]).
+fn walk_members(
     msp: Msp,
     data: &[u8],
+    responses: bool,
     ctx: Ctx,
     pending: &mut Option<Box<Pending>>,
     out: &mut Out<'_>,
@@ -914,32 +916,11 @@ fn request_members(
             ..ctx
         };
         match member {
-            Some(b) if !b.is_empty() => request(b, c, pending, out),
-            _ => member_malformed(false, c, out),
-        }
-    }
-}
-
-/// The members of a Multiple Service Packet response, as [`request_members`].
-fn response_members(
-    msp: Msp,
-    data: &[u8],
-    ctx: Ctx,
-    pending: &mut Option<Box<Pending>>,
-    out: &mut Out<'_>,
-) {
-    if ctx.depth >= MAX_DEPTH {
-        return;
-    }
-    for (i, member) in msp.members(data).enumerate() {
-        let c = Ctx {
-            member: (i + 1) as u16,
-            depth: ctx.depth + 1,
-            ..ctx
-        };
-        match member {
-            Some(b) if b.first().is_some_and(|s| s & RESPONSE != 0) => response(b, c, pending, out),
-            _ => member_malformed(true, c, out),
+            Some(b) if responses && b.first().is_some_and(|s| s & RESPONSE != 0) => {
+                response(b, c, pending, out)
+            }
+            Some(b) if !responses && !b.is_empty() => request(b, c, pending, out),
+            _ => member_malformed(responses, c, out),
         }
     }
 }
@@ -1059,7 +1040,7 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
         p.emit(true, out.sink);
     }
     if let Some(msp) = msp {
-        response_members(msp, data, ctx, pending, out);
+        walk_members(msp, data, true, ctx, pending, out);
     }
 }
 
