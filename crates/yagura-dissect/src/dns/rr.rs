@@ -31,23 +31,42 @@ pub const NBSTAT: u16 = 0x21;
 
 /// The name at `at` of message `m`: its labels in wire form (without compression), and the
 /// offset just past the name where it starts (not where a pointer led).
-pub fn name(m: &[u8], mut at: usize) -> Option<(Vec<u8>, usize)> {
+pub fn name(m: &[u8], at: usize) -> Option<(Vec<u8>, usize)> {
     let mut out: Vec<u8> = Vec::new();
+    let end = walk(m, at, |label| {
+        if !out.is_empty() {
+            out.push(b'.');
+        }
+        out.extend_from_slice(label);
+    })?;
+    Some((out, end))
+}
+
+/// The offset just past the name at `at` (where it starts, not where a pointer led), with
+/// the same checks as [`name`] but without building it.
+pub fn skip_name(m: &[u8], at: usize) -> Option<usize> {
+    walk(m, at, |_| {})
+}
+
+/// Walk the name at `at`, handing each label to `label` in order; the offset just past the
+/// name where it starts. `None` when a label or pointer is out of bounds, a pointer does not
+/// point backwards, there are too many jumps, or the text form (labels and dots) would
+/// exceed [`MAX_NAME`].
+fn walk(m: &[u8], mut at: usize, mut label: impl FnMut(&[u8])) -> Option<usize> {
     let mut end = None;
     let mut jumps = 0;
+    let mut len = 0usize;
     for _ in 0..MAX_LABELS + MAX_JUMPS {
         let l = *m.get(at)?;
         match l {
-            0 => return Some((out, end.unwrap_or(at + 1))),
+            0 => return Some(end.unwrap_or(at + 1)),
             1..=63 => {
-                let label = m.get(at + 1..at + 1 + l as usize)?;
-                if out.len() + label.len() + 1 > MAX_NAME {
+                let bytes = m.get(at + 1..at + 1 + l as usize)?;
+                len += usize::from(l) + usize::from(len > 0);
+                if len > MAX_NAME {
                     return None;
                 }
-                if !out.is_empty() {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(label);
+                label(bytes);
                 at += 1 + l as usize;
             }
             0xc0..=0xff => {
@@ -74,40 +93,6 @@ pub fn text(name: &[u8]) -> String {
         .collect();
     // Only ASCII is left.
     String::from_utf8(b).unwrap_or_default()
-}
-
-/// The offset just past the name at `at` (where it starts, not where a pointer led), with
-/// the same checks as [`name`] but without building it.
-pub fn skip_name(m: &[u8], mut at: usize) -> Option<usize> {
-    let mut end = None;
-    let mut jumps = 0;
-    let mut len = 0usize;
-    for _ in 0..MAX_LABELS + MAX_JUMPS {
-        let l = *m.get(at)?;
-        match l {
-            0 => return Some(end.unwrap_or(at + 1)),
-            1..=63 => {
-                m.get(at + 1..at + 1 + l as usize)?;
-                // As `name`: the text form (labels and dots) fits in MAX_NAME.
-                len += usize::from(l) + usize::from(len > 0);
-                if len > MAX_NAME {
-                    return None;
-                }
-                at += 1 + l as usize;
-            }
-            0xc0..=0xff => {
-                let ptr = (be16(m, at)? & 0x3fff) as usize;
-                jumps += 1;
-                if jumps > MAX_JUMPS || ptr >= at {
-                    return None;
-                }
-                end.get_or_insert(at + 2);
-                at = ptr;
-            }
-            _ => return None,
-        }
-    }
-    None
 }
 
 /// One resource record: owner name, type, and its data's range in the message.
