@@ -714,9 +714,11 @@ impl<'r> Worker<'r> {
     }
 
     fn transport(&mut self, pkt: &Packet<'_>, d: &Decoded<'_>, ip: &IpInfo<'_>) {
-        let (sport, dport, tcp) = match ip.l4 {
+        // By reference: the header was just written field by field, and copying it whole
+        // would read it back with wide loads that store forwarding cannot serve.
+        let (sport, dport, tcp) = match &ip.l4 {
             L4::Tcp(t) => (t.src_port, t.dst_port, Some(t)),
-            L4::Udp { src_port, dst_port } => (src_port, dst_port, None),
+            &L4::Udp { src_port, dst_port } => (src_port, dst_port, None),
             _ => (0, 0, None),
         };
         let transport = Transport(ip.proto);
