@@ -27,7 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("unknown mode {other:?}").into()),
     };
     let cfg = EngineConfig {
-        threads: 1,
+        // YAGURA_THREADS=N: N workers (default 1).
+        threads: std::env::var("YAGURA_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
         dissect,
         only_dissectors,
         ..EngineConfig::default()
