@@ -63,7 +63,9 @@ fn cip_vendor_ids_from_vendors_eds_files() {
         (1, "Rockwell Automation", "Rockwell Automation"),
         (75, "ABB Robotics", "ABB"),
         (90, "HMS Industrial Networks AB", "HMS Industrial Networks"),
+        (243, "Schneider Electric", "Schneider Electric"),
         (283, "Hilscher", "Hilscher"),
+        (640, "Murrelektronik GmbH", "Murrelektronik"),
         (808, "SICK AG", "SICK"),
         (1772, "RT-Labs AB", "RT-Labs"),
     ] {
@@ -75,7 +77,7 @@ fn cip_vendor_ids_from_vendors_eds_files() {
         from_fact("cip:1").map(|v| v.name),
         Some("Rockwell Automation")
     );
-    assert_eq!(table_len(Registry::Cip), 6);
+    assert_eq!(table_len(Registry::Cip), 8);
 }
 
 #[test]
