@@ -102,6 +102,10 @@ pub const ALIASES: &[(&str, &[&str])] = &[
     ("GE", &["ge", "general electric"]),
     ("Hilscher", &["hilscher"]),
     ("Hitachi", &["hitachi"]),
+    (
+        "HMS Industrial Networks",
+        &["hms industrial networks", "hms networks"],
+    ),
     ("Honeywell", &["honeywell"]),
     ("Keyence", &["keyence"]),
     ("Mitsubishi Electric", &["mitsubishi electric"]),

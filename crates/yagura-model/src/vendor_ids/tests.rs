@@ -62,7 +62,10 @@ fn cip_vendor_ids_from_vendors_eds_files() {
     for (id, registry_name, name) in [
         (1, "Rockwell Automation", "Rockwell Automation"),
         (75, "ABB Robotics", "ABB"),
+        (90, "HMS Industrial Networks AB", "HMS Industrial Networks"),
+        (243, "Schneider Electric", "Schneider Electric"),
         (283, "Hilscher", "Hilscher"),
+        (640, "Murrelektronik GmbH", "Murrelektronik"),
         (808, "SICK AG", "SICK"),
         (1772, "RT-Labs AB", "RT-Labs"),
     ] {
@@ -74,7 +77,7 @@ fn cip_vendor_ids_from_vendors_eds_files() {
         from_fact("cip:1").map(|v| v.name),
         Some("Rockwell Automation")
     );
-    assert_eq!(table_len(Registry::Cip), 5);
+    assert_eq!(table_len(Registry::Cip), 8);
 }
 
 #[test]
@@ -85,6 +88,7 @@ fn profinet_vendor_ids_from_vendors_gsdml_files() {
     // `pn_dcp:<decimal id>`.
     for (id, registry_name, name) in [
         (0x002a, "SIEMENS", "Siemens"),
+        (0x010c, "HMS Industrial Networks", "HMS Industrial Networks"),
         (
             0x011e,
             "Hilscher Gesellschaft für Systemautomation mbH",
@@ -99,7 +103,7 @@ fn profinet_vendor_ids_from_vendors_gsdml_files() {
     }
     assert_eq!(from_fact("pn_dcp:42").map(|v| v.name), Some("Siemens"));
     assert_eq!(from_fact("profinet:1171").map(|v| v.name), Some("RT-Labs"));
-    assert_eq!(table_len(Registry::Profinet), 4);
+    assert_eq!(table_len(Registry::Profinet), 5);
 }
 
 #[test]
@@ -125,6 +129,14 @@ fn one_company_one_name_across_cip_profinet_and_the_mac_registry() {
     );
     assert_eq!(profinet(0x002a), bacnet(7));
     assert_eq!(cip(1), Some("Rockwell Automation"));
+    // HMS: EDS "HMS Industrial Networks AB", GSDML "HMS Industrial Networks", BACnet 246 and
+    // the MAC block CC:3F:1D "HMS Industrial Networks SLU" (an alias), 00:30:11 as in the GSDML.
+    assert_eq!(cip(90), Some("HMS Industrial Networks"));
+    assert_eq!(profinet(0x010c), cip(90));
+    assert_eq!(bacnet(246), cip(90));
+    for mac in [[0xcc, 0x3f, 0x1d, 1, 2, 3], [0x00, 0x30, 0x11, 1, 2, 3]] {
+        assert_eq!(oui::vendor_name(MacAddr(mac)), cip(90), "{mac:02x?}");
+    }
 }
 
 #[test]
