@@ -89,6 +89,11 @@ impl JobInfo {
     };
 
     /// Read a Job or Ack_Data parameter (`request` for a Job).
+    ///
+    /// Inlined so that the value is built where the caller keeps it: returned from a call, it
+    /// was copied out with wide loads right after its fields were stored one by one, which
+    /// store forwarding cannot serve (two stalls per PDU).
+    #[inline(always)]
     pub fn parse(param: &[u8], request: bool) -> JobInfo {
         let mut j = JobInfo::NONE;
         let Some(&fc) = param.first() else {

@@ -211,7 +211,9 @@ pub struct Item {
 
 impl Item {
     /// Parse an item at the front of `b`; `None` when it is not a well-formed S7ANY item
-    /// (other syntaxes are reported by their syntax id only).
+    /// (other syntaxes are reported by their syntax id only). Inlined for the reason given at
+    /// `JobInfo::parse`.
+    #[inline(always)]
     pub fn parse(b: &[u8]) -> Option<(Item, usize)> {
         let &[0x12, len, syntax, ..] = b else {
             return None;
