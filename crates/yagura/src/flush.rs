@@ -62,19 +62,7 @@ impl Flusher {
     /// Opens (or creates) the database at `db` and starts the thread that keeps it up to
     /// date for the sensor run `run`.
     pub fn start(db: &Path, run: RunInfo) -> Result<Flusher> {
-        let store = SqliteStore::open(db)
-            .with_context(|| format!("opening the inventory database {}", db.display()))?;
-        let mut ingester = Ingester {
-            store,
-            db: db.to_path_buf(),
-            run,
-            previous: Inventory::default(),
-            packets: 0,
-            bytes: 0,
-            ingests: 0,
-            run_id: None,
-            reported: HashSet::new(),
-        };
+        let mut ingester = Ingester::open(db, run)?;
         let shared = Arc::new(Shared {
             slot: Mutex::new(Slot::default()),
             changed: Condvar::new(),
@@ -86,9 +74,7 @@ impl Flusher {
                 while let Some(report) = s.take() {
                     let began = Instant::now();
                     let built = build_detailed(&report);
-                    if let Err(e) = ingester.flush(&built.inventory, &report.capture, false) {
-                        ingester.report_error(&e);
-                    }
+                    ingester.periodic(built.inventory, &report.capture);
                     // However large the plant, flushing takes at most 1/FLUSH_SHARE of the
                     // time: rest FLUSH_SHARE - 1 times what this flush took (reports
                     // offered meanwhile are replaced by the newest).
@@ -122,6 +108,7 @@ impl Flusher {
             .thread
             .join()
             .map_err(|_| anyhow::anyhow!("the inventory flusher panicked"))?;
+        // The last ingest: nothing is compared with this inventory afterwards.
         ingester.flush(inventory, capture, true).with_context(|| {
             format!("updating the inventory database {}", ingester.db.display())
         })?;
@@ -185,23 +172,53 @@ struct Ingester {
 }
 
 impl Ingester {
+    /// Opens (or creates) the database at `db` for the sensor run `run`.
+    fn open(db: &Path, run: RunInfo) -> Result<Ingester> {
+        let store = SqliteStore::open(db)
+            .with_context(|| format!("opening the inventory database {}", db.display()))?;
+        Ok(Ingester {
+            store,
+            db: db.to_path_buf(),
+            run,
+            previous: Inventory::default(),
+            packets: 0,
+            bytes: 0,
+            ingests: 0,
+            run_id: None,
+            reported: HashSet::new(),
+        })
+    }
+
+    /// A periodic flush of `current`, the run's cumulative inventory: once ingested, it
+    /// becomes the one the next flush is compared with (moved there, not copied: on a large
+    /// plant an inventory is hundreds of megabytes). An error is printed; the capture goes on.
+    fn periodic(&mut self, current: Inventory, capture: &CaptureSummary) {
+        match self.flush(&current, capture, false) {
+            Ok(true) => self.previous = current,
+            Ok(false) => {}
+            Err(e) => self.report_error(&e),
+        }
+    }
+
     /// Ingest what `current` (the run's cumulative inventory, with its capture's counters)
-    /// adds to the last successful ingest. After a failure nothing is remembered, so the
-    /// next ingest carries the missed counters too. Skipped when nothing changed, except
-    /// for the last ingest of a run never ingested (an idle run is recorded as before).
+    /// adds to the last successful ingest. Returns whether it ingested; the caller then
+    /// makes `current` the new [`Ingester::previous`] (unless it was the last ingest). After a
+    /// failure nothing is remembered, so the next ingest carries the missed counters too.
+    /// Skipped when nothing changed, except for the last ingest of a run never ingested (an
+    /// idle run is recorded as before).
     fn flush(
         &mut self,
         current: &Inventory,
         capture: &CaptureSummary,
         last: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let packets = capture.packets.saturating_sub(self.packets);
         let bytes = capture.bytes.saturating_sub(self.bytes);
         // Only the assets and edges that changed (the others are in the database already).
         let delta = counters_since(&self.previous, current);
         let unchanged = packets == 0 && delta.assets.is_empty() && delta.edges.is_empty();
         if unchanged && (self.ingests > 0 || !last) {
-            return Ok(());
+            return Ok(false);
         }
         // The store adds a sensor run's packets and bytes at each ingest, and widens its
         // first and last seen: the former go as the counts since the last ingest, the latter
@@ -219,12 +236,11 @@ impl Ingester {
             );
             self.reported.clear();
         }
-        self.previous = current.clone();
         self.packets = capture.packets;
         self.bytes = capture.bytes;
         self.ingests += 1;
         self.run_id = Some(o.run_id);
-        Ok(())
+        Ok(true)
     }
 
     /// Print an error of a periodic ingest, once per distinct message: the capture goes on,
@@ -374,6 +390,47 @@ mod tests {
         run.packets = report.capture.packets;
         run.bytes = report.capture.bytes;
         s.ingest(&built.inventory, &run).unwrap();
+    }
+
+    /// A periodic flush keeps the inventory it ingested (moved, not copied) as the one the
+    /// next flush is compared with: the same inventory again ingests nothing, and the run's
+    /// counters in the database are those of one ingest.
+    #[test]
+    fn a_periodic_flush_keeps_what_it_ingested() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("periodic.db");
+        let mut src =
+            yagura_capture::file::open_paths(
+                &[corpus().join("pcap/modbus/zeek__modbusSmall.pcap")],
+            )
+            .unwrap();
+        let cfg = EngineConfig {
+            threads: 1,
+            ..EngineConfig::default()
+        };
+        let report = yagura_engine::run(
+            &mut *src,
+            &cfg,
+            &Progress::default(),
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let inventory = build_detailed(&report).inventory;
+        assert!(!inventory.edges.is_empty());
+        let mut ingester =
+            Ingester::open(&db, RunInfo::sensor("test2", yagura_store::now())).unwrap();
+        ingester.periodic(inventory.clone(), &report.capture);
+        assert_eq!(ingester.ingests, 1);
+        assert_eq!(ingester.previous, inventory);
+        ingester.periodic(inventory.clone(), &report.capture);
+        assert_eq!(ingester.ingests, 1, "nothing changed, nothing ingested");
+        drop(ingester);
+        let single = dir.path().join("single.db");
+        self::single(&report, &single);
+        let (flushed, once) = (counts(&db), counts(&single));
+        assert_eq!(flushed.0, once.0, "assets");
+        assert_eq!(flushed.1, once.1, "edges");
+        assert_eq!(flushed.2, once.2, "run counters");
     }
 
     /// What the database holds after a run ingested many times while it went on is what
