@@ -1,24 +1,9 @@
 //! Every capture of the shared corpus reads with exactly the packet count `capinfos -c`
 //! reports (MANIFEST.tsv), its link type, and the capture duration capinfos reports.
 
-use std::path::{Path, PathBuf};
-
 use yagura_capture::PacketSource;
 use yagura_capture::file::open_file;
 use yagura_core::LinkType;
-
-fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "capture corpus not found at {}: put it beside the repository (../shared/corpus) or set YAGURA_CORPUS",
-        dir.display()
-    );
-    dir
-}
 
 /// capinfos' encapsulation names to the link types we must report.
 fn link_types(capinfos: &str) -> &'static [LinkType] {
@@ -50,24 +35,12 @@ fn duration_ns(notes: &str) -> (u64, u32) {
 
 #[test]
 fn every_corpus_capture_reads_like_capinfos() {
-    let dir = corpus_dir();
-    let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv")).unwrap();
-    let mut lines = manifest.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (c_path, c_packets, c_bytes, c_link, c_notes) = (
-        col("path"),
-        col("packets"),
-        col("bytes"),
-        col("link_type"),
-        col("notes"),
-    );
+    let dir = yagura_testkit::corpus_dir();
     let mut checked = 0;
     let mut failures = Vec::new();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split('\t').collect();
-        let path = dir.join(f[c_path]);
-        let want_packets: u64 = f[c_packets].parse().unwrap();
+    for row in yagura_testkit::manifest() {
+        let path = dir.join(row.path());
+        let want_packets = row.packets();
         let mut src = open_file(&path).unwrap_or_else(|e| panic!("{e}"));
         let (mut n, mut min, mut max) = (0u64, u64::MAX, 0u64);
         let mut links = Vec::new();
@@ -87,38 +60,38 @@ fn every_corpus_capture_reads_like_capinfos() {
         if n != want_packets {
             failures.push(format!(
                 "{}: {n} packets, capinfos says {want_packets}",
-                f[c_path]
+                row.path()
             ));
             continue;
         }
         // capinfos' duration is last minus first (latest minus earliest) timestamp, printed
         // with 6 or 9 decimals.
-        let (want, digits) = duration_ns(f[c_notes]);
+        let (want, digits) = duration_ns(row.get("notes"));
         let tolerance = if digits >= 9 { 0 } else { 1000 };
         if (max - min).abs_diff(want) > tolerance {
             failures.push(format!(
                 "{}: duration {} ns, capinfos says {want} ns",
-                f[c_path],
+                row.path(),
                 max - min
             ));
         }
-        let allowed = link_types(f[c_link]);
+        let allowed = link_types(row.get("link_type"));
         assert!(
             links.iter().all(|l| allowed.contains(l)),
             "{}: link types {links:?}, capinfos says {}",
-            f[c_path],
-            f[c_link]
+            row.path(),
+            row.get("link_type")
         );
         let s = src.stats();
-        let size: u64 = f[c_bytes].parse().unwrap();
+        let size: u64 = row.get("bytes").parse().unwrap();
         assert_eq!((s.packets, s.input_bytes_total), (n, Some(size)));
         assert_eq!(s.input_bytes_read, size);
         // The one capture cut short upstream says so; the others read cleanly.
         let warnings = src.take_warnings();
-        if f[c_path] == "pcap/melsec/iti__melsoft_129_clean.pcap" {
+        if row.path() == "pcap/melsec/iti__melsoft_129_clean.pcap" {
             assert_eq!(warnings.len(), 1, "{warnings:?}");
         } else {
-            assert!(warnings.is_empty(), "{}: {warnings:?}", f[c_path]);
+            assert!(warnings.is_empty(), "{}: {warnings:?}", row.path());
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -41,7 +41,7 @@ struct Flow {
 }
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+    yagura_testkit::corpus_dir()
 }
 
 fn hex(s: &str) -> Vec<u8> {

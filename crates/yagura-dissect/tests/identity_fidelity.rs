@@ -7,8 +7,7 @@
 //! `YAGURA_SKIP_TSHARK=1` and no tshark the tests print SKIPPED and pass.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use yagura_capture::PacketSource;
 use yagura_core::{Direction, FieldValue, IdentityFact, PduEvent};
@@ -17,76 +16,14 @@ use yagura_dissect::link::{LinkProtocol, dissect};
 use yagura_dissect::{Dissector, PduCount, PduSink};
 use yagura_net::decode::{L3, L4, decode};
 
-fn corpus() -> PathBuf {
-    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "capture corpus not found at {}: put it beside the repository or set YAGURA_CORPUS",
-        dir.display()
-    );
-    dir
-}
-
-/// Captures whose MANIFEST `protocols` column names `proto`.
-fn captures_with(proto: &str) -> Vec<PathBuf> {
-    let dir = corpus();
-    let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            f.get(1)?
-                .split(':')
-                .any(|x| x == proto)
-                .then(|| dir.join(f[0]))
-        })
-        .collect()
-}
-
-fn tshark_available() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("YAGURA_SKIP_TSHARK").is_some() {
-            eprintln!("SKIPPED: tshark is not installed (YAGURA_SKIP_TSHARK set)");
-            return false;
-        }
-        panic!("tshark is not installed: `apt-get install tshark`, or set YAGURA_SKIP_TSHARK=1");
-    }
-    true
-}
+use yagura_testkit::{captures_with, tshark_available};
 
 /// tshark's values of `fields` for each frame matching `filter`, by frame number; several
 /// occurrences of a field are joined with `,`.
 fn tshark(file: &Path, filter: &str, fields: &[&str]) -> BTreeMap<u64, Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r").arg(file).args(["-Y", filter, "-T", "fields"]);
-    cmd.args([
-        "-E",
-        "separator=\t",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=,",
-    ]);
-    cmd.args(["-e", "frame.number"]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark runs");
-    assert!(out.status.success(), "tshark failed on {}", file.display());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split('\t');
-            let n = f.next()?.parse().ok()?;
-            Some((n, f.map(str::to_owned).collect()))
-        })
+    yagura_testkit::tshark(file, filter, fields, &[])
+        .into_iter()
+        .map(|r| (r.frame, r.fields.iter().map(|f| f.join(",")).collect()))
         .collect()
 }
 

@@ -11,30 +11,13 @@ use std::sync::atomic::AtomicBool;
 
 use yagura_engine::{EngineConfig, Progress, Report};
 
-fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "capture corpus not found at {}: put it beside the repository (../shared/corpus) or set YAGURA_CORPUS",
-        dir.display()
-    );
-    dir
-}
+use yagura_testkit::corpus_dir;
 
+/// `(path, packets)` of every manifest row.
 fn manifest() -> Vec<(String, u64)> {
-    let text = std::fs::read_to_string(corpus_dir().join("MANIFEST.tsv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let p = header.iter().position(|h| *h == "path").unwrap();
-    let n = header.iter().position(|h| *h == "packets").unwrap();
-    lines
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f[p].to_string(), f[n].parse().unwrap())
-        })
+    yagura_testkit::manifest()
+        .iter()
+        .map(|r| (r.path().to_string(), r.packets()))
         .collect()
 }
 

@@ -6,24 +6,7 @@ use std::path::{Path, PathBuf};
 use yagura_capture::{CaptureError, PacketSource, Warning};
 use yagura_core::LinkType;
 
-/// `/work/shared/corpus` beside the repository, or `$YAGURA_CORPUS`.
-pub fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "capture corpus not found at {}: put it beside the repository (../shared/corpus) or set YAGURA_CORPUS",
-        dir.display()
-    );
-    dir
-}
-
-/// A corpus capture by its path relative to the corpus directory.
-pub fn corpus(rel: &str) -> PathBuf {
-    corpus_dir().join(rel)
-}
+pub use yagura_testkit::corpus;
 
 /// A committed fixture from `testdata/pcap/capture/`.
 pub fn fixture(name: &str) -> PathBuf {

@@ -13,28 +13,10 @@ use super::BacnetDissector;
 use crate::Dissector;
 use crate::testutil::{VecSink, hex};
 
-fn corpus() -> PathBuf {
-    std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    )
-}
-
-/// Captures whose tshark protocols (MANIFEST.tsv, 2nd column) include `bvlc`.
+/// Captures whose tshark protocols (MANIFEST.tsv) include `bvlc`; `None` (the test then
+/// says SKIPPED) only when tshark is missing and `YAGURA_SKIP_TSHARK` allows it.
 fn captures() -> Option<Vec<PathBuf>> {
-    let c = corpus();
-    let manifest = std::fs::read_to_string(c.join("MANIFEST.tsv")).ok()?;
-    Command::new("tshark").arg("-v").output().ok()?;
-    Some(
-        manifest
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.split('\t');
-                let (path, protos) = (f.next()?, f.next()?);
-                protos.split(':').any(|p| p == "bvlc").then(|| c.join(path))
-            })
-            .collect(),
-    )
+    yagura_testkit::tshark_available().then(|| yagura_testkit::captures_with("bvlc"))
 }
 
 fn tshark(file: &Path, args: &[&str]) -> String {
@@ -107,7 +89,6 @@ fn str_field<'a>(s: &'a VecSink, name: &str) -> Option<&'a str> {
 #[test]
 fn agrees_with_tshark_on_the_corpus() {
     let Some(files) = captures() else {
-        eprintln!("SKIPPED: tshark or {} missing", corpus().display());
         return;
     };
     assert!(files.len() >= 5, "{files:?}");

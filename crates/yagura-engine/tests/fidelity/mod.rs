@@ -18,60 +18,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
 pub use serde_json::{Map, Value};
 
+// Each `tests/fidelity_*.rs` binary uses some of these.
+#[allow(unused_imports)]
+pub use yagura_testkit::{TsharkRow as Row, captures_with, tshark_available};
+
 /// The shared corpus (`../shared/corpus` beside the repository, or `$YAGURA_CORPUS`).
 pub fn corpus() -> PathBuf {
-    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "capture corpus not found at {}: put it beside the repository or set YAGURA_CORPUS",
-        dir.display()
-    );
-    dir
-}
-
-/// Corpus captures whose MANIFEST `protocols` column (tshark's `frame.protocols` union,
-/// e.g. `eth:ip:tcp:mbtcp:modbus`) has `proto` as one of its `:`-separated names.
-pub fn captures_with(proto: &str) -> Vec<PathBuf> {
-    let dir = corpus();
-    let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("MANIFEST.tsv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
-    let (p, protos) = (col("path"), col("protocols"));
-    lines
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            f.get(protos)?
-                .split(':')
-                .any(|x| x == proto)
-                .then(|| dir.join(f[p]))
-        })
-        .collect()
-}
-
-/// Is tshark there? When not: panics, unless `YAGURA_SKIP_TSHARK` is set (then prints
-/// SKIPPED and returns false).
-pub fn tshark_available() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("YAGURA_SKIP_TSHARK").is_some() {
-            eprintln!("SKIPPED: tshark is not installed (YAGURA_SKIP_TSHARK set)");
-            return false;
-        }
-        panic!("tshark is not installed: `apt-get install tshark`, or set YAGURA_SKIP_TSHARK=1");
-    }
-    true
+    yagura_testkit::corpus_dir()
 }
 
 /// One event line of Yagura's `--events` output.
@@ -111,68 +68,14 @@ pub fn field(e: &Event, name: &str) -> String {
     }
 }
 
-/// One frame of tshark's output: the frame number and, per requested field, every
-/// occurrence in that frame (a frame holding several PDUs lists each PDU's value).
-#[derive(Debug, Clone)]
-pub struct Row {
-    pub frame: u64,
-    pub fields: Vec<Vec<String>>,
-}
-
-impl Row {
-    /// Occurrences of field `i`.
-    pub fn get(&self, i: usize) -> &[String] {
-        &self.fields[i]
-    }
-}
-
-/// Run `tshark -r capture -Y filter -T fields -e frame.number -e <fields>…` (all
+/// Run `tshark -n -r capture -Y filter -T fields -e frame.number -e <fields>…` (all
 /// occurrences, `extra` options added, e.g. `["-o", "s7comm.reassemble:TRUE"]` or
 /// `["-d", "tcp.port==20001,dnp3"]`) and return one row per displayed frame. Numbers come
 /// as tshark prints them (decimal; hex only where the field is a hex-typed one).
 pub fn tshark(capture: &Path, filter: &str, fields: &[&str], extra: &[&str]) -> Vec<Row> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-n")
-        .arg("-r")
-        .arg(capture)
-        .args(["-Y", filter])
-        .args(["-T", "fields"])
-        .args([
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=\u{1}",
-            "-E",
-            "separator=\t",
-        ])
-        .args(["-e", "frame.number"])
-        .args(extra);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("tshark runs");
-    assert!(
-        out.status.success(),
-        "tshark failed on {}: {}",
-        capture.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut cols = l.split('\t');
-            let frame = cols.next()?.parse().ok()?;
-            let fields = (0..fields.len())
-                .map(|_| {
-                    cols.next()
-                        .filter(|c| !c.is_empty())
-                        .map(|c| c.split('\u{1}').map(str::to_string).collect())
-                        .unwrap_or_default()
-                })
-                .collect();
-            Some(Row { frame, fields })
-        })
-        .collect()
+    let mut opts = vec!["-n"];
+    opts.extend_from_slice(extra);
+    yagura_testkit::tshark(capture, filter, fields, &opts)
 }
 
 /// Yagura's events of one protocol, grouped by frame, each turned into a key by `key`.
