@@ -106,6 +106,7 @@ impl R {
         self.0.observations.identity.push(IdentityObservation {
             ip: a.map(ip),
             mac: m.map(mac),
+            route: None,
             protocol,
             attribute,
             value: value.into(),
