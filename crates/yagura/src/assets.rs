@@ -440,6 +440,8 @@ pub(crate) mod tests {
         let h = HOSTILE[i % HOSTILE.len()].to_string();
         Asset {
             id: format!("ip:10.0.0.{i}"),
+            via: None,
+            route: None,
             ips: vec![IpAddr::from([10, 0, 0, i as u8])],
             mac: Some(MacAddr([0, 0x1b, 0x1b, 0, 0, i as u8])),
             mac_locally_administered: Some(false),

@@ -360,6 +360,8 @@ pub(crate) fn bare_asset(id: &str, first_seen: Timestamp, last_seen: Timestamp) 
     let mac = id.strip_prefix("mac:").and_then(parse_mac);
     Asset {
         id: id.to_string(),
+        via: None,
+        route: None,
         ips: Vec::new(),
         mac,
         mac_locally_administered: mac.map(|m| m.is_local()),

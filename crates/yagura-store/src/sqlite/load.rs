@@ -35,6 +35,9 @@ pub(super) fn assets(conn: &Connection, only: Option<i64>) -> Result<Vec<Asset>>
             index.insert(pk, out.len());
             out.push(Asset {
                 id,
+                // Not stored yet.
+                via: None,
+                route: None,
                 ips: Vec::new(),
                 mac,
                 mac_locally_administered: s.mac_local,
