@@ -13,7 +13,7 @@ mod time;
 
 pub use addr::{IpAddr, MacAddr};
 pub use flow::{Direction, FlowKey, Transport, flow_hash, from_ip, shard_hash, to_ip, v4_mapped};
-pub use identity::{Attribute, IdentityFact, Subject};
+pub use identity::{Attribute, IdentityFact, Route, Subject, Via};
 pub use linktype::LinkType;
 pub use observation::{FieldValue, OperationClass, OperationSet, PduEvent, PduStatus};
 pub use time::Timestamp;

@@ -8,7 +8,9 @@
 
 use hashbrown::HashMap;
 use serde::Serialize;
-use yagura_core::{Attribute, IdentityFact, IpAddr, MacAddr, Timestamp, to_ip, v4_mapped};
+use yagura_core::{
+    Attribute, IdentityFact, IpAddr, MacAddr, Route, Subject, Timestamp, to_ip, v4_mapped,
+};
 
 /// Distinct facts kept per host (per (address, MAC) pair); more are counted in
 /// `pipeline.identity_facts_dropped`.
@@ -19,18 +21,36 @@ pub const MAX_FACT_CHARS: usize = 256;
 pub const MAX_IPS_PER_MAC: usize = 1024;
 
 /// The host a fact is about: its address, its MAC, or both (a frame's sender on the local
-/// segment — or behind a router, whose MAC it then is; the model tells them apart).
+/// segment — or behind a router, whose MAC it then is; the model tells them apart); or,
+/// with a `route`, the module reached through that host along the route (a controller in
+/// a backplane slot behind an EtherNet/IP module), which has facts of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct HostRef {
     pub ip: Option<[u8; 16]>,
     pub mac: Option<MacAddr>,
+    pub route: Option<Route>,
 }
 
 impl HostRef {
     /// `None` when neither an address nor a unicast MAC is known.
     pub fn new(ip: Option<[u8; 16]>, mac: Option<MacAddr>) -> Option<HostRef> {
         let mac = mac.filter(|m| !m.is_zero() && !m.is_group());
-        (ip.is_some() || mac.is_some()).then_some(HostRef { ip, mac })
+        (ip.is_some() || mac.is_some()).then_some(HostRef {
+            ip,
+            mac,
+            route: None,
+        })
+    }
+
+    /// This host, or the module behind it when `subject` is a routed one.
+    pub fn routed(self, subject: Subject) -> HostRef {
+        match subject {
+            Subject::Routed { route, .. } => HostRef {
+                route: Some(route),
+                ..self
+            },
+            _ => self,
+        }
     }
 }
 
@@ -144,6 +164,7 @@ impl Facts {
             out.push(IdentityObservation {
                 ip: k.host.ip.map(|ip| to_ip(&ip)),
                 mac: k.host.mac,
+                route: k.host.route,
                 protocol: k.protocol,
                 attribute: k.attribute,
                 value: k.value,
@@ -153,9 +174,10 @@ impl Facts {
             });
         }
         out.sort_by(|a, b| {
-            (a.ip, a.mac, a.attribute, &a.value, a.protocol).cmp(&(
+            (a.ip, a.mac, a.route, a.attribute, &a.value, a.protocol).cmp(&(
                 b.ip,
                 b.mac,
+                b.route,
                 b.attribute,
                 &b.value,
                 b.protocol,
@@ -174,6 +196,11 @@ pub struct IdentityObservation {
     /// The MAC the fact came from (the frame's source or destination), or the MAC named in
     /// the PDU. For a host behind a router this is the router's MAC.
     pub mac: Option<MacAddr>,
+    /// When the fact is about a module reached *through* that host (a CIP Identity read
+    /// routed by an Unconnected Send): the route from the host to the module, as
+    /// `port:link` hops (`1:0` is backplane slot 0). `None` for a fact about the host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<Route>,
     /// Protocol that revealed it.
     pub protocol: &'static str,
     pub attribute: Attribute,

@@ -6,7 +6,7 @@ use hashbrown::HashMap;
 use yagura_capture::Packet;
 use yagura_core::{
     Direction, FlowKey, IdentityFact, MacAddr, OperationSet, PduEvent, Subject, Timestamp,
-    Transport, from_ip, to_ip,
+    Transport, Via, from_ip, to_ip,
 };
 use yagura_dissect::link::LinkProtocol;
 use yagura_dissect::{Detect, Dissector, Parsed, PduCount, PduSink, ProtocolId, Registry};
@@ -240,12 +240,19 @@ impl PduSink for Emit<'_> {
             Direction::ToClient => 1,
         };
         let (ip, mac) = match fact.subject {
-            Subject::Sender => side(sender),
-            Subject::Receiver => side(1 - sender),
+            Subject::Sender
+            | Subject::Routed {
+                via: Via::Sender, ..
+            } => side(sender),
+            Subject::Receiver
+            | Subject::Routed {
+                via: Via::Receiver, ..
+            } => side(1 - sender),
             Subject::Mac(m) => (None, Some(m)),
             Subject::Ip(ip) => (Some(from_ip(ip)), None),
         };
         if let Some(host) = HostRef::new(ip, mac) {
+            let host = host.routed(fact.subject);
             self.facts.add(host, fact, self.at.ts, self.at.index);
         }
     }
@@ -276,15 +283,19 @@ impl PduSink for LinkEmit<'_> {
 
     fn identity(&mut self, fact: IdentityFact) {
         let mac = match fact.subject {
-            Subject::Sender => Some(self.mac),
+            Subject::Sender
+            | Subject::Routed {
+                via: Via::Sender, ..
+            } => Some(self.mac),
             Subject::Mac(m) => Some(m),
-            Subject::Receiver | Subject::Ip(_) => None,
+            Subject::Receiver | Subject::Routed { .. } | Subject::Ip(_) => None,
         };
         let ip = match fact.subject {
             Subject::Ip(ip) => Some(from_ip(ip)),
             _ => None,
         };
         if let Some(host) = HostRef::new(ip, mac) {
+            let host = host.routed(fact.subject);
             self.facts.add(host, fact, self.ts, self.index);
         }
     }

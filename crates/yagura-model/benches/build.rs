@@ -69,6 +69,7 @@ pub fn synthetic(connections: u32) -> Report {
                 identity.push(IdentityObservation {
                     ip: Some(addr(i)),
                     mac: Some(m),
+                    route: None,
                     protocol: "s7comm",
                     attribute,
                     value,

@@ -40,6 +40,9 @@ pub struct Evidence {
     pub peers: BTreeSet<usize>,
     /// Its attribute values with their confidence.
     pub facts: Vec<(Attribute, String, u8)>,
+    /// Routes (in words) to the modules behind it that answered through it: it relays
+    /// CIP to them (a communication module in front of a chassis backplane).
+    pub modules: Vec<String>,
 }
 
 impl Evidence {
@@ -127,6 +130,7 @@ pub const RULES: &[(&str, Rule)] = &[
     ("order_number", order_number),
     ("model_name", model_name),
     ("cip_device_type", cip_device_type),
+    ("relays_to_modules", relays_to_modules),
     ("capability", capability),
     ("spanning_tree", spanning_tree),
     ("operating_system", operating_system),
@@ -485,6 +489,25 @@ fn cip_device_type(e: &Evidence, out: &mut Vec<Vote>) {
             format!("CIP identity says device type {n} ({what})"),
         );
     }
+}
+
+/// Relaying CIP to modules behind it (routed requests answered by a backplane slot) is
+/// what a communication module does. Modest: a controller with its own Ethernet port
+/// routes to its chassis too, and its identity (model, CIP device type) outvotes this.
+fn relays_to_modules(e: &Evidence, out: &mut Vec<Vote>) {
+    if e.modules.is_empty() {
+        return;
+    }
+    vote(
+        out,
+        DeviceType::Gateway,
+        60,
+        format!(
+            "relays CIP to {} behind it ({}): a communication module",
+            plural(e.modules.len(), "module", "modules"),
+            e.modules.join("; ")
+        ),
+    );
 }
 
 fn capability(e: &Evidence, out: &mut Vec<Vote>) {

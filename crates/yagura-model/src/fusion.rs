@@ -7,6 +7,9 @@
 //!   address over time: a DHCP change), unless it carries addresses from many subnets: then
 //!   it is a router, keeps only the addresses it announced in ARP, and every other address
 //!   seen behind it is a device of its own, keyed by address;
+//! - a module reached through a device along a CIP route (the controller in a backplane
+//!   slot behind an EtherNet/IP communication module) is an asset of its own, with no
+//!   address or MAC, keyed by its carrier's id and the route (`<carrier id>/<route>`);
 //! - an attribute's value is the one from the most confident source (OT protocol > LLDP,
 //!   CDP, SNMP > DHCP, NBNS, mDNS, SMB, HTTP > MAC registry), then the most recently and most
 //!   often seen; every value keeps its sources and times.
@@ -14,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hashbrown::HashMap;
-use yagura_core::{Attribute, IpAddr, MacAddr, OperationSet, Timestamp, Transport};
+use yagura_core::{Attribute, IpAddr, MacAddr, OperationSet, Route, Timestamp, Transport};
 use yagura_engine::report::Connection;
 use yagura_engine::{IdentityObservation, Report, RequestTiming};
 
@@ -78,6 +81,8 @@ struct Draft {
     conn_roles: BTreeSet<(&'static str, bool)>,
     roles: BTreeSet<String>,
     ev: Evidence,
+    /// A module reached through another asset: that asset (its carrier) and the route.
+    routed: Option<(usize, Route)>,
 }
 
 impl Draft {
@@ -230,6 +235,7 @@ pub fn build_detailed(report: &Report) -> Built {
         .filter(|f| {
             f.attribute == Attribute::Capability
                 && f.ip.is_none()
+                && f.route.is_none()
                 && f.value.to_ascii_lowercase().contains("router")
         })
         .filter_map(|f| f.mac)
@@ -310,9 +316,23 @@ pub fn build_detailed(report: &Report) -> Built {
         }
     }
 
-    // Facts.
+    // Facts. One about a module reached through an asset along a route makes that module
+    // an asset of its own (once per carrier and route).
+    let mut modules: BTreeMap<(usize, Route), usize> = BTreeMap::new();
     for (k, f) in facts.iter().enumerate() {
-        if let Some(t) = ix.resolve(f.ip, f.mac) {
+        if let Some(carrier) = ix.resolve(f.ip, f.mac) {
+            let t = match f.route {
+                None => carrier,
+                Some(route) => *modules.entry((carrier, route)).or_insert_with(|| {
+                    let id = format!("{}/{route}", drafts[carrier].id);
+                    drafts.push(Draft {
+                        id,
+                        routed: Some((carrier, route)),
+                        ..Default::default()
+                    });
+                    drafts.len() - 1
+                }),
+            };
             let d = &mut drafts[t];
             d.facts.push(k);
             d.protocols.insert(f.protocol);
@@ -360,8 +380,26 @@ pub fn build_detailed(report: &Report) -> Built {
         }
     }
 
+    // A carrier relays CIP to the modules behind it (evidence for its type).
+    for &(carrier, route) in modules.keys() {
+        drafts[carrier].ev.modules.push(route.describe());
+    }
+
     // Attributes, type and level of each asset.
-    let mut assets: Vec<Asset> = drafts.iter_mut().map(|d| finish_asset(d, facts)).collect();
+    let carrier_ids: Vec<Option<String>> = drafts
+        .iter()
+        .map(|d| d.routed.map(|(c, _)| drafts[c].id.clone()))
+        .collect();
+    let mut assets: Vec<Asset> = drafts
+        .iter_mut()
+        .zip(carrier_ids)
+        .map(|(d, via)| {
+            let mut a = finish_asset(d, facts);
+            a.via = via;
+            a.route = d.routed.map(|(_, r)| r.describe());
+            a
+        })
+        .collect();
     let levels = classify::purdue(&assets, &drafts.iter().map(|d| &d.ev).collect::<Vec<_>>());
     for (a, (level, reasons)) in assets.iter_mut().zip(levels) {
         a.purdue_level = level;
@@ -635,6 +673,8 @@ fn finish_asset(d: &mut Draft, facts: &[IdentityObservation]) -> Asset {
     });
     Asset {
         id: std::mem::take(&mut d.id),
+        via: None,
+        route: None,
         ips: d.ips.iter().copied().collect(),
         mac: d.mac,
         mac_locally_administered: d.mac.map(|m| m.is_local()),

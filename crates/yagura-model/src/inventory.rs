@@ -114,8 +114,15 @@ pub struct AttributeValue {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Asset {
     /// Stable id: `mac:00:1b:1b:aa:bb:cc` for a local host, `ip:10.0.0.5` for a host seen
-    /// only through a router.
+    /// only through a router, `<carrier id>/<route>` (`mac:00:00:bc:3e:eb:e4/1:0`) for a
+    /// module reached through another asset along a CIP route.
     pub id: String,
+    /// For a module reached through another asset (a controller in a backplane slot
+    /// behind an EtherNet/IP communication module): that asset's id, its carrier. It has
+    /// no address and no MAC of its own.
+    pub via: Option<String>,
+    /// The route from the carrier to the module, in words (`backplane slot 0`).
+    pub route: Option<String>,
     pub ips: Vec<IpAddr>,
     pub mac: Option<MacAddr>,
     /// The MAC is locally administered (likely randomised or virtual); absent without a MAC.

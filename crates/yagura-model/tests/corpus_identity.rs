@@ -222,23 +222,27 @@ fn s7_szl_names_an_s7_315() {
 }
 
 /// CIP Identity object (Get Attributes All) of a ControlLogix L61 during a program upload,
-/// read *through* the EtherNet/IP module: the request is an Unconnected Send routed to
+/// read *through* the EtherNet/IP module: each request is an Unconnected Send routed to
 /// backplane port 1, slot 0, so the answer is the identity of the controller in slot 0, not
-/// of the module that owns the IP and MAC address. It stays in the events (as the answer's
-/// fields) and is not made a fact about the module: the module's asset keeps the MAC
-/// registry's vendor and no model.
+/// of the module that owns the IP and MAC address. The controller is an asset of its own,
+/// reached through the module (`<module id>/1:0`, "backplane slot 0"); the module keeps its
+/// own (here: only the MAC registry's) identity.
 ///
 /// `tshark -r iti__CL5000EIP-Software_Upload.pcap -Y cip.id.product_name -T fields -e
-/// ip.src -e eth.src -e cip.id.vendor_id -e cip.id.device_type -e cip.id.major_rev -e
-/// cip.id.minor_rev -e cip.id.product_name`: 192.168.10.120, 00:00:bc:3e:eb:e4, vendor 1,
-/// device type 0x0e, revision 16.20, "1756-L61/B LOGIX5561"; `-Y cip.cm.route_path`
-/// (or the events' `route_port`/`route_link`): port 1, link 0.
+/// frame.number -e ip.src -e eth.src -e cip.id.vendor_id -e cip.id.device_type -e
+/// cip.id.product_code -e cip.id.major_rev -e cip.id.minor_rev -e cip.id.serial_number -e
+/// cip.id.product_name`: frames 12, 22, 36, 148, 213, 268, 673, 691 and 705 (the Get
+/// Attributes All answers; 264 is a Get Attribute List over a connection), all from
+/// 192.168.10.120 / 00:00:bc:3e:eb:e4: vendor 0x0001, device type 0x000e, product code 54,
+/// revision 16.20, serial 0x0051823f, "1756-L61/B LOGIX5561"; `-Y 'cip.class == 0x01'
+/// -e cip.port -e cip.linkaddress.byte`: each routed to port 1, link 0. No other corpus
+/// capture has a routed Identity read (`-Y 'cip.cm.route_path_size && cip.class == 0x01'`
+/// over every capture).
 #[test]
-fn cip_identity_routed_to_a_backplane_slot_is_not_the_modules() {
+fn cip_identity_routed_to_a_backplane_slot_is_the_controllers() {
+    const MODULE: &str = "mac:00:00:bc:3e:eb:e4";
     let (report, events) = analyze("pcap/enip/iti__CL5000EIP-Software_Upload.pcap");
-    // The events carry the routed answer, and the routing.
-    let routed = event_identity(&events, "cip");
-    assert!(routed.contains(&(Attribute::Model, "1756-L61/B LOGIX5561".to_string())));
+    facts_match_events(&report, &events, "cip");
     assert!(
         events
             .iter()
@@ -246,31 +250,86 @@ fn cip_identity_routed_to_a_backplane_slot_is_not_the_modules() {
                 && e["route_port"] == 1
                 && e["route_link"] == 0)
     );
-    // No CIP fact is about the module that relayed it.
-    assert!(
-        !report
-            .observations
-            .identity
-            .iter()
-            .any(|o| o.protocol == "cip"),
-        "{:?}",
-        report.observations.identity
-    );
+    // Every CIP fact is about the controller behind the module, none about the module.
+    let cip: Vec<_> = report
+        .observations
+        .identity
+        .iter()
+        .filter(|o| o.protocol == "cip")
+        .collect();
+    assert_eq!(cip.len(), 6, "{cip:?}");
+    for o in &cip {
+        assert_eq!(o.route.map(|r| r.to_string()).as_deref(), Some("1:0"));
+        assert_eq!(o.ip, Some("192.168.10.120".parse().unwrap()));
+        assert_eq!(
+            o.mac.map(|m| m.to_string()).as_deref(),
+            Some("00:00:bc:3e:eb:e4")
+        );
+        assert_eq!(o.count, 9, "{o:?}: one per Get Attributes All answer");
+    }
     let inv = yagura_model::build(&report);
-    let module = asset(&inv, "mac:00:00:bc:3e:eb:e4");
+    let plc = asset(&inv, "mac:00:00:bc:3e:eb:e4/1:0");
+    assert_eq!(plc.via.as_deref(), Some(MODULE));
+    assert_eq!(plc.route.as_deref(), Some("backplane slot 0"));
+    assert!(plc.ips.is_empty());
+    assert_eq!(plc.mac, None);
+    // Vendor id 1 is Rockwell Automation in the CIP table; no MAC, so no other source.
+    assert_eq!(plc.vendor.as_deref(), Some("Rockwell Automation"));
+    assert_eq!(vendor_sources(plc), ["cip"]);
+    assert_eq!(plc.model.as_deref(), Some("1756-L61/B LOGIX5561"));
+    assert_eq!(plc.firmware.as_deref(), Some("16.20"));
+    assert_eq!(plc.serial.as_deref(), Some("0x0051823f"));
+    let attr = |name: &str| {
+        plc.attributes
+            .iter()
+            .filter(|v| v.attribute == name)
+            .map(|v| v.value.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(attr("vendor_id"), ["cip:1"]);
+    assert_eq!(attr("capability"), ["cip:14"], "device type 0x000e");
+    assert_eq!(attr("product_code"), ["cip:54"]);
+    assert_eq!(plc.device_type, DeviceType::Plc);
+    // The model (90) and the CIP device type (85): 90 + 3.
+    assert_eq!(plc.device_type_confidence, 93);
+    assert_eq!(
+        plc.device_type_reasons,
+        vec![
+            "model 1756-L61/B LOGIX5561 is a ControlLogix controller",
+            "CIP identity says device type 14 (Programmable Logic Controller)",
+        ]
+    );
+    assert_eq!(plc.purdue_level, Some(1));
+    assert_eq!(plc.protocols, ["cip"]);
+    assert!(plc.roles.is_empty());
+    assert_eq!(plc.packets_sent, 0);
+
+    // The module keeps its own identity: no model or firmware stated, the MAC registry's
+    // vendor (00:00:BC is Rockwell's, Allen-Bradley). It relays CIP to the controller: a
+    // communication module, which outvotes serving EtherNet/IP.
+    let module = asset(&inv, MODULE);
+    assert_eq!(module.via, None);
+    assert_eq!(module.route, None);
+    assert_eq!(
+        module.ips,
+        vec!["192.168.10.120".parse::<yagura_core::IpAddr>().unwrap()]
+    );
     assert_eq!(module.model, None);
     assert_eq!(module.firmware, None);
-    // The MAC block 00:00:BC is Rockwell's (Allen-Bradley): the only source of its vendor.
     assert_eq!(module.vendor.as_deref(), Some("Rockwell Automation"));
     assert_eq!(vendor_sources(module), ["oui"]);
-    // Serving EtherNet/IP is the only evidence: a controller, with a modest score.
-    assert_eq!(module.device_type, DeviceType::Plc);
-    assert_eq!(module.device_type_confidence, 55);
+    assert_eq!(module.device_type, DeviceType::Gateway);
+    assert_eq!(module.device_type_confidence, 60);
     assert_eq!(
         module.device_type_reasons,
-        vec!["serves EtherNet/IP to 1 client"]
+        vec![
+            "relays CIP to 1 module behind it (backplane slot 0): a communication module",
+            "but also serves EtherNet/IP to 1 client (as a plc)",
+        ]
     );
     assert_eq!(module.purdue_level, Some(1));
+    // The module is in no edge of the graph: it has no address of its own.
+    assert!(inv.edges.iter().all(|e| e.src != plc.id && e.dst != plc.id));
 }
 
 /// EtherNet/IP ListIdentity answered by a 1756-ENBT communication module behind a router.

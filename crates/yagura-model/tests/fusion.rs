@@ -106,7 +106,38 @@ impl R {
         self.0.observations.identity.push(IdentityObservation {
             ip: a.map(ip),
             mac: m.map(mac),
+            route: None,
             protocol,
+            attribute,
+            value: value.into(),
+            first_seen: t(1),
+            last_seen: t(last),
+            count: 1,
+        });
+        self
+    }
+
+    /// A fact about the module reached through the host (`a`, `m`) along `route`
+    /// (`(port, link)` hops).
+    #[allow(clippy::too_many_arguments)]
+    fn routed_fact(
+        mut self,
+        a: &str,
+        m: &str,
+        route: &[(u16, &[u8])],
+        attribute: Attribute,
+        value: &str,
+        last: u64,
+    ) -> R {
+        let mut r = yagura_core::Route::new();
+        for (port, link) in route {
+            assert!(r.push(*port, link));
+        }
+        self.0.observations.identity.push(IdentityObservation {
+            ip: Some(ip(a)),
+            mac: Some(mac(m)),
+            route: Some(r),
+            protocol: "cip",
             attribute,
             value: value.into(),
             first_seen: t(1),
@@ -617,6 +648,112 @@ fn connection_per_poll_clients_get_a_period_from_connection_starts() {
     assert_eq!(inv.edges[0].polling_period_s, Some(5.0));
 }
 
+/// Modules behind a communication module are assets of their own, one per route, keyed by
+/// the carrier's id: behind a local module (`mac:`) and behind one seen through a router
+/// (`ip:`); the carrier keeps its own identity.
+#[test]
+fn routed_modules_are_assets_behind_their_carrier() {
+    let enbt = "00:00:bc:3e:eb:e4";
+    let mut r = R::new()
+        .host("192.168.10.120", Some(enbt))
+        .host("192.168.10.105", Some("00:1d:09:99:b2:2c"))
+        .bind(enbt, "192.168.10.120", 1, 0, 1, 0, 10)
+        .bind("00:1d:09:99:b2:2c", "192.168.10.105", 1, 0, 1, 0, 10)
+        .conn(
+            "192.168.10.105",
+            "192.168.10.120",
+            2927,
+            44818,
+            Some("enip"),
+            &[OperationClass::Identify],
+            0,
+            RequestTiming::default(),
+        )
+        // The module's own ListIdentity answer.
+        .fact(
+            Some("192.168.10.120"),
+            Some(enbt),
+            "enip",
+            Attribute::Model,
+            "1756-ENBT/A",
+            5,
+        );
+    for (slot, model) in [(0u8, "1756-L61/B LOGIX5561"), (2, "1756-IB16/A")] {
+        r = r
+            .routed_fact(
+                "192.168.10.120",
+                enbt,
+                &[(1, &[slot])],
+                Attribute::Model,
+                model,
+                7,
+            )
+            .routed_fact(
+                "192.168.10.120",
+                enbt,
+                &[(1, &[slot])],
+                Attribute::VendorId,
+                "cip:1",
+                7,
+            );
+    }
+    // A module behind a communication module that is itself behind a router: keyed by
+    // the carrier's address.
+    let gw = "38:97:d6:29:6b:07";
+    for (i, a) in ["10.1.1.164", "10.2.1.1", "10.3.1.1"].iter().enumerate() {
+        r = r.host(a, Some(gw)).bind(gw, a, 0, 1, 0, 0, 10 + i as u64);
+    }
+    r = r.routed_fact(
+        "10.1.1.164",
+        gw,
+        &[(1, &[1]), (2, b"10.9.9.9")],
+        Attribute::Model,
+        "1769-L33ER/A LOGIX5333ER",
+        9,
+    );
+    let inv = r.build();
+    let carrier = asset(&inv, &format!("mac:{enbt}"));
+    assert_eq!(carrier.model.as_deref(), Some("1756-ENBT/A"));
+    assert_eq!(carrier.device_type, DeviceType::Gateway);
+    // Its model (65) and relaying to modules (60): 65 + 3.
+    assert_eq!(carrier.device_type_confidence, 68);
+    assert!(
+        carrier.device_type_reasons[1]
+            .starts_with("relays CIP to 2 modules behind it (backplane slot 0; backplane slot 2)"),
+        "{:?}",
+        carrier.device_type_reasons
+    );
+    let plc = asset(&inv, &format!("mac:{enbt}/1:0"));
+    assert_eq!(plc.via.as_deref(), Some(carrier.id.as_str()));
+    assert_eq!(plc.route.as_deref(), Some("backplane slot 0"));
+    assert_eq!(plc.model.as_deref(), Some("1756-L61/B LOGIX5561"));
+    assert_eq!(plc.vendor.as_deref(), Some("Rockwell Automation"));
+    assert_eq!(plc.device_type, DeviceType::Plc);
+    assert_eq!(plc.purdue_level, Some(1));
+    assert!(plc.ips.is_empty() && plc.mac.is_none());
+    let io = asset(&inv, &format!("mac:{enbt}/1:2"));
+    assert_eq!(io.route.as_deref(), Some("backplane slot 2"));
+    assert_eq!(io.model.as_deref(), Some("1756-IB16/A"));
+    let far = asset(&inv, "ip:10.1.1.164/1:1/2:10.9.9.9");
+    assert_eq!(far.via.as_deref(), Some("ip:10.1.1.164"));
+    assert_eq!(
+        far.route.as_deref(),
+        Some("backplane slot 1, port 2 address 10.9.9.9")
+    );
+    assert_eq!(far.device_type, DeviceType::Plc);
+    // Modules are in no edge (they have no address); every id is unique and sorted.
+    assert!(
+        inv.edges
+            .iter()
+            .all(|e| !e.src.contains('/') && !e.dst.contains('/'))
+    );
+    let ids: Vec<&str> = inv.assets.iter().map(|a| a.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted);
+}
+
 proptest! {
     /// Arbitrary observations: no panic, unique ids, edges between existing assets, and
     /// the same inventory twice.
@@ -624,6 +761,7 @@ proptest! {
     fn arbitrary_observations_build_a_consistent_inventory(
         binds in proptest::collection::vec((0u8..6, 0u8..4, 0u8..40, 0u64..3, 0u64..3, 0u64..2), 0..40),
         facts in proptest::collection::vec((0u8..6, 0u8..40, 0usize..5, any::<bool>()), 0..20),
+        routed in proptest::collection::vec((0u8..6, 0u8..40, 0u8..3), 0..6),
         conns in proptest::collection::vec((0u8..40, 0u8..40, prop_oneof![Just(102u16), Just(502), Just(9100)], 0u64..50), 0..30),
     ) {
         let mut r = R::new();
@@ -636,6 +774,11 @@ proptest! {
             let mac_s = format!("02:00:00:00:00:{m:02x}");
             r = r.fact(with_ip.then_some(ip_s.as_str()), Some(mac_s.as_str()), "lldp", ATTRS[a], "router bridge x", 3);
         }
+        for (m, host, slot) in routed {
+            let ip_s = format!("10.0.0.{host}");
+            let mac_s = format!("02:00:00:00:00:{m:02x}");
+            r = r.routed_fact(&ip_s, &mac_s, &[(1, &[slot])], Attribute::Model, "1756-L61/B", 3);
+        }
         for (a, b, port, start) in conns {
             let (sa, sb) = (format!("10.0.0.{a}"), format!("10.0.1.{b}"));
             if !r.0.assets.iter().any(|h| h.ips[0] == ip(&sa)) { r = r.host(&sa, None); }
@@ -647,6 +790,14 @@ proptest! {
         prop_assert_eq!(ids.len(), inv.assets.len());
         for e in &inv.edges {
             prop_assert!(ids.contains(e.src.as_str()) && ids.contains(e.dst.as_str()));
+        }
+        // A module's carrier is an asset; its id is the carrier's and the route.
+        for a in &inv.assets {
+            if let Some(via) = &a.via {
+                prop_assert!(ids.contains(via.as_str()));
+                let prefix = format!("{via}/1:");
+                prop_assert!(a.id.starts_with(&prefix));
+            }
         }
         prop_assert_eq!(&inv, &r.build());
     }

@@ -26,6 +26,9 @@ pub(crate) struct AssetState {
     pub last_seen: Timestamp,
     pub packets_sent: u64,
     pub bytes_sent: u64,
+    /// A routed module's carrier (asset id) and route in words.
+    pub via: Option<String>,
+    pub route: Option<String>,
 }
 
 impl AssetState {
@@ -51,6 +54,8 @@ impl AssetState {
             last_seen: a.last_seen,
             packets_sent: a.packets_sent,
             bytes_sent: a.bytes_sent,
+            via: a.via.clone(),
+            route: a.route.clone(),
         }
     }
 }
@@ -150,6 +155,15 @@ pub(crate) fn merge_asset(s: &mut AssetState, a: &Asset) -> Vec<Change> {
         }
         s.purdue_level = Some(l);
         s.purdue_reasons = a.purdue_reasons.clone();
+    }
+
+    // A routed module's carrier and route are part of its id: they never change (a value
+    // the run does not know is kept, like any other).
+    if a.via.is_some() {
+        s.via = a.via.clone();
+    }
+    if a.route.is_some() {
+        s.route = a.route.clone();
     }
 
     s.first_seen = s.first_seen.min(a.first_seen);

@@ -39,6 +39,8 @@ pub fn inventory(assets: usize, edges: usize, generation: u32) -> Inventory {
         let ty = types[i % types.len()];
         inv.assets.push(Asset {
             id: format!("mac:{mac}"),
+            via: None,
+            route: None,
             ips: vec![IpAddr::from([10, b[1], b[2], b[3]])],
             mac: Some(mac),
             mac_locally_administered: Some(false),

@@ -165,7 +165,7 @@ fn migrates_a_version_1_database_keeping_its_data() {
         assert_eq!(tables, 0);
     }
     let mut s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), schema::LATEST);
     let a = s.asset(PLC).unwrap().expect("asset kept");
     assert_eq!(a.firmware.as_deref(), Some("V1.0"));
     assert_eq!(a.ips, vec![IpAddr::from([192, 168, 0, 10])]);
@@ -183,8 +183,136 @@ fn migrates_a_version_1_database_keeping_its_data() {
     // Opening again applies nothing.
     assert_eq!(
         SqliteStore::open(&path).unwrap().schema_version().unwrap(),
-        2
+        schema::LATEST
     );
+}
+
+/// The controller behind a ControlLogix EtherNet/IP module, as the model builds it from
+/// the corpus's program upload (yagura-model's corpus tests check the values against
+/// tshark): an asset with no address or MAC, reached through its carrier.
+const CARRIER: &str = "mac:00:00:bc:3e:eb:e4";
+const MODULE: &str = "mac:00:00:bc:3e:eb:e4/1:0";
+
+fn routed_plant(first: u64, last: u64) -> Inventory {
+    let mut carrier = asset(CARRIER, first, last);
+    carrier.ips = vec![IpAddr::from([192, 168, 10, 120])];
+    carrier.device_type = DeviceType::Gateway;
+    carrier.device_type_confidence = 60;
+    let mut m = asset(MODULE, first, last);
+    m.mac = None;
+    m.mac_locally_administered = None;
+    m.via = Some(CARRIER.into());
+    m.route = Some("backplane slot 0".into());
+    m.vendor = Some("Rockwell Automation".into());
+    m.model = Some("1756-L61/B LOGIX5561".into());
+    m.firmware = Some("16.20".into());
+    m.serial = Some("0x0051823f".into());
+    m.device_type = DeviceType::Plc;
+    m.device_type_confidence = 93;
+    m.purdue_level = Some(1);
+    m.protocols = vec!["cip".into()];
+    m.attributes = vec![
+        attr("firmware", "16.20", 90, "cip", first, last),
+        attr("model", "1756-L61/B LOGIX5561", 90, "cip", first, last),
+    ];
+    Inventory {
+        assets: vec![carrier, m],
+        edges: vec![],
+    }
+}
+
+#[test]
+fn routed_modules_round_trip_with_their_carrier() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let inv = routed_plant(0, 600);
+    let out = s.ingest(&inv, &run("a", 0, 600)).unwrap();
+    assert_eq!((out.assets_new, out.stub_assets), (2, 0));
+    assert_eq!(s.load().unwrap(), inv);
+    assert!(s.check().unwrap().is_empty());
+    // A later run (a sensor's tick) that carries the module alone, with a firmware change:
+    // the same asset, its carrier kept, the change recorded.
+    let mut later = routed_plant(1000, 1600);
+    later.assets.remove(0);
+    later.assets[0].firmware = Some("16.21".into());
+    let out = s.ingest(&later, &run("b", 1000, 1600)).unwrap();
+    assert_eq!((out.assets_new, out.assets_updated), (0, 1));
+    let m = s.asset(MODULE).unwrap().unwrap();
+    assert_eq!(m.via.as_deref(), Some(CARRIER));
+    assert_eq!(m.route.as_deref(), Some("backplane slot 0"));
+    assert_eq!(m.firmware.as_deref(), Some("16.21"));
+    assert!(
+        s.history(MODULE)
+            .unwrap()
+            .iter()
+            .any(|c| c.attribute == "firmware" && c.old_value.as_deref() == Some("16.20"))
+    );
+    assert_eq!(s.load().unwrap().assets.len(), 2);
+    assert!(s.check().unwrap().is_empty());
+}
+
+#[test]
+fn a_routed_modules_unknown_carrier_gets_a_bare_asset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let mut inv = routed_plant(0, 600);
+    inv.assets.remove(0);
+    let out = s.ingest(&inv, &run("a", 0, 600)).unwrap();
+    assert_eq!((out.assets_new, out.stub_assets), (1, 1));
+    let carrier = s.asset(CARRIER).unwrap().expect("stub carrier");
+    assert_eq!(carrier.mac, Some(MacAddr([0, 0, 0xbc, 0x3e, 0xeb, 0xe4])));
+    assert_eq!((carrier.first_seen, carrier.last_seen), (t(0), t(600)));
+    assert!(s.check().unwrap().is_empty());
+    // A carrier that went missing (a hand-edited file) is reported.
+    s.conn()
+        .execute("DELETE FROM assets WHERE id = ?1", [CARRIER])
+        .unwrap();
+    assert_eq!(
+        s.check().unwrap(),
+        [format!(
+            "routed asset {MODULE:?}: its carrier {CARRIER:?} is not in the store"
+        )]
+    );
+}
+
+#[test]
+fn migrates_a_version_2_database_to_routed_modules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v2.db");
+    {
+        let old = SqliteStore::open_at(&path, 2, true).unwrap();
+        assert_eq!(old.schema_version().unwrap(), 2);
+        // What a version-2 yagura wrote: the carrier alone, with an override.
+        old.conn()
+            .execute_batch(&format!(
+                "INSERT INTO runs VALUES (1, 'files:old', 'files', '[\"old.pcap\"]', {a}, {b},
+                    10, 640, 1, 0, 1, {a}, {a});
+                 INSERT INTO assets (pk, id, mac, mac_local, vendor, device_type,
+                    device_type_confidence, device_type_reasons, purdue_reasons,
+                    first_seen, last_seen, packets_sent, bytes_sent, first_run, last_run)
+                 VALUES (1, '{CARRIER}', '00:00:bc:3e:eb:e4', 0, 'Rockwell Automation', 'plc',
+                    55, '[]', '[]', {a}, {b}, 10, 640, 1, 1);
+                 INSERT INTO asset_overrides VALUES (1, 'name', 'ENBT slot 1', 'tester', {a});",
+                a = T0,
+                b = T0 + 60 * S
+            ))
+            .unwrap();
+        assert!(
+            old.conn().prepare("SELECT via FROM assets").is_err(),
+            "no via column before version 3"
+        );
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 3);
+    let carrier = s.asset(CARRIER).unwrap().expect("asset kept");
+    assert_eq!((carrier.via, carrier.route), (None, None));
+    assert_eq!(carrier.hostname.as_deref(), Some("ENBT slot 1"));
+    s.ingest(&routed_plant(3600, 7200), &run("new", 3600, 7200))
+        .unwrap();
+    let m = s.asset(MODULE).unwrap().expect("module stored");
+    assert_eq!(m.via.as_deref(), Some(CARRIER));
+    assert_eq!(m.model.as_deref(), Some("1756-L61/B LOGIX5561"));
+    assert!(s.check().unwrap().is_empty());
 }
 
 #[test]
@@ -700,10 +828,24 @@ proptest! {
     /// Any inventory ingested into an empty store reads back exactly; ingested again as
     /// a new run, its counters double and nothing else changes.
     #[test]
-    fn any_inventory_round_trips(assets in proptest::collection::btree_map(any::<u8>(), arb_asset(), 1..6)) {
+    fn any_inventory_round_trips(
+        assets in proptest::collection::btree_map(any::<u8>(), arb_asset(), 1..6),
+        slot in proptest::option::of(any::<u8>()),
+    ) {
         let mut assets: Vec<Asset> = assets.into_values().collect();
         assets.sort_by(|x, y| x.id.cmp(&y.id));
         assets.dedup_by(|x, y| x.id == y.id);
+        // A module behind the first asset, sometimes.
+        if let Some(slot) = slot {
+            let mut m = asset(&format!("{}/1:{slot}", assets[0].id), 10, 20);
+            m.mac = None;
+            m.mac_locally_administered = None;
+            m.via = Some(assets[0].id.clone());
+            m.route = Some(format!("backplane slot {slot}"));
+            m.model = Some("1756-L61/B LOGIX5561".into());
+            assets.push(m);
+            assets.sort_by(|x, y| x.id.cmp(&y.id));
+        }
         let edges = if assets.len() > 1 {
             vec![edge(&assets[0].id, &assets[1].id, 5, &["read"], 10, 20)]
         } else {

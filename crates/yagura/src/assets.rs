@@ -248,10 +248,11 @@ fn history_table(h: &[HistoryEntry]) -> String {
 }
 
 /// The columns of `yagura assets`, each with the narrowest it may be squeezed to.
-const COLUMNS: [(&str, usize); 10] = [
+const COLUMNS: [(&str, usize); 11] = [
     ("ID", 12),
     ("IP", 7),
     ("MAC", 8),
+    ("VIA", 6),
     ("VENDOR", 6),
     ("TYPE", 6),
     ("MODEL", 6),
@@ -267,6 +268,24 @@ pub fn table(assets: &[Asset], width: Option<usize>) -> String {
         v.as_deref()
             .map_or(String::new(), |s| sanitize(s).into_owned())
     };
+    // A routed module is shown behind its carrier's address (its id when it has none).
+    let first_ip: std::collections::HashMap<&str, String> = assets
+        .iter()
+        .filter_map(|a| Some((a.id.as_str(), a.ips.first()?.to_string())))
+        .collect();
+    let via = |a: &Asset| {
+        let Some(carrier) = a.via.as_deref() else {
+            return String::new();
+        };
+        let at = first_ip
+            .get(carrier)
+            .cloned()
+            .unwrap_or_else(|| sanitize(carrier).into_owned());
+        match a.route.as_deref() {
+            Some(r) => format!("{at} {}", sanitize(r)),
+            None => at,
+        }
+    };
     let rows: Vec<Vec<String>> = assets
         .iter()
         .map(|a| {
@@ -279,6 +298,7 @@ pub fn table(assets: &[Asset], width: Option<usize>) -> String {
                 sanitize(&a.id).into_owned(),
                 ip,
                 a.mac.map_or(String::new(), |m| m.to_string()),
+                via(a),
                 opt(&a.vendor),
                 a.device_type.id().to_string(),
                 opt(&a.model),
@@ -355,7 +375,7 @@ fn csv_cell(s: &str) -> Cow<'_, str> {
 
 use std::borrow::Cow;
 
-const CSV_HEADER: [&str; 23] = [
+const CSV_HEADER: [&str; 25] = [
     "id",
     "ips",
     "mac",
@@ -379,6 +399,8 @@ const CSV_HEADER: [&str; 23] = [
     "packets_sent",
     "bytes_sent",
     "device_type_reasons",
+    "via",
+    "route",
 ];
 
 /// The inventory as CSV (RFC 4180 quoting by the csv crate; formula cells guarded).
@@ -388,7 +410,7 @@ pub fn write_csv(assets: &[Asset], out: &mut dyn Write) -> Result<()> {
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     for a in assets {
         let ips: Vec<String> = a.ips.iter().map(ToString::to_string).collect();
-        let rec: [String; 23] = [
+        let rec: [String; 25] = [
             a.id.clone(),
             ips.join(";"),
             a.mac.map_or(String::new(), |m| m.to_string()),
@@ -412,6 +434,8 @@ pub fn write_csv(assets: &[Asset], out: &mut dyn Write) -> Result<()> {
             a.packets_sent.to_string(),
             a.bytes_sent.to_string(),
             a.device_type_reasons.join(";"),
+            opt(&a.via),
+            opt(&a.route),
         ];
         w.write_record(rec.iter().map(|c| csv_cell(c).into_owned()))?;
     }
@@ -440,6 +464,8 @@ pub(crate) mod tests {
         let h = HOSTILE[i % HOSTILE.len()].to_string();
         Asset {
             id: format!("ip:10.0.0.{i}"),
+            via: None,
+            route: None,
             ips: vec![IpAddr::from([10, 0, 0, i as u8])],
             mac: Some(MacAddr([0, 0x1b, 0x1b, 0, 0, i as u8])),
             mac_locally_administered: Some(false),

@@ -35,12 +35,18 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
 }
 
 /// The name to show for an asset: its hostname (or the user's name for it), else another
-/// name, else its first address, else its id.
+/// name, else its first address; for a module reached through another asset (no address),
+/// its model, else its route; else its id.
 pub fn display_name(a: &Asset) -> String {
     a.hostname
         .clone()
         .or_else(|| a.names.first().cloned())
         .or_else(|| a.ips.first().map(ToString::to_string))
+        .or_else(|| {
+            a.via
+                .as_ref()
+                .and(a.model.clone().or_else(|| a.route.clone()))
+        })
         .unwrap_or_else(|| a.id.clone())
 }
 

@@ -77,6 +77,24 @@ fn node_ids(inv: &Inventory) -> std::collections::HashMap<&str, usize> {
         .collect()
 }
 
+/// The links from a carrier to the modules reached through it (a controller in a
+/// backplane slot behind an EtherNet/IP module): (carrier node, module node, route in
+/// words), in the order of the modules' ids. Not traffic seen between two addresses, so
+/// not among the store's edges: drawn from the modules' `via` and `route`.
+fn route_links<'a>(
+    inv: &'a Inventory,
+    ids: &std::collections::HashMap<&str, usize>,
+) -> Vec<(usize, usize, &'a str)> {
+    inv.assets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let carrier = *ids.get(a.via.as_deref()?)?;
+            Some((carrier, i, a.route.as_deref().unwrap_or("")))
+        })
+        .collect()
+}
+
 /// A DOT quoted string: control characters spelled out, then `\` and `"` escaped (in a
 /// DOT label `\\` is a backslash, `\"` a quote); real line breaks are given as `\n`.
 fn dot_str(s: &str) -> String {
@@ -98,8 +116,10 @@ fn dot_str(s: &str) -> String {
     out
 }
 
-/// Graphviz DOT: one node per asset (`n<index>`), labelled with its name, address and
-/// type; one edge per connection, labelled with protocol, port and operation classes.
+/// Graphviz DOT: one node per asset (`n<index>`), labelled with its name, address (or
+/// route) and type; one edge per connection, labelled with protocol, port and operation
+/// classes; a dashed edge from each carrier to each module reached through it, labelled
+/// with the route.
 pub fn dot(inv: &Inventory) -> String {
     let ids = node_ids(inv);
     let mut s = String::from(
@@ -111,6 +131,11 @@ pub fn dot(inv: &Inventory) -> String {
             && label != ip.to_string()
         {
             let _ = write!(label, "\n{ip}");
+        }
+        if let Some(r) = &a.route
+            && label != *r
+        {
+            let _ = write!(label, "\n{r}");
         }
         let _ = write!(label, "\n{}", a.device_type.id());
         if let Some(l) = a.purdue_level {
@@ -128,6 +153,13 @@ pub fn dot(inv: &Inventory) -> String {
             continue;
         };
         let _ = writeln!(s, "  n{src} -> n{dst} [label={}];", dot_str(&edge_label(e)));
+    }
+    for (carrier, module, route) in route_links(inv, &ids) {
+        let _ = writeln!(
+            s,
+            "  n{carrier} -> n{module} [label={}, style=dashed];",
+            dot_str(route)
+        );
     }
     s.push_str("}\n");
     s
@@ -150,9 +182,11 @@ fn xml_text(s: &str) -> String {
     out
 }
 
-const NODE_KEYS: [(&str, &str); 13] = [
+const NODE_KEYS: [(&str, &str); 15] = [
     ("label", "string"),
     ("asset_id", "string"),
+    ("via", "string"),
+    ("route", "string"),
     ("ips", "string"),
     ("mac", "string"),
     ("vendor", "string"),
@@ -166,8 +200,10 @@ const NODE_KEYS: [(&str, &str); 13] = [
     ("last_seen", "string"),
 ];
 
-const EDGE_KEYS: [(&str, &str); 11] = [
+const EDGE_KEYS: [(&str, &str); 13] = [
     ("label", "string"),
+    ("kind", "string"),
+    ("route", "string"),
     ("protocol", "string"),
     ("transport", "string"),
     ("dst_port", "int"),
@@ -209,6 +245,8 @@ pub fn graphml(inv: &Inventory) -> String {
         let ips: Vec<String> = a.ips.iter().map(ToString::to_string).collect();
         data(&mut s, "n_ips", &ips.join(" "));
         let opt = [
+            ("n_via", a.via.clone()),
+            ("n_route", a.route.clone()),
             ("n_mac", a.mac.map(|m| m.to_string())),
             ("n_vendor", a.vendor.clone()),
             ("n_device_type", Some(a.device_type.id().to_string())),
@@ -236,6 +274,7 @@ pub fn graphml(inv: &Inventory) -> String {
             "    <edge id=\"e{j}\" source=\"n{src}\" target=\"n{dst}\">"
         );
         data(&mut s, "e_label", &edge_label(e).replace('\n', " "));
+        data(&mut s, "e_kind", "traffic");
         if let Some(p) = &e.protocol {
             data(&mut s, "e_protocol", p);
         }
@@ -252,6 +291,19 @@ pub fn graphml(inv: &Inventory) -> String {
         data(&mut s, "e_last_seen", &e.last_seen.to_rfc3339());
         s.push_str("    </edge>\n");
     }
+    for (j, (carrier, module, route)) in route_links(inv, &ids).into_iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "    <edge id=\"r{j}\" source=\"n{carrier}\" target=\"n{module}\">"
+        );
+        data(&mut s, "e_label", route);
+        data(&mut s, "e_kind", "route");
+        data(&mut s, "e_route", route);
+        let m = &inv.assets[module];
+        data(&mut s, "e_first_seen", &m.first_seen.to_rfc3339());
+        data(&mut s, "e_last_seen", &m.last_seen.to_rfc3339());
+        s.push_str("    </edge>\n");
+    }
     s.push_str("  </graph>\n</graphml>\n");
     s
 }
@@ -260,6 +312,8 @@ pub fn graphml(inv: &Inventory) -> String {
 struct JsonNode<'a> {
     id: &'a str,
     label: String,
+    via: Option<&'a str>,
+    route: Option<&'a str>,
     ips: &'a [yagura_core::IpAddr],
     mac: Option<yagura_core::MacAddr>,
     vendor: Option<&'a str>,
@@ -274,20 +328,63 @@ struct JsonNode<'a> {
     last_seen: yagura_core::Timestamp,
 }
 
+/// A map edge in JSON: traffic between two assets (the store's edge, every field, with
+/// `kind: "traffic"`), or the link from a carrier to a module reached through it
+/// (`kind: "route"`, with the route in words and the module's times).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonEdge<'a> {
+    Traffic {
+        #[serde(flatten)]
+        edge: &'a Edge,
+        kind: &'static str,
+    },
+    Route {
+        src: &'a str,
+        dst: &'a str,
+        kind: &'static str,
+        route: &'a str,
+        first_seen: yagura_core::Timestamp,
+        last_seen: yagura_core::Timestamp,
+    },
+}
+
 #[derive(Serialize)]
 struct JsonMap<'a> {
     nodes: Vec<JsonNode<'a>>,
-    edges: &'a [Edge],
+    edges: Vec<JsonEdge<'a>>,
 }
 
 /// `{"nodes": [...], "edges": [...]}`; an edge's `src`/`dst` are node ids (asset ids).
 pub fn json(inv: &Inventory) -> Result<String> {
+    let ids = node_ids(inv);
+    let mut edges: Vec<JsonEdge<'_>> = inv
+        .edges
+        .iter()
+        .map(|edge| JsonEdge::Traffic {
+            edge,
+            kind: "traffic",
+        })
+        .collect();
+    for (carrier, module, route) in route_links(inv, &ids) {
+        let m = &inv.assets[module];
+        edges.push(JsonEdge::Route {
+            src: &inv.assets[carrier].id,
+            dst: &m.id,
+            kind: "route",
+            route,
+            first_seen: m.first_seen,
+            last_seen: m.last_seen,
+        });
+    }
     let nodes = inv
         .assets
         .iter()
         .map(|a| JsonNode {
             id: &a.id,
             label: display_name(a),
+            via: a.via.as_deref(),
+            route: a.route.as_deref(),
             ips: &a.ips,
             mac: a.mac,
             vendor: a.vendor.as_deref(),
@@ -302,10 +399,7 @@ pub fn json(inv: &Inventory) -> Result<String> {
             last_seen: a.last_seen,
         })
         .collect();
-    let mut s = serde_json::to_string_pretty(&JsonMap {
-        nodes,
-        edges: &inv.edges,
-    })?;
+    let mut s = serde_json::to_string_pretty(&JsonMap { nodes, edges })?;
     s.push('\n');
     Ok(s)
 }

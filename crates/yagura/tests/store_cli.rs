@@ -240,3 +240,121 @@ fn analyze_fills_the_store_and_is_idempotent() {
         report["assets"].as_array().unwrap().len()
     );
 }
+
+/// A corpus capture (`$YAGURA_CORPUS`, else `../shared/corpus` beside the repository).
+fn corpus(rel: &str) -> String {
+    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
+        std::path::PathBuf::from,
+    );
+    let p = dir.join(rel);
+    assert!(p.is_file(), "corpus capture missing: {}", p.display());
+    p.display().to_string()
+}
+
+/// The controller behind a ControlLogix EtherNet/IP module is an asset of its own, from
+/// the report to the store and every output: the program upload of the corpus reads the
+/// Identity object through the 1756-ENBT at 192.168.10.120 (00:00:bc:3e:eb:e4), routed to
+/// backplane slot 0, where a 1756-L61 answers (values checked against tshark in
+/// yagura-model's corpus tests).
+#[test]
+fn a_controller_behind_a_communication_module_reaches_every_output() {
+    const MODULE: &str = "mac:00:00:bc:3e:eb:e4";
+    const PLC: &str = "mac:00:00:bc:3e:eb:e4/1:0";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("plant.db").display().to_string();
+    let pcap = corpus("pcap/enip/iti__CL5000EIP-Software_Upload.pcap");
+
+    let report = yagura(&["analyze", "-q", &pcap, "--json", "-", "--db", &db]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let find = |list: &serde_json::Value, id: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+            .clone()
+    };
+    let plc = find(&report["assets"], PLC);
+    assert_eq!(plc["via"], MODULE);
+    assert_eq!(plc["route"], "backplane slot 0");
+    assert_eq!(plc["model"], "1756-L61/B LOGIX5561");
+    assert_eq!(plc["device_type"], "plc");
+    assert_eq!(plc["ips"], serde_json::json!([]));
+    assert_eq!(plc["mac"], serde_json::Value::Null);
+    let module = find(&report["assets"], MODULE);
+    assert_eq!(module["via"], serde_json::Value::Null);
+    assert_eq!(module["route"], serde_json::Value::Null);
+
+    // The store holds the same module, with its carrier.
+    let out = yagura(&["assets", "--db", &db, "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stored: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The same asset (the store lists attribute values by name, the report by attribute).
+    let by_value = |a: &serde_json::Value| {
+        let mut a = a.clone();
+        let mut attrs = a["attributes"].as_array().unwrap().clone();
+        attrs.sort_by_key(|v| (v["attribute"].to_string(), v["value"].to_string()));
+        a["attributes"] = serde_json::Value::Array(attrs);
+        a
+    };
+    assert_eq!(by_value(&find(&stored, PLC)), by_value(&plc));
+    assert_eq!(find(&stored, MODULE)["ips"], module["ips"]);
+
+    let out = yagura(&["assets", "--db", &db]);
+    let t = text(&out.stdout);
+    let header = t.lines().next().unwrap();
+    assert!(header.contains("VIA"), "{t}");
+    let row = t.lines().find(|l| l.starts_with(PLC)).expect("module row");
+    assert!(row.contains("192.168.10.120 backplane slot 0"), "{row}");
+    assert!(row.contains("1756-L61/B LOGIX5561"), "{row}");
+
+    let out = yagura(&["assets", "--db", &db, "--format", "csv"]);
+    let mut r = csv::Reader::from_reader(out.stdout.as_slice());
+    let h = r.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let rec = r
+        .records()
+        .map(Result::unwrap)
+        .find(|rec| &rec[0] == PLC)
+        .expect("module in the CSV");
+    assert_eq!(&rec[col("via")], MODULE);
+    assert_eq!(&rec[col("route")], "backplane slot 0");
+
+    // The map links the carrier to the module.
+    let out = yagura(&["map", "--db", &db, "--format", "json"]);
+    let map: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let links: Vec<&serde_json::Value> = map["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "route")
+        .collect();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0]["src"], MODULE);
+    assert_eq!(links[0]["dst"], PLC);
+    assert_eq!(links[0]["route"], "backplane slot 0");
+    assert!(
+        map["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] != "route")
+            .all(|e| e["kind"] == "traffic" && e["transport"].is_string())
+    );
+    assert_eq!(find(&map["nodes"], PLC)["label"], "1756-L61/B LOGIX5561");
+    let out = yagura(&["map", "--db", &db, "--format", "dot"]);
+    let dot = text(&out.stdout);
+    assert_eq!(
+        dot.matches("[label=\"backplane slot 0\", style=dashed]")
+            .count(),
+        1,
+        "{dot}"
+    );
+    assert!(dot.contains("1756-L61/B LOGIX5561\\nbackplane slot 0\\nplc (L1)"));
+    let out = yagura(&["map", "--db", &db, "--format", "graphml"]);
+    let g = text(&out.stdout);
+    assert_eq!(g.matches("<data key=\"e_kind\">route</data>").count(), 1);
+    assert!(g.contains(&format!("<data key=\"n_via\">{MODULE}</data>")));
+}

@@ -8,7 +8,7 @@
 //! request, found in a small per-flow table ([`Pending`]): connected messages by CIP
 //! sequence count, unconnected ones by sender context in order.
 
-use yagura_core::{FieldValue, OperationClass, PduStatus};
+use yagura_core::{FieldValue, OperationClass, PduStatus, Route, Subject, Via};
 
 use super::pccc;
 use crate::bytes::{le16, le32, u8_at};
@@ -467,11 +467,21 @@ pub struct Request {
 pub const PENDING_CAP: usize = 256;
 
 #[derive(Debug, Clone, Copy, Default)]
-struct Entry {
+struct Entry<T> {
     key: u64,
     member: u16,
     live: bool,
-    req: Request,
+    req: T,
+}
+
+/// A top-level read of the Identity object awaiting its answer, and the route it was
+/// sent along when an Unconnected Send routed it (then the answer is the identity of the
+/// module at the end of the route, not of the sender).
+#[derive(Debug, Clone, Copy, Default)]
+struct IdentRead {
+    service: u8,
+    path: Path,
+    route: Option<Route>,
 }
 
 /// The per-flow tables matching CIP responses to requests. `all` holds every request, for
@@ -480,13 +490,14 @@ struct Entry {
 /// decoded (and counted as a PDU) only with its request's command, so counting PDUs needs
 /// it too, and must find the same match with or without events. `ident` holds the
 /// top-level reads of the Identity object, always: their answers report identity facts
-/// whether or not events are wanted. Boxed in the flow state and created at the first
-/// request that needs it.
+/// whether or not events are wanted, with their route when an Unconnected Send (possibly
+/// nested) routed them. Boxed in the flow state and created at the first request that
+/// needs it.
 #[derive(Debug, Clone, Default)]
 pub struct Pending {
     all: Queue,
     pccc: Queue,
-    ident: Queue,
+    ident: Queue<IdentRead>,
 }
 
 impl Pending {
@@ -504,14 +515,23 @@ impl Pending {
 /// Requests in request order: a matched entry is marked dead and the dead prefix is
 /// dropped, so that with in-order replies the match is found at the front. At most
 /// [`PENDING_CAP`] entries (then the oldest is dropped).
-#[derive(Debug, Clone, Default)]
-struct Queue {
-    e: std::collections::VecDeque<Entry>,
+#[derive(Debug, Clone)]
+struct Queue<T = Request> {
+    e: std::collections::VecDeque<Entry<T>>,
     live: usize,
 }
 
-impl Queue {
-    fn push(&mut self, key: u64, member: u16, req: Request) {
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            e: std::collections::VecDeque::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<T: Copy> Queue<T> {
+    fn push(&mut self, key: u64, member: u16, req: T) {
         if self.e.len() >= PENDING_CAP {
             self.e.retain(|e| e.live);
             if self.e.len() >= PENDING_CAP && self.e.pop_front().is_some() {
@@ -528,7 +548,7 @@ impl Queue {
     }
 
     /// The oldest request with this key and member index, removed.
-    fn take(&mut self, key: u64, member: u16) -> Option<Request> {
+    fn take(&mut self, key: u64, member: u16) -> Option<T> {
         let e = self
             .e
             .iter_mut()
@@ -735,12 +755,19 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
         Some(Some(u)) if ctx.depth < MAX_DEPTH => Some(u.message),
         _ => None,
     };
-    // A top-level read of the Identity object: its answer is the sender's identity (an
-    // Identity read routed by an Unconnected Send is another module's, so not a fact about
-    // the sender).
+    // A top-level read of the Identity object: its answer is the sender's identity. One
+    // routed by a top-level Unconnected Send is the identity of the module at the end of
+    // the route: remembered with the route (the embedded request, one level deeper, is not).
     let ident = ctx.depth == 0
         && path.class == Some(class::IDENTITY)
         && matches!(service, svc::GET_ATTRIBUTES_ALL | svc::GET_ATTRIBUTE_SINGLE);
+    if ctx.depth == 0
+        && let Some(Some(u)) = &ucs
+        && let Some(read) = routed_identity_read(u)
+    {
+        let pending = pending.get_or_insert_with(Box::default);
+        pending.ident.push(ctx.key, ctx.member, read);
+    }
     if embedded.is_none() && (events || pccc_req.is_some() || ident) {
         let req = Request {
             service,
@@ -756,7 +783,12 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
             pending.pccc.push(ctx.key, ctx.member, req);
         }
         if ident {
-            pending.ident.push(ctx.key, ctx.member, req);
+            let read = IdentRead {
+                service,
+                path,
+                route: None,
+            };
+            pending.ident.push(ctx.key, ctx.member, read);
         }
     }
     if let Some(p) = pccc_req.filter(|_| out.spend()) {
@@ -829,9 +861,11 @@ fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
         service,
         svc::MULTIPLE_SERVICE_PACKET
             | svc::EXECUTE_PCCC
-            // May answer an Identity read, whose facts it reports.
+            // May answer an Identity read, whose facts it reports (or, from a routing
+            // error, end the wait for a routed one's answer).
             | svc::GET_ATTRIBUTES_ALL
             | svc::GET_ATTRIBUTE_SINGLE
+            | svc::UNCONNECTED_SEND
     ) {
         return false;
     }
@@ -1003,6 +1037,13 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
         .then(|| Msp::parse(data))
         .flatten();
     let ident_path = ident_req.map(|r| r.path);
+    let ident_subject = match ident_req.and_then(|r| r.route) {
+        Some(route) => Subject::Routed {
+            via: Via::Sender,
+            route,
+        },
+        None => Subject::Sender,
+    };
     let fill = |f: &mut Fields| {
         f.push(("service", u(service)));
         path_fields(f, &path, req.as_ref().map(|r| &r.tag));
@@ -1032,7 +1073,7 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
         }
     };
     if ident_path.is_some() {
-        identity_emit(out.sink, out.events, &s, fill);
+        identity_emit(out.sink, out.events, &s, ident_subject, fill);
     } else {
         out.emit(&s, fill);
     }
@@ -1082,6 +1123,8 @@ struct UnconnectedSend<'a> {
     message: &'a [u8],
     route_port: Option<u8>,
     route_link: Option<u8>,
+    /// The route path's bytes (its stated size, when the data holds it all).
+    route: Option<&'a [u8]>,
 }
 
 impl<'a> UnconnectedSend<'a> {
@@ -1089,6 +1132,8 @@ impl<'a> UnconnectedSend<'a> {
         let size = le16(d, 2)? as usize;
         let message = d.get(4..4 + size)?;
         let route_at = 4 + size + size % 2;
+        let route_words = u8_at(d, route_at).map_or(0, usize::from);
+        let route_path = d.get(route_at + 2..route_at + 2 + 2 * route_words);
         let route = d.get(route_at + 2..).unwrap_or(&[]);
         let (route_port, route_link) = match route {
             [p, l, ..] if p & 0xf0 == 0 && p & 0x0f != 0x0f => (Some(p & 0x0f), Some(*l)),
@@ -1098,6 +1143,7 @@ impl<'a> UnconnectedSend<'a> {
             message,
             route_port,
             route_link,
+            route: route_path,
         })
     }
 
@@ -1107,6 +1153,84 @@ impl<'a> UnconnectedSend<'a> {
             f.push(("route_link", u(l)));
         }
     }
+}
+
+/// The Identity read an Unconnected Send routes, directly or through nested Unconnected
+/// Sends (each one's route continuing from where the previous one ends), with the whole
+/// route; `None` when it routes something else or a route does not parse or fit.
+fn routed_identity_read(u: &UnconnectedSend<'_>) -> Option<IdentRead> {
+    // Most routed messages are tag reads and writes: only these services can lead to an
+    // Identity read.
+    let wanted = |m: &[u8]| {
+        matches!(
+            m.first(),
+            Some(&(svc::GET_ATTRIBUTES_ALL | svc::GET_ATTRIBUTE_SINGLE | svc::UNCONNECTED_SEND))
+        )
+    };
+    if !wanted(u.message) {
+        return None;
+    }
+    let mut route = route_path(u.route?)?;
+    let mut m = u.message;
+    // The embedded message is at depth 1; nested ones go no deeper than [`request`] follows.
+    for depth in 1..=MAX_DEPTH {
+        if !wanted(m) {
+            return None;
+        }
+        let service = m[0];
+        let path_end = 2 + 2 * usize::from(u8_at(m, 1)?);
+        let path = Path::parse(m.get(2..path_end)?);
+        match (service, path.class) {
+            (svc::GET_ATTRIBUTES_ALL | svc::GET_ATTRIBUTE_SINGLE, Some(class::IDENTITY)) => {
+                return Some(IdentRead {
+                    service,
+                    path,
+                    route: Some(route),
+                });
+            }
+            (svc::UNCONNECTED_SEND, Some(class::CONNECTION_MANAGER)) if depth < MAX_DEPTH => {
+                let inner = UnconnectedSend::parse(m.get(path_end..)?)?;
+                route = route.then(&route_path(inner.route?)?)?;
+                m = inner.message;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// A route path (CIP Vol. 1, C-1.4.3: port segments only) as a [`Route`]; `None` when
+/// empty, when another segment type appears, or when it does not fit.
+pub(crate) fn route_path(p: &[u8]) -> Option<Route> {
+    let mut route = Route::new();
+    let mut i = 0;
+    while let Some(&s) = p.get(i) {
+        // Port segment: segment type 0 in bits 5-7, bit 4 = a link address size byte
+        // follows (else the link address is one byte), port 15 = a 16-bit port follows
+        // (after the size byte); padded to an even length.
+        if s & 0xe0 != 0 {
+            return None;
+        }
+        let mut j = i + 1;
+        let size = if s & 0x10 != 0 {
+            j += 1;
+            usize::from(*p.get(j - 1)?)
+        } else {
+            1
+        };
+        let port = if s & 0x0f == 0x0f {
+            j += 2;
+            le16(p, j - 2)?
+        } else {
+            u16::from(s & 0x0f)
+        };
+        if port == 0 || !route.push(port, p.get(j..j + size)?) {
+            return None;
+        }
+        j += size;
+        i = j + (j - i) % 2;
+    }
+    (!route.is_empty()).then_some(route)
 }
 
 /// Forward Open request: O→T and T→O connection ids, connection serial, originator.
@@ -1216,14 +1340,16 @@ pub fn text(b: &[u8]) -> FieldValue {
     )
 }
 
-/// Emit a PDU whose fields identify its sender (an Identity object answer, a ListIdentity
+/// Emit a PDU whose fields identify a device (an Identity object answer, a ListIdentity
 /// reply): the fields are built in both modes and each identity-named one is reported as a
-/// fact about the sender, numeric ids as `cip:<n>` whichever protocol carried them (CIP's
-/// vendor ids and device types are one numbering, in CIP and in ListIdentity alike).
+/// fact about `subject` (the sender, or a module the sender routed the read to), numeric
+/// ids as `cip:<n>` whichever protocol carried them (CIP's vendor ids and device types are
+/// one numbering, in CIP and in ListIdentity alike).
 pub(crate) fn identity_emit(
     sink: &mut dyn PduSink,
     events: bool,
     s: &Summary,
+    subject: Subject,
     fill: impl FnOnce(&mut Fields),
 ) {
     let mut fields = Vec::new();
@@ -1241,7 +1367,7 @@ pub(crate) fn identity_emit(
         };
         sink.identity(yagura_core::IdentityFact {
             protocol: s.protocol,
-            subject: yagura_core::Subject::Sender,
+            subject,
             attribute,
             value,
         });

@@ -373,7 +373,7 @@ impl Framing for EnipFraming {
             list_fields(fields, &cpf);
         };
         if identity {
-            cip::identity_emit(sink, events, &s, fill);
+            cip::identity_emit(sink, events, &s, yagura_core::Subject::Sender, fill);
         } else {
             emit_to(sink, events, &s, fill);
         }

@@ -495,9 +495,19 @@ proptest! {
         prop_assert!(s.events.len() <= data.len() / 2 + 1);
     }
 
+    /// A routed Identity read mutated anywhere (its route, the embedded request, the
+    /// encapsulation) never panics, and counting reports the same facts as events.
     #[test]
-    fn mutated_real_pdus_never_panic(i in 0usize..8, pos in any::<prop::sample::Index>(), val in any::<u8>(), cut in any::<prop::sample::Index>()) {
-        let frames = [MSP_REQ, MSP_RSP, RMW, UCS_REQ, FO_REQ, ID_RSP, LI_RSP, STOP_REQ];
+    fn mutated_routed_identity_reads_agree(pos in any::<prop::sample::Index>(), val in any::<u8>()) {
+        let mut req = hex(ID_REQ);
+        let n = req.len();
+        req[pos.index(n)] = val;
+        routed_facts(&req, &hex(ID_RSP));
+    }
+
+    #[test]
+    fn mutated_real_pdus_never_panic(i in 0usize..9, pos in any::<prop::sample::Index>(), val in any::<u8>(), cut in any::<prop::sample::Index>()) {
+        let frames = [MSP_REQ, MSP_RSP, RMW, UCS_REQ, FO_REQ, ID_RSP, LI_RSP, STOP_REQ, ID_REQ];
         let mut b = hex(frames[i]);
         let n = b.len();
         b[pos.index(n)] = val;
@@ -731,13 +741,146 @@ fn identity_facts_in_count_mode() {
         Direction::ToClient,
     );
     assert_eq!(events.facts, counting.facts);
-    // An Identity read routed by an Unconnected Send answers for another module (here the
-    // controller in slot 0 behind the 1756-ENBT that sends the reply): no facts.
+}
+
+/// The facts a routed Identity read's answer gives, counting and with events (which must
+/// agree), after `req` then `rsp`.
+fn routed_facts(req: &[u8], rsp: &[u8]) -> Vec<yagura_core::IdentityFact> {
+    let mut counting = VecSink::counting();
     let mut d = EnipDissector::new(false);
-    let mut s = VecSink::counting();
-    d.parse(&hex(ID_REQ), Direction::ToServer, &mut s);
-    d.parse(&hex(ID_RSP), Direction::ToClient, &mut s);
-    assert!(s.facts.is_empty());
+    d.parse(req, Direction::ToServer, &mut counting);
+    d.parse(rsp, Direction::ToClient, &mut counting);
+    let mut events = VecSink::default();
+    let mut d = EnipDissector::new(false);
+    d.parse(req, Direction::ToServer, &mut events);
+    d.parse(rsp, Direction::ToClient, &mut events);
+    assert_eq!(events.facts, counting.facts);
+    counting.facts
+}
+
+/// `route` (hops of port and link address) as a [`yagura_core::Route`].
+fn route_of(hops: &[(u16, &[u8])]) -> yagura_core::Route {
+    let mut r = yagura_core::Route::new();
+    for (port, link) in hops {
+        assert!(r.push(*port, link));
+    }
+    r
+}
+
+#[test]
+fn routed_identity_read_is_the_modules_identity() {
+    // An Identity read routed by an Unconnected Send to port 1 (backplane), slot 0 answers
+    // for the controller in that slot, not for the 1756-ENBT that owns the address and
+    // sends the reply: facts about the module at the end of the route, counting or not.
+    // The values as tshark decodes frame 12 (`-Y cip.id.product_name -T fields -e
+    // cip.id.vendor_id -e cip.id.device_type -e cip.id.product_code -e cip.id.major_rev -e
+    // cip.id.minor_rev -e cip.id.serial_number -e cip.id.product_name`): 0x0001, 0x000e, 54,
+    // 16, 20, 0x0051823f, "1756-L61/B LOGIX5561".
+    let facts = routed_facts(&hex(ID_REQ), &hex(ID_RSP));
+    let pairs: Vec<(&str, &str)> = facts
+        .iter()
+        .map(|f| (f.attribute.name(), f.value.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("vendor_id", "cip:1"),
+            ("capability", "cip:14"),
+            ("product_code", "cip:54"),
+            ("firmware", "16.20"),
+            ("serial", "0x0051823f"),
+            ("model", "1756-L61/B LOGIX5561"),
+        ]
+    );
+    let subject = yagura_core::Subject::Routed {
+        via: yagura_core::Via::Sender,
+        route: route_of(&[(1, &[0])]),
+    };
+    assert!(facts.iter().all(|f| f.subject == subject), "{facts:?}");
+    let route = route_of(&[(1, &[0])]);
+    assert_eq!(route.to_string(), "1:0");
+    assert_eq!(route.describe(), "backplane slot 0");
+}
+
+/// The Unconnected Send request data carrying `message` along `route` (port segments).
+fn ucs_data(message: &[u8], route: &[u8]) -> Vec<u8> {
+    assert!(route.len().is_multiple_of(2));
+    let mut d = vec![0x07, 0xf9];
+    d.extend((message.len() as u16).to_le_bytes());
+    d.extend(message);
+    if message.len() % 2 == 1 {
+        d.push(0);
+    }
+    d.extend([(route.len() / 2) as u8, 0]);
+    d.extend(route);
+    d
+}
+
+/// An Unconnected Send request (to the Connection Manager) of `message` along `route`.
+fn ucs(message: &[u8], route: &[u8]) -> Vec<u8> {
+    let mut m = vec![0x52, 0x02, 0x20, 0x06, 0x24, 0x01];
+    m.extend(ucs_data(message, route));
+    m
+}
+
+#[test]
+fn nested_unconnected_sends_join_their_routes() {
+    // The Identity read of ID_REQ, sent by an Unconnected Send along port 2 to the node
+    // with address "10.0.0.5" (an extended link address), itself sent by one along the
+    // backplane to slot 2: the module is 10.0.0.5 behind the module in slot 2.
+    let read = [0x01, 0x02, 0x20, 0x01, 0x24, 0x01];
+    let mut ext = vec![0x12, 8];
+    ext.extend(b"10.0.0.5");
+    let inner = ucs(&read, &ext);
+    let outer = ucs(&inner, &[0x01, 0x02]);
+    let rsp = hex(ID_RSP);
+    let facts = routed_facts(&rr_frame(&outer), &rr_frame(&rsp[40..]));
+    assert_eq!(facts.len(), 6, "{facts:?}");
+    let route = route_of(&[(1, &[2]), (2, b"10.0.0.5")]);
+    assert!(facts.iter().all(|f| f.subject
+        == yagura_core::Subject::Routed {
+            via: yagura_core::Via::Sender,
+            route
+        }));
+    assert_eq!(route.to_string(), "1:2/2:10.0.0.5");
+    assert_eq!(
+        route.describe(),
+        "backplane slot 2, port 2 address 10.0.0.5"
+    );
+    // Routed to something else (the Template object of UCS_REQ), or along a route that
+    // does not parse (a logical segment in it): no facts about anyone.
+    assert!(routed_facts(&hex(UCS_REQ), &hex(UCS_RSP)).is_empty());
+    let bad = ucs(&read, &[0x20, 0x01]);
+    assert!(routed_facts(&rr_frame(&bad), &rr_frame(&rsp[40..])).is_empty());
+}
+
+#[test]
+fn route_paths_parse_every_port_segment_form() {
+    let r = |p: &[u8]| cip::route_path(p).map(|r| r.to_string());
+    assert_eq!(r(&[0x01, 0x00]).as_deref(), Some("1:0"));
+    assert_eq!(r(&[0x01, 0x03, 0x02, 0x07]).as_deref(), Some("1:3/2:7"));
+    // 16-bit port (15 in the segment), then the one-byte link: 4 bytes, no pad.
+    assert_eq!(r(&[0x0f, 0x12, 0x00, 0x05]).as_deref(), Some("18:5"));
+    // Extended link address of odd size: padded to an even length.
+    assert_eq!(
+        r(&[0x13, 0x03, 0x0a, 0x0b, 0x0c, 0x00, 0x01, 0x04]).as_deref(),
+        Some("3:0x0a0b0c/1:4")
+    );
+    // Extended link address and 16-bit port: size, port, link.
+    assert_eq!(
+        r(&[0x1f, 0x02, 0x34, 0x12, 0x41, 0x42]).as_deref(),
+        Some("4660:AB")
+    );
+    for bad in [
+        &[][..],
+        &[0x01][..],
+        &[0x00, 0x00],
+        &[0x20, 0x01],
+        &[0x01, 0x00, 0x24, 0x01],
+        &[0x12, 0x09, b'1', b'0'],
+    ] {
+        assert_eq!(r(bad), None, "{bad:?}");
+    }
 }
 
 /// A SendRRData PDU (session 0x02010000) carrying the unconnected CIP message `cip`.

@@ -16,7 +16,7 @@ use crate::{IngestOutcome, Result, RunInfo, RunKind};
 pub(super) const STATE_COLUMNS: &str = "mac, mac_local, vendor, device_type, \
     device_type_confidence, device_type_reasons, model, order_number, firmware, hardware, \
     serial, hostname, os, purdue_level, purdue_reasons, first_seen, last_seen, packets_sent, \
-    bytes_sent";
+    bytes_sent, via, route";
 
 /// Reads an [`AssetState`] from `row`, starting at column `at`.
 pub(super) fn read_state(row: &Row<'_>, at: usize) -> Result<AssetState> {
@@ -47,6 +47,8 @@ pub(super) fn read_state(row: &Row<'_>, at: usize) -> Result<AssetState> {
         last_seen: ts(row.get(at + 16)?),
         packets_sent: from_sql(row.get(at + 17)?),
         bytes_sent: from_sql(row.get(at + 18)?),
+        via: row.get(at + 19)?,
+        route: row.get(at + 20)?,
     })
 }
 
@@ -132,9 +134,40 @@ pub(super) fn ingest(
         let pk = upsert_asset(&tx, a, out.run_id, now, &mut out)?;
         pks.insert(a.id.as_str(), pk);
     }
+    // A routed module's carrier is an asset too (a sensor's later ingest may carry the
+    // module without its unchanged carrier, which an earlier one stored).
+    for a in &inventory.assets {
+        if let Some(via) = &a.via {
+            ensure_asset(
+                &tx,
+                &mut pks,
+                via,
+                a.first_seen,
+                a.last_seen,
+                out.run_id,
+                &mut out,
+            )?;
+        }
+    }
     for e in &inventory.edges {
-        let src = endpoint(&tx, &mut pks, &e.src, e, out.run_id, &mut out)?;
-        let dst = endpoint(&tx, &mut pks, &e.dst, e, out.run_id, &mut out)?;
+        let src = ensure_asset(
+            &tx,
+            &mut pks,
+            &e.src,
+            e.first_seen,
+            e.last_seen,
+            out.run_id,
+            &mut out,
+        )?;
+        let dst = ensure_asset(
+            &tx,
+            &mut pks,
+            &e.dst,
+            e.first_seen,
+            e.last_seen,
+            out.run_id,
+            &mut out,
+        )?;
         upsert_edge(&tx, src, dst, e, out.run_id, &mut out)?;
     }
     tx.commit()?;
@@ -265,6 +298,8 @@ fn write_state(
         to_sql(s.last_seen.0),
         to_sql(s.packets_sent),
         to_sql(s.bytes_sent),
+        s.via,
+        s.route,
         run,
         id,
     ];
@@ -276,8 +311,8 @@ fn write_state(
                    order_number = ?8, firmware = ?9, hardware = ?10, serial = ?11,
                    hostname = ?12, os = ?13, purdue_level = ?14, purdue_reasons = ?15,
                    first_seen = ?16, last_seen = ?17, packets_sent = ?18, bytes_sent = ?19,
-                   last_run = ?20
-                 WHERE id = ?21",
+                   via = ?20, route = ?21, last_run = ?22
+                 WHERE id = ?23",
             )?
             .execute(values)?;
             Ok(pk)
@@ -286,7 +321,7 @@ fn write_state(
             tx.prepare_cached(&format!(
                 "INSERT INTO assets ({STATE_COLUMNS}, first_run, last_run, id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20, ?20, ?21)"
+                         ?17, ?18, ?19, ?20, ?21, ?22, ?22, ?23)"
             ))?
             .execute(values)?;
             Ok(tx.last_insert_rowid())
@@ -312,13 +347,15 @@ fn record_change(tx: &Transaction<'_>, pk: i64, c: &Change, run: i64, now: i64) 
     Ok(())
 }
 
-/// The pk of an edge's endpoint: from this run's assets, else the store, else a bare
-/// asset made from the id (`mac:…` gives the MAC, `ip:…` the address) so the edge is kept.
-fn endpoint<'a>(
+/// The pk of an asset an edge or a routed module refers to: from this run's assets, else
+/// the store, else a bare asset made from the id (`mac:…` gives the MAC, `ip:…` the
+/// address), seen from `first_seen` to `last_seen`, so that the reference is kept.
+fn ensure_asset<'a>(
     tx: &Transaction<'_>,
     pks: &mut HashMap<&'a str, i64>,
     id: &'a str,
-    e: &Edge,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
     run: i64,
     out: &mut IngestOutcome,
 ) -> Result<i64> {
@@ -332,7 +369,7 @@ fn endpoint<'a>(
     let pk = match found {
         Some(pk) => pk,
         None => {
-            let mut state = AssetState::from_asset(&bare_asset(id, e.first_seen, e.last_seen));
+            let mut state = AssetState::from_asset(&bare_asset(id, first_seen, last_seen));
             state.device_type_reasons.clear();
             let pk = write_state(tx, None, id, &state, run)?;
             if let Some(ip) = id.strip_prefix("ip:") {
@@ -343,8 +380,8 @@ fn endpoint<'a>(
                 .execute(params![
                     pk,
                     ip,
-                    to_sql(e.first_seen.0),
-                    to_sql(e.last_seen.0)
+                    to_sql(first_seen.0),
+                    to_sql(last_seen.0)
                 ])?;
             }
             out.stub_assets += 1;
@@ -360,6 +397,8 @@ pub(crate) fn bare_asset(id: &str, first_seen: Timestamp, last_seen: Timestamp) 
     let mac = id.strip_prefix("mac:").and_then(parse_mac);
     Asset {
         id: id.to_string(),
+        via: None,
+        route: None,
         ips: Vec::new(),
         mac,
         mac_locally_administered: mac.map(|m| m.is_local()),

@@ -35,6 +35,8 @@ pub(super) fn assets(conn: &Connection, only: Option<i64>) -> Result<Vec<Asset>>
             index.insert(pk, out.len());
             out.push(Asset {
                 id,
+                via: s.via,
+                route: s.route,
                 ips: Vec::new(),
                 mac,
                 mac_locally_administered: s.mac_local,

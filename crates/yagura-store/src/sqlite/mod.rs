@@ -86,8 +86,9 @@ impl SqliteStore {
     /// The schema version this build writes.
     pub const LATEST_SCHEMA: i64 = schema::LATEST;
 
-    /// Runs SQLite's own consistency checks (`integrity_check`, `foreign_key_check`);
-    /// returns the problems found, empty when the file is sound.
+    /// Runs SQLite's own consistency checks (`integrity_check`, `foreign_key_check`) and
+    /// checks that every routed module's carrier is stored; returns the problems found,
+    /// empty when the file is sound.
     pub fn check(&self) -> Result<Vec<String>> {
         let mut problems = Vec::new();
         let mut st = self.conn.prepare("PRAGMA integrity_check")?;
@@ -104,6 +105,21 @@ impl SqliteStore {
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<i64>>(1)?,
                 r.get::<_, String>(2)?
+            ))
+        })? {
+            problems.push(r?);
+        }
+        // A routed module names its carrier by id (not by a foreign key: the id is what
+        // the module's own id is made of); the carrier must be there.
+        let mut st = self.conn.prepare(
+            "SELECT m.id, m.via FROM assets m
+             WHERE m.via IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assets c WHERE c.id = m.via)",
+        )?;
+        for r in st.query_map([], |r| {
+            Ok(format!(
+                "routed asset {:?}: its carrier {:?} is not in the store",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?
             ))
         })? {
             problems.push(r?);

@@ -142,8 +142,18 @@ CREATE TABLE asset_overrides (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: modules reached through another asset along a CIP route (a controller in a
+/// backplane slot behind an EtherNet/IP module). `via` is the carrier's asset id, `route`
+/// the route in words; both null for every other asset. The module's own id already holds
+/// the carrier's id and the route (`<carrier id>/<route>`), so it stays the key.
+const V3: &str = "
+ALTER TABLE assets ADD COLUMN via TEXT;
+ALTER TABLE assets ADD COLUMN route TEXT;
+CREATE INDEX assets_via ON assets(via) WHERE via IS NOT NULL;
+";
+
 /// Every migration, in order: applying the first `n` gives schema version `n`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
