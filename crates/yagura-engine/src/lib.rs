@@ -58,9 +58,6 @@ pub struct EngineConfig {
     /// only counted. For measurements, such as issue 3's "the five families on" case
     /// ([`Registry::OT_CORE`]).
     pub only_dissectors: Option<&'static [yagura_dissect::ProtocolId]>,
-    /// Live capture only ([`run_live`]): hand a cumulative report of the run so far to the
-    /// caller this often (wall clock). `None`: only the final report.
-    pub snapshot_every: Option<Duration>,
     /// How long an open flow that is not settled yet is left out of snapshots, from its
     /// first packet: a flow still detecting its protocol (a TCP handshake before any data),
     /// or whose server has not answered (its MAC unknown). Reported early, such a flow
@@ -81,7 +78,6 @@ impl Default for EngineConfig {
             defrag: DefragLimits::default(),
             dissect: true,
             only_dissectors: None,
-            snapshot_every: None,
             snapshot_hold: Duration::from_secs(5),
         }
     }
@@ -130,17 +126,76 @@ const PREFETCH_PACKETS: usize = 4;
 const READ_AHEAD: u64 = 2;
 
 /// A live worker spends at most 1/SNAPSHOT_SHARE of its time on snapshots: one that took
-/// `t` is followed by the next no sooner than `SNAPSHOT_SHARE × t` later, whatever
-/// [`EngineConfig::snapshot_every`] asks (a snapshot copies every aggregate of the run, so
-/// it grows with the plant: see docs/store.md, "The running sensor").
+/// `t` is followed by the next no sooner than `SNAPSHOT_SHARE × t` later, however often the
+/// consumer asks ([`SnapshotRequests`]; a snapshot copies every aggregate of the run, so it
+/// grows with the plant: see docs/store.md, "The running sensor"). A request that comes
+/// sooner is served when that time has come.
 pub const SNAPSHOT_SHARE: u32 = 20;
 
-/// When the snapshot after one due at `at`, taken at `now` and costing `cost`, is due:
-/// `every` after `at`, but no sooner than [`SNAPSHOT_SHARE`] × `cost` after `now`, and never
-/// in the past (a late snapshot does not start a burst to catch up).
-pub fn next_snapshot(at: Instant, now: Instant, cost: Duration, every: Duration) -> Instant {
-    let next = (at + every).max(now + cost * SNAPSHOT_SHARE);
-    if next > now { next } else { now + every }
+/// The earliest a worker whose last snapshot began at `began` and cost `cost` takes the
+/// next one: [`SNAPSHOT_SHARE`] × `cost` after `began`.
+pub fn next_snapshot(began: Instant, cost: Duration) -> Instant {
+    began + cost * SNAPSHOT_SHARE
+}
+
+/// The consumer's requests for snapshots of a live run ([`run_live`]). The consumer creates
+/// it, shares it with the run through [`OnRequest`], and calls [`SnapshotRequests::request`]
+/// whenever it is ready for a report: the run then hands it exactly one. Without a request,
+/// no worker snapshots and nothing is merged, however long the run.
+#[derive(Debug, Default)]
+pub struct SnapshotRequests {
+    /// Requests made so far: the generation the workers compare with the last they served.
+    /// Read by the workers at every batch boundary without a lock.
+    asked: AtomicU64,
+    /// Requests answered (or being answered) by the collector; `asked - served` is 0 or 1.
+    served: Mutex<u64>,
+}
+
+impl SnapshotRequests {
+    pub fn new() -> SnapshotRequests {
+        SnapshotRequests::default()
+    }
+
+    /// Ask for one cumulative report. Each worker snapshots at its next batch boundary (no
+    /// sooner than its pacing allows, [`SNAPSHOT_SHARE`]), and the collector merges the
+    /// copies and delivers one report. A request made while the previous one is still
+    /// waiting for its report is the same request: it yields no second report. Returns
+    /// whether this was a new request. Never waits for the workers.
+    pub fn request(&self) -> bool {
+        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        if self.asked.load(Ordering::Acquire) > *served {
+            return false;
+        }
+        self.asked.store(*served + 1, Ordering::Release);
+        true
+    }
+
+    /// Whether a request is waiting for its report.
+    pub fn pending(&self) -> bool {
+        let served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        self.asked.load(Ordering::Acquire) > *served
+    }
+
+    /// The newest request (0: none yet).
+    fn asked(&self) -> u64 {
+        self.asked.load(Ordering::Acquire)
+    }
+
+    /// The collector has every worker's copy for request `generation`: the next request is
+    /// a new one.
+    fn served(&self, generation: u64) {
+        let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
+        *served = (*served).max(generation);
+    }
+}
+
+/// How a live run hands snapshots over ([`run_live`]): on each of the consumer's
+/// `requests`, one cumulative report to `deliver`.
+#[derive(Clone, Copy)]
+pub struct OnRequest<'a> {
+    pub requests: &'a SnapshotRequests,
+    /// Called on the run's collector thread (the workers never wait for it).
+    pub deliver: &'a (dyn Fn(Report) + Sync),
 }
 
 /// Analyse everything `source` delivers and build the report. `stop` ends the run early
@@ -292,24 +347,25 @@ pub fn run(
 /// Packet indices of live traffic are their capture times in ns: sources count packets
 /// independently, and time orders the merged events sensibly.
 ///
-/// With [`EngineConfig::snapshot_every`] and `on_snapshot`, the run also hands
-/// `on_snapshot` a cumulative report every interval: what the final report would be if the
-/// run stopped then (open flows reported as connections with their counters so far; no
-/// events, warnings or files), except for the recent open flows not settled yet
-/// ([`EngineConfig::snapshot_hold`]). Between batches, and on the empty batches of an idle link,
-/// each worker compares the wall clock with the next due time; when it is due, the worker
-/// copies its aggregates ([`worker::Worker::snapshot`]: nothing of its state changes, so the
-/// final report is the same as without snapshots) and leaves them with a collector thread,
-/// replacing any copy the collector has not taken yet. Once every worker has left one, the
-/// collector merges them, with the code that merges the final results, and calls
-/// `on_snapshot` (on its own thread: the workers never wait for it). Every call happens
-/// before `run_live` returns.
+/// With `on_request`, the run also hands over a cumulative report each time the consumer
+/// asks for one ([`SnapshotRequests::request`]), and only then: what the final report would
+/// be if the run stopped then (open flows reported as connections with their counters so
+/// far; no events, warnings or files), except for the recent open flows not settled yet
+/// ([`EngineConfig::snapshot_hold`]). Between batches, and on the empty batches of an idle
+/// link, each worker looks for a request it has not served; if there is one (and its pacing,
+/// [`SNAPSHOT_SHARE`], allows), it copies its aggregates ([`worker::Worker::snapshot`]:
+/// nothing of its state changes, so the final report is the same as without snapshots) and
+/// leaves them with a collector thread. Once every worker has left its copy, the collector
+/// merges them, with the code that merges the final results, and calls `deliver` once (on
+/// its own thread: the workers never wait for it). Every call happens before `run_live`
+/// returns. A request still unanswered when the run stops gets no report: the final report
+/// is the run's return value.
 pub fn run_live(
     sources: Vec<Box<dyn PacketSource>>,
     cfg: &EngineConfig,
     progress: &Progress,
     stop: &AtomicBool,
-    on_snapshot: Option<&(dyn Fn(Report) + Sync)>,
+    on_request: Option<OnRequest<'_>>,
 ) -> Result<Report, EngineError> {
     let registry = registry_for(cfg);
     let n = sources.len().max(1);
@@ -319,15 +375,13 @@ pub fn run_live(
     let mut stats = Vec::with_capacity(n);
     let mut warnings = Vec::new();
     let mut first_err = None;
-    let every = cfg.snapshot_every.filter(|_| on_snapshot.is_some());
+    let requests = on_request.map(|o| o.requests);
     let hold_ns = u64::try_from(cfg.snapshot_hold.as_nanos()).unwrap_or(u64::MAX);
     let snapshots = Snapshots::new(sources.len());
-    // Every worker's first snapshot is due at the same time, so rounds complete together.
-    let start = Instant::now();
     std::thread::scope(|scope| -> Result<(), EngineError> {
-        if let (Some(_), Some(deliver)) = (every, on_snapshot) {
+        if let Some(o) = on_request {
             let snapshots = &snapshots;
-            scope.spawn(move || snapshots.collect(deliver));
+            scope.spawn(move || snapshots.collect(o));
         }
         let mut handles = Vec::with_capacity(n);
         for (me, mut source) in sources.into_iter().enumerate() {
@@ -347,7 +401,10 @@ pub fn run_live(
                 let mut w = Worker::new(registry, wcfg, events, None);
                 let mut warnings = Vec::new();
                 let mut err = None;
-                let mut due = every.map(|e| start + e);
+                // The last request this worker served, and the earliest it may serve the
+                // next (its pacing).
+                let mut served = 0u64;
+                let mut allowed = Instant::now();
                 loop {
                     match source.next_batch(wcfg.batch_size) {
                         Ok(Some(mut batch)) => {
@@ -375,18 +432,23 @@ pub fn run_live(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    if let (Some(at), Some(every)) = (due, every) {
-                        let now = Instant::now();
-                        if now >= at {
-                            let part = w.snapshot(yagura_core::Timestamp(wall_clock_ns()), hold_ns);
-                            let cost = now.elapsed();
-                            let st = source.stats();
-                            let drops = Drops {
-                                kernel: st.kernel_drops,
-                                internal: st.internal_drops,
-                            };
-                            snapshots.put(me, part, drops);
-                            due = Some(next_snapshot(at, now, cost, every));
+                    if let Some(requests) = requests {
+                        let asked = requests.asked();
+                        if asked > served {
+                            let now = Instant::now();
+                            if now >= allowed {
+                                let part =
+                                    w.snapshot(yagura_core::Timestamp(wall_clock_ns()), hold_ns);
+                                let cost = now.elapsed();
+                                let st = source.stats();
+                                let drops = Drops {
+                                    kernel: st.kernel_drops,
+                                    internal: st.internal_drops,
+                                };
+                                snapshots.put(me, asked, part, drops);
+                                served = asked;
+                                allowed = next_snapshot(now, cost);
+                            }
                         }
                     }
                 }
@@ -423,15 +485,17 @@ pub fn run_live(
     )
 }
 
-/// The live workers' latest snapshots, waiting for the collector.
+/// The live workers' snapshots for the current request, waiting for the collector.
 struct Snapshots {
     state: Mutex<SnapshotState>,
     changed: Condvar,
 }
 
 struct SnapshotState {
-    /// Per worker, its snapshot not yet taken by the collector (a newer one replaces it).
-    latest: Vec<Option<(Partial, Drops)>>,
+    /// Per worker, its copy for the current request (with the request's generation), not
+    /// yet taken by the collector. A worker serves a request once, and the next request
+    /// comes only after the collector took every copy, so there is never one to replace.
+    latest: Vec<Option<(u64, Partial, Drops)>>,
     /// A worker has stopped: no round can complete any more.
     ended: bool,
 }
@@ -462,19 +526,20 @@ impl Snapshots {
         Leaving(self)
     }
 
-    /// Worker `me`'s snapshot, replacing the one the collector has not taken yet.
-    fn put(&self, me: usize, part: Partial, drops: Drops) {
+    /// Worker `me`'s copy for request `generation`.
+    fn put(&self, me: usize, generation: u64, part: Partial, drops: Drops) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.latest[me] = Some((part, drops));
+        st.latest[me] = Some((generation, part, drops));
         if st.latest.iter().all(Option::is_some) {
             self.changed.notify_all();
         }
     }
 
-    /// Until a worker stops: wait for a snapshot of every worker, merge them, deliver.
-    fn collect(&self, deliver: &(dyn Fn(Report) + Sync)) {
+    /// Until a worker stops: wait for every worker's copy, mark the request served, merge
+    /// the copies and deliver one report.
+    fn collect(&self, on: OnRequest<'_>) {
         loop {
-            let parts: Vec<(Partial, Drops)> = {
+            let parts: Vec<(u64, Partial, Drops)> = {
                 let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 while !st.ended && st.latest.iter().any(Option::is_none) {
                     st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -484,14 +549,17 @@ impl Snapshots {
                 }
                 st.latest.iter_mut().filter_map(Option::take).collect()
             };
+            // Every copy answers the same request (the next one can only be made now).
+            let generation = parts.iter().map(|p| p.0).max().unwrap_or(0);
+            on.requests.served(generation);
             let mut total = Partial::default();
             let mut drops = Drops::default();
-            for (p, d) in parts {
+            for (_, p, d) in parts {
                 total.merge(p);
                 drops.kernel += d.kernel;
                 drops.internal += d.internal;
             }
-            deliver(total.into_report(Vec::new(), Vec::new(), drops));
+            (on.deliver)(total.into_report(Vec::new(), Vec::new(), drops));
         }
     }
 }

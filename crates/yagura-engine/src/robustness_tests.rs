@@ -42,7 +42,6 @@ fn small_config() -> EngineConfig {
         },
         dissect: true,
         only_dissectors: None,
-        snapshot_every: None,
         snapshot_hold: std::time::Duration::ZERO,
     }
 }

@@ -1,21 +1,22 @@
 //! Snapshots of a running worker ([`Worker::snapshot`]) and of a live run ([`crate::run_live`]
-//! with `snapshot_every`): taking them changes nothing of the final report; their counters
-//! only grow and never exceed the final ones; one taken after the last packet is the final
-//! report. Real captures of the shared corpus.
+//! on the consumer's requests): taking them changes nothing of the final report; their
+//! counters only grow and never exceed the final ones; one taken after the last packet is the
+//! final report; a request yields exactly one report, and no request none. Real captures of
+//! the shared corpus.
 //!
 //! A child module of `worker` (included from there), so it can drive a worker directly.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use yagura_capture::{CaptureError, PacketBatch, PacketSource, SourceStats};
 
 use super::*;
 use crate::report::Drops;
-use crate::{EngineConfig, Progress, Report};
+use crate::{EngineConfig, Progress, Report, SnapshotRequests};
 
 /// Captures with many sessions (one per poll), link-layer identity frames, ARP, NetBIOS
 /// and several transports.
@@ -309,23 +310,36 @@ impl PacketSource for Slow {
     }
 }
 
-fn live(rel: &str, every: Option<Duration>, seen: &Mutex<Vec<Report>>) -> Report {
+/// A live run of `rel`. With `ask`, the consumer asks for a snapshot at the start and again
+/// as soon as it has one (as often as the run gives them).
+fn live(rel: &str, ask: bool, seen: &Mutex<Vec<Report>>) -> Report {
     let src: Box<dyn PacketSource> = Box::new(Slow {
         inner: yagura_capture::file::open_paths(&[corpus(rel)]).expect("open"),
         pause: Duration::from_millis(2),
     });
     let cfg = EngineConfig {
-        snapshot_every: every,
         snapshot_hold: Duration::ZERO,
         ..config()
     };
-    let keep = |r: Report| seen.lock().unwrap().push(r);
+    let requests = SnapshotRequests::new();
+    let keep = |r: Report| {
+        seen.lock().unwrap().push(r);
+        if ask {
+            assert!(requests.request(), "the report answered the last request");
+        }
+    };
+    if ask {
+        requests.request();
+    }
     crate::run_live(
         vec![src],
         &cfg,
         &Progress::default(),
         &AtomicBool::new(false),
-        Some(&keep),
+        Some(crate::OnRequest {
+            requests: &requests,
+            deliver: &keep,
+        }),
     )
     .expect("run")
 }
@@ -334,10 +348,10 @@ fn live(rel: &str, every: Option<Duration>, seen: &Mutex<Vec<Report>>) -> Report
 fn a_live_run_hands_over_growing_snapshots_and_the_same_final_report() {
     let rel = CAPTURES[0];
     let none = Mutex::new(Vec::new());
-    let plain = live(rel, None, &none);
+    let plain = live(rel, false, &none);
     assert!(none.lock().unwrap().is_empty());
     let seen = Mutex::new(Vec::new());
-    let with = live(rel, Some(Duration::from_millis(5)), &seen);
+    let with = live(rel, true, &seen);
     assert_eq!(format!("{with:?}"), format!("{plain:?}"));
     let seen = seen.into_inner().unwrap();
     // 166 packets, 8 per batch, 2 ms per batch: about 40 ms, so several snapshots.
@@ -355,24 +369,140 @@ fn a_live_run_hands_over_growing_snapshots_and_the_same_final_report() {
     }
 }
 
+/// A capture delivered slowly, then an idle link (an empty batch every millisecond) until
+/// `stop`, as a live socket delivers.
+struct Idle {
+    inner: Box<dyn PacketSource>,
+    ended: bool,
+    stop: Arc<AtomicBool>,
+}
+
+impl PacketSource for Idle {
+    fn next_batch(&mut self, max: usize) -> Result<Option<PacketBatch>, CaptureError> {
+        std::thread::sleep(Duration::from_millis(1));
+        if !self.ended {
+            match self.inner.next_batch(max.min(8))? {
+                Some(b) => return Ok(Some(b)),
+                None => self.ended = true,
+            }
+        }
+        if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
+        }
+        Ok(Some(PacketBatch {
+            backings: Vec::new(),
+            records: Vec::new(),
+            first_index: 0,
+        }))
+    }
+
+    fn stats(&self) -> SourceStats {
+        self.inner.stats()
+    }
+}
+
+/// Wait up to 20 s for `n` reports.
+fn wait_for(seen: &Mutex<Vec<Report>>, n: usize) {
+    let began = std::time::Instant::now();
+    while seen.lock().unwrap().len() < n {
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "no report {n} within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_request_yields_exactly_one_snapshot_round_and_no_request_none() {
+    let stop = Arc::new(AtomicBool::new(false));
+    // Two workers, each with its own capture: a round merges a copy of each.
+    let sources: Vec<Box<dyn PacketSource>> = [CAPTURES[0], CAPTURES[2]]
+        .into_iter()
+        .map(|rel| {
+            Box::new(Idle {
+                inner: yagura_capture::file::open_paths(&[corpus(rel)]).expect("open"),
+                ended: false,
+                stop: Arc::clone(&stop),
+            }) as Box<dyn PacketSource>
+        })
+        .collect();
+    let cfg = EngineConfig {
+        snapshot_hold: Duration::ZERO,
+        ..config()
+    };
+    let requests = SnapshotRequests::new();
+    let seen = Mutex::new(Vec::new());
+    let keep = |r: Report| seen.lock().unwrap().push(r);
+    let idle = Duration::from_millis(150);
+    let last = std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            crate::run_live(
+                sources,
+                &cfg,
+                &Progress::default(),
+                &stop,
+                Some(crate::OnRequest {
+                    requests: &requests,
+                    deliver: &keep,
+                }),
+            )
+        });
+        // No request: dozens of batch boundaries on each worker, no snapshot.
+        std::thread::sleep(idle);
+        assert_eq!(seen.lock().unwrap().len(), 0, "a report nobody asked for");
+        for n in 1..=3 {
+            assert!(requests.request());
+            wait_for(&seen, n);
+            // Many more batch boundaries: still exactly one report for the request.
+            std::thread::sleep(idle);
+            assert_eq!(seen.lock().unwrap().len(), n, "request {n}");
+            assert!(!requests.pending());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        run.join().unwrap().expect("run")
+    });
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 3);
+    // The reports grow, and none exceeds the final report.
+    let fc = conn_counters(&last);
+    let mut prev = BTreeMap::new();
+    let mut packets = 0;
+    for s in &seen {
+        assert!(s.capture.packets >= packets && s.capture.packets <= last.capture.packets);
+        packets = s.capture.packets;
+        let sc = conn_counters(s);
+        at_most(&prev, &sc, "two workers");
+        at_most(&sc, &fc, "two workers");
+        prev = sc;
+    }
+}
+
+#[test]
+fn a_request_made_while_one_waits_is_the_same_request() {
+    let r = SnapshotRequests::new();
+    assert!(!r.pending());
+    assert!(r.request());
+    assert!(!r.request(), "folded into the waiting one");
+    assert!(r.pending());
+    assert_eq!(r.asked(), 1);
+    r.served(1);
+    assert!(!r.pending());
+    assert!(r.request());
+    assert_eq!(r.asked(), 2);
+}
+
 #[test]
 fn snapshots_are_spaced_by_what_they_cost() {
     use crate::{SNAPSHOT_SHARE, next_snapshot};
     use std::time::{Duration, Instant};
     let at = Instant::now();
-    let every = Duration::from_secs(1);
-    // Cheap: the interval asked for.
+    // A cheap snapshot hardly delays the next request's.
     assert_eq!(
-        next_snapshot(at, at, Duration::from_millis(1), every),
-        at + every
+        next_snapshot(at, Duration::from_millis(1)),
+        at + Duration::from_millis(20)
     );
-    // Dear: at most 1/SNAPSHOT_SHARE of the time.
+    // A dear one: at most 1/SNAPSHOT_SHARE of the time, however often requests come.
     let cost = Duration::from_millis(200);
-    assert_eq!(
-        next_snapshot(at, at, cost, every),
-        at + cost * SNAPSHOT_SHARE
-    );
-    // Late: a full interval from now, not a burst.
-    let now = at + Duration::from_secs(5);
-    assert_eq!(next_snapshot(at, now, Duration::ZERO, every), now + every);
+    assert_eq!(next_snapshot(at, cost), at + cost * SNAPSHOT_SHARE);
 }

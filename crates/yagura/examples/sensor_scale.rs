@@ -16,9 +16,9 @@
 //! holds every asset and edge), then polls every conversation again and again, as fast as
 //! the workers go, for a fixed wall time; the steady phase is what is measured. A run is
 //! either without database (no snapshots, as `yagura sensor` without `--db`), or as
-//! `yagura sensor --db PATH --flush-every 1`: snapshots every second and the sensor's own
-//! `Flusher` (crates/yagura/src/flush.rs, compiled in here) ingesting into SQLite in a
-//! temporary directory. Both kinds run with 1 and 2 workers, interleaved and repeated; the
+//! `yagura sensor --db PATH --flush-every 1`: the sensor's own `Flusher`
+//! (crates/yagura/src/flush.rs, compiled in here) asking for a snapshot every second (or less
+//! often, as its flushes cost) and ingesting into SQLite in a temporary directory. Both kinds run with 1 and 2 workers, interleaved and repeated; the
 //! table gives medians. Then three runs without database at different sizes give the
 //! resident memory per asset and per edge.
 //!
@@ -424,13 +424,13 @@ fn run_one() -> anyhow::Result<()> {
         Some(flush::Flusher::start(
             &db,
             RunInfo::sensor("scale0", yagura_store::now()),
+            flush_every,
         )?)
     } else {
         None
     };
     let mut cfg = EngineConfig {
         threads: workers,
-        snapshot_every: flusher.as_ref().map(|_| flush_every),
         ..EngineConfig::default()
     };
     let default_flows = cfg.flow_limits.max_flows;
@@ -450,7 +450,10 @@ fn run_one() -> anyhow::Result<()> {
             f.offer(r);
         }
     };
-    let on_snapshot: Option<&(dyn Fn(Report) + Sync)> = flusher.as_ref().map(|_| &offer as _);
+    let on_request = flusher.as_ref().map(|f| yagura_engine::OnRequest {
+        requests: f.requests(),
+        deliver: &offer,
+    });
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let mut m = BTreeMap::<&str, f64>::new();
@@ -527,7 +530,7 @@ fn run_one() -> anyhow::Result<()> {
             m
         });
         let report =
-            yagura_engine::run_live(sources, &cfg, &Progress::default(), &stop, on_snapshot);
+            yagura_engine::run_live(sources, &cfg, &Progress::default(), &stop, on_request);
         let window = monitor.join().expect("monitor");
         (report, window)
     });

@@ -287,6 +287,7 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         Some(db) => Some(crate::flush::Flusher::start(
             db,
             yagura_store::RunInfo::sensor(&args.interface, yagura_store::now()),
+            flush_every,
         )?),
         None => None,
     };
@@ -309,7 +310,6 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         ..EngineConfig::default()
     };
     cfg.events = args.events.clone();
-    cfg.snapshot_every = flusher.as_ref().map(|_| flush_every);
     let progress = Arc::new(Progress::default());
     if !args.quiet {
         eprintln!(
@@ -350,8 +350,12 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
             f.offer(r);
         }
     };
-    let on_snapshot: Option<&(dyn Fn(Report) + Sync)> = flusher.as_ref().map(|_| &offer as _);
-    let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop, on_snapshot)?;
+    // The flusher asks for a report when it is ready for one; the engine snapshots then.
+    let on_request = flusher.as_ref().map(|f| yagura_engine::OnRequest {
+        requests: f.requests(),
+        deliver: &offer,
+    });
+    let report = yagura_engine::run_live(boxed, &cfg, &progress, &stop, on_request)?;
     let built = build_detailed(&report);
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");

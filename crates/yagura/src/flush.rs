@@ -1,11 +1,13 @@
 //! The sensor's inventory flusher: keeps the database up to date while the sensor runs.
 //!
-//! The engine hands over a cumulative report of the run every `--flush-every` seconds (from
-//! its collector thread, never from a capture worker). [`Flusher::offer`] only leaves it in
-//! a one-report slot, replacing a report the flusher has not taken yet: when ingesting falls
-//! behind, the newest wins, and nothing queues up. The flusher thread owns the database; it
-//! builds the inventory of each report it takes and ingests what it adds to the previous
-//! ingest ([`yagura_store::counters_since`]), all under the sensor run's key. At the end,
+//! Snapshots are made on demand: the flusher thread asks the engine for a cumulative report of
+//! the run ([`yagura_engine::SnapshotRequests`], shared through [`Flusher::requests`]) when it
+//! is ready for one: `--flush-every` after the start, then when its rest after a flush ends,
+//! never more often than `--flush-every`. Only then do the capture workers copy their
+//! aggregates and the engine's collector merge them, and the collector hands the one report
+//! to [`Flusher::offer`] (never from a capture worker). The flusher thread owns the database;
+//! it builds the inventory of each report and ingests what it adds to the previous ingest
+//! ([`yagura_store::counters_since`]), all under the sensor run's key. At the end,
 //! [`Flusher::finish`] ingests the final report the same way, so that the run's counters in
 //! the database add up to the final report's.
 
@@ -16,17 +18,18 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use yagura_engine::Report;
 use yagura_engine::report::CaptureSummary;
+use yagura_engine::{Report, SnapshotRequests};
 use yagura_model::fusion::build_detailed;
 use yagura_model::inventory::Inventory;
 use yagura_store::{InventoryStore, RunInfo, SqliteStore, StoreError, counters_since};
 
 /// The flusher thread spends at most 1/FLUSH_SHARE of the wall-clock time flushing (building
-/// the inventory and ingesting it): with the workers' snapshots
-/// ([`yagura_engine::SNAPSHOT_SHARE`]), keeping the database up to date takes a bounded share
-/// of the machine however large the plant; a large plant's database is then updated less
-/// often than `--flush-every` asks.
+/// the inventory and ingesting it): after a flush that took `t`, it rests `(FLUSH_SHARE - 1)
+/// × t` before it asks for the next report. As the workers snapshot and the collector merges
+/// only when it asks (and the workers no more than [`yagura_engine::SNAPSHOT_SHARE`] allows),
+/// keeping the database up to date takes a bounded share of the machine however large the
+/// plant; a large plant's database is then updated less often than `--flush-every` asks.
 pub const FLUSH_SHARE: u32 = 20;
 
 /// Hands the running sensor's reports to the thread that writes the database.
@@ -38,11 +41,13 @@ pub struct Flusher {
 struct Shared {
     slot: Mutex<Slot>,
     changed: Condvar,
+    /// The flusher's requests for reports, answered by the engine's collector.
+    requests: SnapshotRequests,
 }
 
 #[derive(Default)]
 struct Slot {
-    /// The newest report not yet taken.
+    /// The report not yet taken (one per request; a newer one would replace it).
     latest: Option<Report>,
     /// The sensor stopped: the thread hands the database back.
     closed: bool,
@@ -60,25 +65,36 @@ pub struct Outcome {
 
 impl Flusher {
     /// Opens (or creates) the database at `db` and starts the thread that keeps it up to
-    /// date for the sensor run `run`.
-    pub fn start(db: &Path, run: RunInfo) -> Result<Flusher> {
+    /// date for the sensor run `run`, asking for a report every `every` (or less often, when
+    /// flushes are dear). Share [`Flusher::requests`] with the engine, and hand it the
+    /// reports through [`Flusher::offer`].
+    pub fn start(db: &Path, run: RunInfo, every: Duration) -> Result<Flusher> {
         let mut ingester = Ingester::open(db, run)?;
         let shared = Arc::new(Shared {
             slot: Mutex::new(Slot::default()),
             changed: Condvar::new(),
+            requests: SnapshotRequests::new(),
         });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("yagura-flush".into())
             .spawn(move || {
-                while let Some(report) = s.take() {
+                let mut due = Instant::now() + every;
+                loop {
+                    // Rest until the next report is wanted (or the sensor stops), then ask
+                    // the engine for it.
+                    s.rest(due.saturating_duration_since(Instant::now()));
+                    let asked = Instant::now();
+                    s.requests.request();
+                    let Some(report) = s.take() else { break };
                     let began = Instant::now();
                     let built = build_detailed(&report);
                     ingester.periodic(built.inventory, &report.capture);
                     // However large the plant, flushing takes at most 1/FLUSH_SHARE of the
-                    // time: rest FLUSH_SHARE - 1 times what this flush took (reports
-                    // offered meanwhile are replaced by the newest).
-                    s.rest(began.elapsed() * (FLUSH_SHARE - 1));
+                    // time: rest FLUSH_SHARE - 1 times what this flush took, and ask no
+                    // sooner than `every` after the last request.
+                    let rest = began.elapsed() * (FLUSH_SHARE - 1);
+                    due = (asked + every).max(Instant::now() + rest);
                 }
                 ingester
             })
@@ -86,8 +102,14 @@ impl Flusher {
         Ok(Flusher { shared, thread })
     }
 
-    /// A cumulative report of the run so far. Never waits for the database: it replaces
-    /// the report the flusher has not taken yet, if any.
+    /// The flusher's requests for reports: the engine's side of the on-demand snapshots
+    /// ([`yagura_engine::OnRequest`]).
+    pub fn requests(&self) -> &SnapshotRequests {
+        &self.shared.requests
+    }
+
+    /// The cumulative report of the run so far that answers a request. Never waits for the
+    /// database: it replaces a report the flusher has not taken yet, if any.
     pub fn offer(&self, report: Report) {
         let mut slot = self.shared.slot.lock().unwrap_or_else(|e| e.into_inner());
         slot.latest = Some(report);
@@ -272,6 +294,7 @@ mod tests {
         let shared = Arc::new(Shared {
             slot: Mutex::new(Slot::default()),
             changed: Condvar::new(),
+            requests: SnapshotRequests::new(),
         });
         let s = Arc::clone(&shared);
         let closer = std::thread::spawn(move || {
@@ -327,8 +350,8 @@ mod tests {
         )
     }
 
-    /// Sensor-like: the capture through `run_live` with a snapshot every `every`, flushed
-    /// into `db`, then the final report. Packets are stamped with their arrival time, so
+    /// Sensor-like: the capture through `run_live` with the flusher asking for a report
+    /// every `every`, flushed into `db`, then the final report. Packets are stamped with their arrival time, so
     /// the whole capture arrives within the engine's 5-s hold: flows not settled wait for
     /// the final ingest (how long they wait is the engine's business, tested there in
     /// capture time); this checks the arithmetic of the flushes.
@@ -340,17 +363,19 @@ mod tests {
         });
         let cfg = EngineConfig {
             threads: 1,
-            snapshot_every: Some(every),
             ..EngineConfig::default()
         };
-        let f = Flusher::start(db, RunInfo::sensor("test0", yagura_store::now())).unwrap();
+        let f = Flusher::start(db, RunInfo::sensor("test0", yagura_store::now()), every).unwrap();
         let offer = |r: Report| f.offer(r);
         let report = yagura_engine::run_live(
             vec![src],
             &cfg,
             &Progress::default(),
             &AtomicBool::new(false),
-            Some(&offer),
+            Some(yagura_engine::OnRequest {
+                requests: f.requests(),
+                deliver: &offer,
+            }),
         )
         .unwrap();
         let built = build_detailed(&report);
