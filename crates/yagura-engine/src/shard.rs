@@ -208,12 +208,7 @@ mod tests {
     /// in-place decoder with the decoder).
     #[test]
     fn fast_path_agrees_with_the_decoder_on_the_corpus() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/pcap");
-        if !root.exists() {
-            eprintln!("SKIPPED: {} not found", root.display());
-            return;
-        }
+        let root = yagura_testkit::corpus("pcap");
         let mut src = yagura_capture::file::open_paths(&[root]).expect("corpus opens");
         let (mut n, mut frags) = (0u64, 0u64);
         loop {

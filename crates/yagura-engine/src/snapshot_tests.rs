@@ -42,11 +42,7 @@ const UNSETTLED: [&str; 5] = [
 ];
 
 fn corpus(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
-    let p = dir.join(rel);
+    let p = yagura_testkit::corpus(rel);
     assert!(p.is_file(), "corpus capture missing: {}", p.display());
     p
 }

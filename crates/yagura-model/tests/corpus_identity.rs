@@ -6,25 +6,14 @@
 //! ListIdentity), counted as `yagura analyze` does without `--events`; the events written
 //! alongside by the 1-thread run must name the same identity values.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use yagura_core::Attribute;
 use yagura_engine::{EngineConfig, Progress, Report};
 use yagura_model::inventory::{Asset, DeviceType, Inventory};
 
-fn corpus(rel: &str) -> PathBuf {
-    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("MANIFEST.tsv").is_file(),
-        "capture corpus not found at {}: put it beside the repository (../shared/corpus) or set YAGURA_CORPUS",
-        dir.display()
-    );
-    dir.join(rel)
-}
+use yagura_testkit::corpus;
 
 /// Analyse `rel` on 1 thread writing events and on 2 threads only counting (as `yagura
 /// analyze` without `--events`), check the two reports agree, and return the counting

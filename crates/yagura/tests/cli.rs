@@ -18,10 +18,9 @@ fn sample() -> String {
     repo().join("testdata/pcap/sample").display().to_string()
 }
 
+/// A corpus capture, which must exist.
 fn corpus(rel: &str) -> PathBuf {
-    let p = std::env::var_os("YAGURA_CORPUS")
-        .map_or_else(|| repo().join("../shared/corpus"), PathBuf::from)
-        .join(rel);
+    let p = yagura_testkit::corpus(rel);
     assert!(p.is_file(), "corpus capture missing: {}", p.display());
     p
 }

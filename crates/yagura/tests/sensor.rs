@@ -7,7 +7,7 @@
 //! Needs root, iproute2 and tcpreplay; otherwise it says SKIPPED and passes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,14 +125,7 @@ impl Drop for Pair {
     }
 }
 
-fn corpus(rel: &str) -> PathBuf {
-    std::env::var_os("YAGURA_CORPUS")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-            PathBuf::from,
-        )
-        .join(rel)
-}
+use yagura_testkit::corpus;
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

@@ -241,13 +241,9 @@ fn analyze_fills_the_store_and_is_idempotent() {
     );
 }
 
-/// A corpus capture (`$YAGURA_CORPUS`, else `../shared/corpus` beside the repository).
+/// A corpus capture, which must exist, as a command-line argument.
 fn corpus(rel: &str) -> String {
-    let dir = std::env::var_os("YAGURA_CORPUS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-        std::path::PathBuf::from,
-    );
-    let p = dir.join(rel);
+    let p = yagura_testkit::corpus(rel);
     assert!(p.is_file(), "corpus capture missing: {}", p.display());
     p.display().to_string()
 }
