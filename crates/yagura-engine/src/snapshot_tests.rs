@@ -139,6 +139,22 @@ fn host_counters(r: &Report) -> BTreeMap<String, (u64, u64)> {
         .collect()
 }
 
+/// Successive snapshots only grow (packets, and every connection's counters), and none
+/// exceeds the final report.
+fn grow_towards(seen: &[Report], last: &Report, what: &str) {
+    let fc = conn_counters(last);
+    let mut prev = BTreeMap::new();
+    let mut packets = 0;
+    for s in seen {
+        assert!(s.capture.packets >= packets && s.capture.packets <= last.capture.packets);
+        packets = s.capture.packets;
+        let sc = conn_counters(s);
+        at_most(&prev, &sc, what);
+        at_most(&sc, &fc, what);
+        prev = sc;
+    }
+}
+
 /// `a ≤ b`, counter by counter, for every key of `a` (which `b` must have).
 fn at_most<K: Ord + std::fmt::Debug, V: PartialOrd + std::fmt::Debug>(
     a: &BTreeMap<K, V>,
@@ -352,17 +368,7 @@ fn a_live_run_hands_over_growing_snapshots_and_the_same_final_report() {
     let seen = seen.into_inner().unwrap();
     // 166 packets, 8 per batch, 2 ms per batch: about 40 ms, so several snapshots.
     assert!(seen.len() >= 2, "{} snapshots", seen.len());
-    let fc = conn_counters(&with);
-    let mut prev = BTreeMap::new();
-    let mut packets = 0;
-    for s in &seen {
-        assert!(s.capture.packets >= packets && s.capture.packets <= with.capture.packets);
-        packets = s.capture.packets;
-        let sc = conn_counters(s);
-        at_most(&prev, &sc, rel);
-        at_most(&sc, &fc, rel);
-        prev = sc;
-    }
+    grow_towards(&seen, &with, rel);
 }
 
 /// A capture delivered slowly, then an idle link (an empty batch every millisecond) until
@@ -461,17 +467,7 @@ fn a_request_yields_exactly_one_snapshot_round_and_no_request_none() {
     let seen = seen.into_inner().unwrap();
     assert_eq!(seen.len(), 3);
     // The reports grow, and none exceeds the final report.
-    let fc = conn_counters(&last);
-    let mut prev = BTreeMap::new();
-    let mut packets = 0;
-    for s in &seen {
-        assert!(s.capture.packets >= packets && s.capture.packets <= last.capture.packets);
-        packets = s.capture.packets;
-        let sc = conn_counters(s);
-        at_most(&prev, &sc, "two workers");
-        at_most(&sc, &fc, "two workers");
-        prev = sc;
-    }
+    grow_towards(&seen, &last, "two workers");
 }
 
 #[test]
