@@ -133,17 +133,13 @@ impl R {
         for (port, link) in route {
             assert!(r.push(*port, link));
         }
-        self.0.observations.identity.push(IdentityObservation {
-            ip: Some(ip(a)),
-            mac: Some(mac(m)),
-            route: Some(r),
-            protocol: "cip",
-            attribute,
-            value: value.into(),
-            first_seen: t(1),
-            last_seen: t(last),
-            count: 1,
-        });
+        self = self.fact(Some(a), Some(m), "cip", attribute, value, last);
+        self.0
+            .observations
+            .identity
+            .last_mut()
+            .expect("just pushed")
+            .route = Some(r);
         self
     }
 
