@@ -7,7 +7,8 @@
 //! `all` (default) dissects everything, `ot-core` only the five families of issue 3,
 //! `none` stops at protocol detection. Prints the packet count. `YAGURA_NO_MMAP=1` reads the
 //! file in chunks instead of mapping it (`YAGURA_CHUNK_KIB` their size), to compare the two
-//! readers (`perf stat -r 5 -e task-clock …`).
+//! readers (`perf stat -r 5 -e task-clock …`). `YAGURA_THREADS=N` runs N workers,
+//! `YAGURA_BATCH=N` reads N records per batch.
 
 use std::sync::atomic::AtomicBool;
 
@@ -34,6 +35,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(1),
         dissect,
         only_dissectors,
+        // YAGURA_BATCH=N: records per batch (default: the engine's).
+        batch_size: std::env::var("YAGURA_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(EngineConfig::default().batch_size),
         ..EngineConfig::default()
     };
     // YAGURA_NO_MMAP=1: stream the file in chunks instead of mapping it.

@@ -495,7 +495,7 @@ struct SnapshotState {
     /// Per worker, its copy for the current request (with the request's generation), not
     /// yet taken by the collector. A worker serves a request once, and the next request
     /// comes only after the collector took every copy, so there is never one to replace.
-    latest: Vec<Option<(u64, Partial, Drops)>>,
+    latest: Vec<Option<(u64, worker::Snapshot, Drops)>>,
     /// A worker has stopped: no round can complete any more.
     ended: bool,
 }
@@ -527,7 +527,7 @@ impl Snapshots {
     }
 
     /// Worker `me`'s copy for request `generation`.
-    fn put(&self, me: usize, generation: u64, part: Partial, drops: Drops) {
+    fn put(&self, me: usize, generation: u64, part: worker::Snapshot, drops: Drops) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.latest[me] = Some((generation, part, drops));
         if st.latest.iter().all(Option::is_some) {
@@ -539,7 +539,7 @@ impl Snapshots {
     /// the copies and deliver one report.
     fn collect(&self, on: OnRequest<'_>) {
         loop {
-            let parts: Vec<(u64, Partial, Drops)> = {
+            let parts: Vec<(u64, worker::Snapshot, Drops)> = {
                 let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 while !st.ended && st.latest.iter().any(Option::is_none) {
                     st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -555,7 +555,7 @@ impl Snapshots {
             let mut total = Partial::default();
             let mut drops = Drops::default();
             for (_, p, d) in parts {
-                total.merge(p);
+                total.merge(p.fold());
                 drops.kernel += d.kernel;
                 drops.internal += d.internal;
             }

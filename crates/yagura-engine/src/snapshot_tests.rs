@@ -64,8 +64,9 @@ fn config() -> EngineConfig {
     }
 }
 
-fn report(p: Partial) -> Report {
-    p.into_report(Vec::new(), Vec::new(), Drops::default())
+fn report(s: Snapshot) -> Report {
+    s.fold()
+        .into_report(Vec::new(), Vec::new(), Drops::default())
 }
 
 /// The whole report, hidden fields included (`Report` holds no hash maps: its debug form
@@ -103,7 +104,10 @@ fn run_holding(rel: &str, every: Option<usize>, hold_ns: u64) -> (Vec<Report>, R
         snaps.push(report(w.snapshot(last, hold_ns)));
     }
     let (p, _, _) = w.finish();
-    (snaps, report(p))
+    (
+        snaps,
+        p.into_report(Vec::new(), Vec::new(), Drops::default()),
+    )
 }
 
 /// A connection's identity in a report (its protocol may still change while open).
