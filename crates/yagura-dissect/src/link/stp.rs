@@ -151,10 +151,10 @@ pub(super) fn parse(p: &[u8], out: &mut Out) -> Summary {
             out.num("version3_length", v3);
             len += 2 + usize::from(v3);
             // MST configuration identifier: format selector, 32-byte name, revision.
-            if let Some(name) = p.get(39..71) {
-                if out.events {
-                    out.text("mst_config_name", super::printable(name, 32));
-                }
+            if let Some(name) = p.get(39..71)
+                && out.events
+            {
+                out.text("mst_config_name", super::printable(name, 32));
             }
         }
     }
