@@ -35,6 +35,7 @@ pub mod enip;
 pub mod http;
 pub mod iec104;
 pub mod link;
+pub mod memo;
 pub mod modbus;
 pub mod ntp;
 pub mod opaque;
@@ -118,6 +119,12 @@ pub trait PduSink {
     /// reveals. Called whether or not events are wanted, before the PDU's own
     /// [`PduSink::pdu`] or [`PduSink::pdu_count`]. Sinks that keep no inventory ignore it.
     fn identity(&mut self, _fact: yagura_core::IdentityFact) {}
+    /// The memo of facts by message that this sink keeps across flows (the engine: one per
+    /// worker), for dissectors whose facts depend only on a message's bytes. Sinks that keep
+    /// none return `None`, and the facts are then built every time.
+    fn fact_memo(&mut self) -> Option<&mut memo::FactMemo> {
+        None
+    }
 }
 
 /// One protocol's parser, with the per-flow state it needs (one value per flow).

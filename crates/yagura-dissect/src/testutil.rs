@@ -14,6 +14,8 @@ pub(crate) struct VecSink {
     pub count_only: bool,
     /// Identity facts reported, in order.
     pub facts: Vec<yagura_core::IdentityFact>,
+    /// A fact memo offered to the dissectors, as the engine does (none by default).
+    pub memo: Option<crate::memo::FactMemo>,
 }
 
 impl VecSink {
@@ -21,6 +23,14 @@ impl VecSink {
         VecSink {
             count_only: true,
             ..VecSink::default()
+        }
+    }
+
+    /// Counts only, and offers a fact memo.
+    pub fn memoising() -> VecSink {
+        VecSink {
+            memo: Some(crate::memo::FactMemo::default()),
+            ..VecSink::counting()
         }
     }
 
@@ -54,6 +64,9 @@ impl PduSink for VecSink {
     }
     fn identity(&mut self, fact: yagura_core::IdentityFact) {
         self.facts.push(fact);
+    }
+    fn fact_memo(&mut self) -> Option<&mut crate::memo::FactMemo> {
+        self.memo.as_mut()
     }
 }
 

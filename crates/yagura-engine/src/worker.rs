@@ -9,6 +9,7 @@ use yagura_core::{
     Transport, Via, from_ip, to_ip,
 };
 use yagura_dissect::link::LinkProtocol;
+use yagura_dissect::memo::FactMemo;
 use yagura_dissect::{Detect, Dissector, Parsed, PduCount, PduSink, ProtocolId, Registry};
 use yagura_net::decode::{self, DecodeError, Decoded, IpInfo, L3, L4, ethertype, tcp_flags};
 use yagura_net::defrag::{DefragOutcome, Defragmenter, FragKey};
@@ -114,6 +115,8 @@ struct Sink {
     events: Option<EventSpill>,
     event_error: Option<std::io::Error>,
     facts: Facts,
+    /// Facts by message for the dissectors that look them up instead of building them.
+    fact_memo: FactMemo,
     bindings: Bindings,
 }
 
@@ -183,6 +186,7 @@ struct Emit<'a> {
     ops: &'a mut OperationSet,
     timing: &'a mut Option<Box<RequestTiming>>,
     facts: &'a mut Facts,
+    fact_memo: &'a mut FactMemo,
 }
 
 impl Emit<'_> {
@@ -255,6 +259,10 @@ impl PduSink for Emit<'_> {
             let host = host.routed(fact.subject);
             self.facts.add(host, fact, self.at.ts, self.at.index);
         }
+    }
+
+    fn fact_memo(&mut self) -> Option<&mut FactMemo> {
+        Some(self.fact_memo)
     }
 }
 
@@ -376,6 +384,7 @@ impl App {
             ops: &mut self.ops,
             timing: &mut self.timing,
             facts: &mut sink.facts,
+            fact_memo: &mut sink.fact_memo,
         };
         if !stream {
             // A datagram is parsed on its own; nothing carries over.
@@ -505,6 +514,7 @@ impl<'r> Worker<'r> {
                 events,
                 event_error: None,
                 facts: Facts::default(),
+                fact_memo: FactMemo::default(),
                 bindings: Bindings::default(),
             },
             now: Timestamp::ZERO,
@@ -862,6 +872,7 @@ impl<'r> Worker<'r> {
             event_error,
             facts,
             bindings,
+            ..
         } = self.sink;
         let p = partial(
             &self.c,

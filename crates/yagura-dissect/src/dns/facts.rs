@@ -17,17 +17,19 @@
 //!   host name too. `<03>` (messenger, often a user name) is never reported.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use yagura_core::{Attribute, IdentityFact, MacAddr, Subject};
 
 use super::rr::{self, NbName, Record};
 use crate::PduSink;
 use crate::bytes::{be16, u8_at};
+use crate::memo::MemoKey;
 use crate::registry::ProtocolId;
 use crate::text::printable;
 
 /// Facts reported per message at most.
-const MAX_FACTS: usize = 64;
+pub(super) const MAX_FACTS: usize = 64;
 
 /// Collects a message's facts without duplicates, then hands them to the sink.
 struct Facts {
@@ -82,12 +84,7 @@ pub(super) fn report(id: ProtocolId, m: &[u8], sink: &mut dyn PduSink, role_repo
     let response = flags & 0x8000 != 0;
     let opcode = ((flags >> 11) & 0x0f) as u8;
     let rcode = flags & 0x0f;
-    let counts = |o| be16(m, o).unwrap_or(0) as usize;
-    let (qd, an, ns, ar) = (counts(4), counts(6), counts(8), counts(10));
-    let mut facts = Facts {
-        protocol: id.name(),
-        list: Vec::new(),
-    };
+    let mut role = false;
     match id {
         ProtocolId::NBNS => {
             let registration = !response && matches!(opcode, 5 | 8 | 9 | 15);
@@ -95,39 +92,80 @@ pub(super) fn report(id: ProtocolId, m: &[u8], sink: &mut dyn PduSink, role_repo
             if !(registration || answer) {
                 return;
             }
-            let Some(at) = rr::skip_questions(m, qd as u16) else {
-                return;
-            };
-            for r in rr::records(m, at, an + ns + ar) {
-                nbns_record(m, &r, &mut facts);
-            }
         }
         ProtocolId::DNS | ProtocolId::MDNS | ProtocolId::LLMNR => {
             if !response {
                 return;
             }
             if id == ProtocolId::DNS && !*role_reported {
+                // Marked reported even when the answer below gives nothing.
                 *role_reported = true;
-                facts.add(Subject::Sender, Attribute::Role, "dns_server".into());
+                role = true;
             }
             if rcode != 0 {
                 return;
             }
-            let Some(at) = rr::skip_questions(m, qd as u16) else {
+        }
+        _ => return,
+    }
+    // The records' facts depend on the message alone, not on its id (the first two octets):
+    // an identical message seen before gives them from the memo.
+    let key = if sink.fact_memo().is_some() {
+        MemoKey::new(id, &m[2..])
+    } else {
+        None
+    };
+    let remembered = key.and_then(|k| sink.fact_memo()?.get(&k));
+    let records = match remembered {
+        Some(facts) => facts,
+        None => {
+            let Some(facts) = record_facts(id, m) else {
                 return;
             };
-            let mdns = id == ProtocolId::MDNS;
-            // mDNS puts a responder's own records in the additional section too.
-            let n = if mdns { an + ns + ar } else { an };
-            for r in rr::records(m, at, n) {
-                dns_record(m, &r, mdns, &mut facts);
+            let facts: Arc<[IdentityFact]> = facts.into();
+            if let (Some(k), Some(memo)) = (key, sink.fact_memo()) {
+                memo.put(&k, Arc::clone(&facts));
             }
+            facts
         }
-        _ => {}
+    };
+    if role {
+        sink.identity(IdentityFact {
+            protocol: id.name(),
+            subject: Subject::Sender,
+            attribute: Attribute::Role,
+            value: "dns_server".into(),
+        });
     }
-    for f in facts.list {
-        sink.identity(f);
+    // The role (never among the records' facts) takes one of the message's places.
+    for f in records.iter().take(MAX_FACTS - usize::from(role)) {
+        sink.identity(f.clone());
     }
+}
+
+/// The facts of the records of message `m` of protocol `id` (at most [`MAX_FACTS`], the
+/// first ones); `None` when the questions do not parse (the message then gives nothing).
+fn record_facts(id: ProtocolId, m: &[u8]) -> Option<Vec<IdentityFact>> {
+    let counts = |o| be16(m, o).unwrap_or(0) as usize;
+    let (qd, an, ns, ar) = (counts(4), counts(6), counts(8), counts(10));
+    let at = rr::skip_questions(m, qd as u16)?;
+    let mut facts = Facts {
+        protocol: id.name(),
+        list: Vec::new(),
+    };
+    if id == ProtocolId::NBNS {
+        for r in rr::records(m, at, an + ns + ar) {
+            nbns_record(m, &r, &mut facts);
+        }
+    } else {
+        let mdns = id == ProtocolId::MDNS;
+        // mDNS puts a responder's own records in the additional section too.
+        let n = if mdns { an + ns + ar } else { an };
+        for r in rr::records(m, at, n) {
+            dns_record(m, &r, mdns, &mut facts);
+        }
+    }
+    Some(facts.list)
 }
 
 /// Facts of one DNS/mDNS/LLMNR answer record.

@@ -283,27 +283,33 @@ mod tests {
     use yagura_core::Subject;
 
     /// Facts of `msgs` (each a datagram of protocol `id`), checked to be the same when only
-    /// counting.
+    /// counting, and with a fact memo (which then gives them a second time, in a new flow,
+    /// without parsing them).
     fn facts_of(
         id: ProtocolId,
         msgs: &[&str],
         dir: Direction,
     ) -> Vec<(Subject, &'static str, String)> {
         let mut runs = Vec::new();
-        for events in [true, false] {
-            let mut s = if events {
-                VecSink::default()
-            } else {
-                VecSink::counting()
-            };
-            let mut d = DnsDissector::new(id, true);
-            for m in msgs {
-                d.parse(&hex(m), dir, &mut s);
+        for mut s in [
+            VecSink::default(),
+            VecSink::counting(),
+            VecSink::memoising(),
+        ] {
+            for _flow in 0..2 {
+                let mut d = DnsDissector::new(id, true);
+                for m in msgs {
+                    d.parse(&hex(m), dir, &mut s);
+                }
             }
             runs.push(s.facts);
         }
         assert_eq!(runs[0], runs[1], "events and counting give the same facts");
-        runs.remove(0)
+        assert_eq!(runs[0], runs[2], "the memo gives the facts parsing gives");
+        let mut first = runs.remove(0);
+        let second = first.split_off(first.len() / 2);
+        assert_eq!(first, second, "a new flow gives the same facts again");
+        first
             .into_iter()
             .map(|f| (f.subject, f.attribute.name(), f.value))
             .collect()
@@ -398,6 +404,25 @@ mod tests {
         );
     }
 
+    /// An answer with more addresses than a message may report: the role, first in the
+    /// flow, takes one of the places (whether the rest come from the memo or not).
+    #[test]
+    fn the_role_takes_one_place_of_a_long_answer() {
+        use facts::MAX_FACTS;
+        let mut m = hex("1234 8180 0001 0046 0000 0000 016100 0001 0001");
+        for i in 0..70u8 {
+            m.extend(hex("c00c 0001 0001 0000003c 0004"));
+            m.extend([10, 0, 0, i]);
+        }
+        let m: String = m.iter().map(|b| format!("{b:02x}")).collect();
+        let f = facts_of(ProtocolId::DNS, &[&m, &m], Direction::ToClient);
+        assert_eq!(f.len(), 1 + (MAX_FACTS - 1) + MAX_FACTS);
+        assert_eq!(f[0].1, "role");
+        assert_eq!(f[MAX_FACTS - 1].0, ip("10.0.0.62"));
+        assert_eq!(f[MAX_FACTS].0, ip("10.0.0.0"));
+        assert_eq!(f.last().unwrap().0, ip("10.0.0.63"));
+    }
+
     /// lsw__opc_ae_1.pcap frame 12: an LLMNR answer for JANKIN at 192.168.11.20.
     #[test]
     fn llmnr_answers_name_the_address() {
@@ -442,9 +467,14 @@ mod tests {
             b.truncate(cut);
             let mut a = VecSink::default();
             let mut c = VecSink::counting();
-            DnsDissector::new(id, true).parse(&b, Direction::ToClient, &mut a);
-            DnsDissector::new(id, true).parse(&b, Direction::ToClient, &mut c);
-            proptest::prop_assert_eq!(a.facts, c.facts);
+            let mut m = VecSink::memoising();
+            for _flow in 0..2 {
+                DnsDissector::new(id, true).parse(&b, Direction::ToClient, &mut a);
+                DnsDissector::new(id, true).parse(&b, Direction::ToClient, &mut c);
+                DnsDissector::new(id, true).parse(&b, Direction::ToClient, &mut m);
+            }
+            proptest::prop_assert_eq!(&a.facts, &c.facts);
+            proptest::prop_assert_eq!(&a.facts, &m.facts);
             // Skipping a name checks what reading it does.
             for at in [field::QUESTION, pos.min(b.len())] {
                 proptest::prop_assert_eq!(rr::skip_name(&b, at), rr::name(&b, at).map(|(_, e)| e));

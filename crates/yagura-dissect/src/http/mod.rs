@@ -63,15 +63,20 @@ fn first_line(d: &[u8]) -> Option<&[u8]> {
 /// Does `data` start with an HTTP/1.x request line (known method, `HTTP/1.x` version) or
 /// status line?
 pub fn probe_http(data: &[u8]) -> Probe {
+    // Only a known method or `HTTP/` starts a message (or a first line still incomplete):
+    // anything else is rejected before looking for the end of the line, which meant
+    // scanning up to 16 KiB of every binary flow offered to this probe.
+    let start = METHODS
+        .iter()
+        .any(|(m, _)| data.starts_with(m) || m.starts_with(data))
+        || data.starts_with(b"HTTP/")
+        || b"HTTP/".starts_with(data);
+    if !start {
+        return Probe::NoMatch;
+    }
     let Some(line) = first_line(data) else {
         // An incomplete first line that so far looks right.
-        let plausible = data.len() < 2048
-            && (METHODS
-                .iter()
-                .any(|(m, _)| data.starts_with(m) || m.starts_with(data))
-                || data.starts_with(b"HTTP/")
-                || b"HTTP/".starts_with(data));
-        return if plausible {
+        return if data.len() < 2048 {
             Probe::NeedMore
         } else {
             Probe::NoMatch
@@ -409,6 +414,26 @@ mod tests {
         assert_eq!(s.events[0].protocol, "ssdp");
         assert_eq!(s.events[0].function_name, Some("m_search"));
         assert_eq!(s.events[0].operation, OperationClass::Identify);
+    }
+
+    #[test]
+    fn probes_by_the_first_line() {
+        assert_eq!(probe_http(b"HTTP/1.0 200 OK\r\n"), Probe::Match);
+        assert_eq!(probe_http(b"GET / HTTP/1.1\r\n"), Probe::Match);
+        assert_eq!(probe_http(b"GETX / HTTP/1.1\r\n"), Probe::NoMatch);
+        assert_eq!(probe_http(b"GET / HTTP/2.0\r\n"), Probe::NoMatch);
+        for start in [&b""[..], b"PROP", b"GET /ind", b"HTT", b"HTTP/1.1 20"] {
+            assert_eq!(probe_http(start), Probe::NeedMore, "{start:?}");
+        }
+        // Binary data is rejected at once, however far its first CRLF.
+        let mut bin = vec![0x03, 0x00, 0x00, 0x16];
+        bin.resize(1000, 0);
+        bin.extend_from_slice(b"\r\n");
+        assert_eq!(probe_http(&bin), Probe::NoMatch);
+        assert_eq!(probe_http(&bin[..4]), Probe::NoMatch);
+        let mut long = b"GET /".to_vec();
+        long.resize(3000, b'a');
+        assert_eq!(probe_http(&long), Probe::NoMatch);
     }
 
     #[test]

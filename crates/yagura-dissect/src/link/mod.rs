@@ -68,7 +68,10 @@ impl LinkProtocol {
 /// first, whether or not events are wanted. Truncated or invalid parts are anomalies on the
 /// event, never errors.
 pub fn dissect(proto: LinkProtocol, payload: &[u8], sink: &mut dyn PduSink) {
-    let mut out = Out::default();
+    let mut out = Out {
+        events: sink.wants_events(),
+        ..Out::default()
+    };
     let s = match proto {
         LinkProtocol::Lldp => lldp::parse(payload, &mut out),
         LinkProtocol::Cdp => cdp::parse(payload, &mut out),
@@ -87,12 +90,17 @@ pub fn dissect(proto: LinkProtocol, payload: &[u8], sink: &mut dyn PduSink) {
 const MAX_FACTS: usize = 32;
 
 /// What a parser found in one frame: the event fields and the identity facts about the
-/// sender. Link frames are rare (one per port every few seconds), so the fields are built
-/// even when only counts are wanted: the facts come from the same walk.
+/// sender. Link frames are rare (one per port every few seconds), and most fields come from
+/// the same walk as the facts, so the parsers call the field methods whatever the sink
+/// wants; those methods keep nothing when no events are wanted (the engine never wants
+/// link-layer events), and fields that cost text formatting of their own (STP's bridge ids)
+/// are not built at all then.
 #[derive(Default)]
 pub(crate) struct Out {
     pub fields: Fields,
     pub facts: Vec<(Attribute, String)>,
+    /// The sink wants events, hence the fields.
+    pub events: bool,
 }
 
 impl Out {
@@ -114,19 +122,25 @@ impl Out {
 
     /// Add an event field.
     pub fn field(&mut self, name: &'static str, value: yagura_core::FieldValue) {
-        self.fields.push((name, value));
+        if self.events {
+            self.fields.push((name, value));
+        }
     }
 
     /// Add a text event field.
     pub fn text(&mut self, name: &'static str, value: impl Into<String>) {
-        self.fields
-            .push((name, yagura_core::FieldValue::Str(value.into())));
+        if self.events {
+            self.fields
+                .push((name, yagura_core::FieldValue::Str(value.into())));
+        }
     }
 
     /// Add an unsigned event field.
     pub fn num(&mut self, name: &'static str, value: impl Into<u64>) {
-        self.fields
-            .push((name, yagura_core::FieldValue::U64(value.into())));
+        if self.events {
+            self.fields
+                .push((name, yagura_core::FieldValue::U64(value.into())));
+        }
     }
 
     fn report(self, sink: &mut dyn PduSink, s: &Summary) {

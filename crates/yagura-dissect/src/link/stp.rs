@@ -125,16 +125,19 @@ pub(super) fn parse(p: &[u8], out: &mut Out) -> Summary {
         out.field("forwarding", FieldValue::Bool(flags & 0x20 != 0));
         out.field("agreement", FieldValue::Bool(flags & 0x40 != 0));
     }
-    out.text("root_bridge_id", root.text());
-    out.num("root_priority", root.priority);
-    out.num("root_system_id_ext", root.ext);
-    out.text("root_mac", root.mac());
-    out.num("root_path_cost", cost);
-    out.text("bridge_id", bridge.text());
-    out.num("bridge_priority", bridge.priority);
-    out.num("bridge_system_id_ext", bridge.ext);
-    out.text("bridge_mac", bridge.mac());
-    out.num("port_id", port);
+    // The bridge ids as text cost more than the rest of the BPDU: only for events.
+    if out.events {
+        out.text("root_bridge_id", root.text());
+        out.num("root_priority", root.priority);
+        out.num("root_system_id_ext", root.ext);
+        out.text("root_mac", root.mac());
+        out.num("root_path_cost", cost);
+        out.text("bridge_id", bridge.text());
+        out.num("bridge_priority", bridge.priority);
+        out.num("bridge_system_id_ext", bridge.ext);
+        out.text("bridge_mac", bridge.mac());
+        out.num("port_id", port);
+    }
     out.num("message_age", age);
     out.num("max_age", max_age);
     out.num("hello_time", hello);
@@ -148,7 +151,9 @@ pub(super) fn parse(p: &[u8], out: &mut Out) -> Summary {
             out.num("version3_length", v3);
             len += 2 + usize::from(v3);
             // MST configuration identifier: format selector, 32-byte name, revision.
-            if let Some(name) = p.get(39..71) {
+            if let Some(name) = p.get(39..71)
+                && out.events
+            {
                 out.text("mst_config_name", super::printable(name, 32));
             }
         }

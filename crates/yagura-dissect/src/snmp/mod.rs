@@ -358,7 +358,13 @@ impl Dissector for SnmpDissector {
         if !s.anomalies.is_empty() {
             s.status = PduStatus::Malformed;
         }
-        let community = m.community.map(|(cs, ce)| community_finding(&d[cs..ce]));
+        // The community's finding (a hash, and a string) is needed only by the event and by
+        // the flow's first answer: most messages of a polled agent need neither.
+        let events = sink.wants_events();
+        let community = m
+            .community
+            .filter(|_| events || (s.response && !self.community_reported))
+            .map(|(cs, ce)| community_finding(&d[cs..ce]));
         let engine_id = m.engine_id.map(|(es, ee)| &d[es..ee]);
         let enterprise = engine_id.and_then(engine_enterprise);
         if s.response {
