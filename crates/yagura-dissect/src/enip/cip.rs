@@ -761,6 +761,9 @@ fn path_fields(f: &mut Fields, p: &Path, tag: Option<&Tag>) {
     }
 }
 
+/// A request: counted the short way when it can be (counting mode), else in full. Inlined
+/// into its callers, so that counting enters neither [`request_full`] nor its frame.
+#[inline]
 fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.events {
         if count_request(m, out) {
@@ -771,6 +774,11 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
             return;
         }
     }
+    request_full(m, ctx, pending, out);
+}
+
+/// A request decoded in full: its event (or count), pending entries, embedded messages.
+fn request_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.spend() {
         return;
     }
@@ -891,11 +899,12 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
 }
 
 /// Count a request that embeds nothing and needs no pending entry (no Multiple Service
-/// Packet, Unconnected Send, Execute PCCC or Identity read: most tag reads and writes, the members of a
-/// cyclic Multiple Service Packet) with only what its count needs: its class and anomalies.
-/// False, having done nothing, for the others, which [`request`] handles in full. Must count
-/// exactly what [`request`] would. Always inlined: called once per member of a Multiple
-/// Service Packet, where the call itself was a good part of the cost.
+/// Packet, Unconnected Send, Execute PCCC or Identity read: most tag reads and writes, the
+/// members of a cyclic Multiple Service Packet) with only what its count needs: its class
+/// and anomalies. False, having done nothing, for the others, which [`request_full`]
+/// handles in full. Must count exactly what [`request_full`] would. Always inlined: called
+/// once per member of a Multiple Service Packet, where the call itself was a good part of
+/// the cost.
 #[inline(always)]
 fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
     let service = m[0];
@@ -931,10 +940,11 @@ fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
     true
 }
 
-/// Count a response that embeds nothing and needs no request (not a Multiple Service Packet,
-/// an Execute PCCC reply or a possible Identity answer) with only what its count needs: its anomalies (its class is
-/// its request's, which counting does not look up). False, having done nothing, for the
-/// others, which [`response`] handles in full. Must count exactly what [`response`] would.
+/// Count a response that embeds nothing and needs no request (not a Multiple Service
+/// Packet, an Execute PCCC reply or a possible Identity answer) with only what its count
+/// needs: its anomalies (its class is its request's, which counting does not look up).
+/// False, having done nothing, for the others, which [`response_full`] handles in full.
+/// Must count exactly what [`response_full`] would.
 #[inline]
 fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
     let service = m[0] & !RESPONSE;
@@ -960,7 +970,7 @@ fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
 }
 
 /// Count a Multiple Service Packet request and its members with only what counting needs,
-/// as [`request`] would: an MSP itself needs no pending entry and routes nothing.
+/// as [`request_full`] would: an MSP itself needs no pending entry and routes nothing.
 fn count_msp_request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.spend() {
         return;
@@ -983,7 +993,7 @@ fn count_msp_request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out
 }
 
 /// Count a Multiple Service Packet response and its members with only what counting needs,
-/// as [`response`] would (the caller checked that no Identity read awaits an answer).
+/// as [`response_full`] would (the caller checked that no Identity read awaits an answer).
 fn count_msp_response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.spend() {
         return;
@@ -1015,8 +1025,8 @@ fn walk_members(
     }
     for (i, member) in msp.members(data).enumerate() {
         // Counting mode: most members (the tag reads of a cyclic packet and their answers)
-        // are counted here, without entering [`request`] or [`response`], whose frames are
-        // sized for the events path.
+        // are counted here, without entering [`request_full`] or [`response_full`], whose
+        // frames are sized for the events path.
         if !out.events
             && let Some(b) = member
             && match b.first() {
@@ -1050,12 +1060,15 @@ fn member_malformed(response: bool, ctx: Ctx, out: &mut Out<'_>) {
     out.emit(&s, |f| base_fields(f, &ctx));
 }
 
+/// A response: counted the short way when it can be (counting mode), else in full (see
+/// [`request`]).
+#[inline]
 fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.events {
         if count_response(m, out) {
             return;
         }
-        // While no Identity read awaits its answer (which [`response`] would look up).
+        // While no Identity read awaits its answer (which [`response_full`] would look up).
         if m[0] & !RESPONSE == svc::MULTIPLE_SERVICE_PACKET
             && pending.as_ref().is_none_or(|p| p.ident.live == 0)
         {
@@ -1063,6 +1076,12 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
             return;
         }
     }
+    response_full(m, ctx, pending, out);
+}
+
+/// A response decoded in full: its event (or count), the request it answers, identity
+/// facts, embedded messages.
+fn response_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.spend() {
         return;
     }
