@@ -115,6 +115,14 @@ pub trait PduSink {
     fn wants_events(&self) -> bool;
     /// Count a PDU without building its event (when `wants_events()` is false).
     fn pdu_count(&mut self, pdu: PduCount);
+    /// Count `n` alike PDUs in a row: the same as `n` calls of [`PduSink::pdu_count`] with
+    /// `pdu`. Dissectors hand over runs of alike PDUs this way (the members of a CIP
+    /// Multiple Service Packet); a sink that only aggregates records a run in one step.
+    fn pdu_counts(&mut self, pdu: PduCount, n: u32) {
+        for _ in 0..n {
+            self.pdu_count(pdu);
+        }
+    }
     /// Take an identity fact (vendor, model, firmware, host name…) the current PDU
     /// reveals. Called whether or not events are wanted, before the PDU's own
     /// [`PduSink::pdu`] or [`PduSink::pdu_count`]. Sinks that keep no inventory ignore it.

@@ -223,9 +223,19 @@ impl PduSink for Emit<'_> {
     }
 
     fn pdu_count(&mut self, c: PduCount) {
-        *self.pdus = self.pdus.saturating_add(1);
+        self.pdu_counts(c, 1);
+    }
+
+    // The same as `n` single counts: the sums add `n`, and the class set and the request
+    // timing (per packet) take a request once however many there are.
+    #[inline]
+    fn pdu_counts(&mut self, c: PduCount, n: u32) {
+        if n == 0 {
+            return;
+        }
+        *self.pdus = self.pdus.saturating_add(n);
         if c.anomalies > 0 {
-            *self.anomalies = self.anomalies.saturating_add(1);
+            *self.anomalies = self.anomalies.saturating_add(n);
         }
         if !c.response {
             self.request(c.operation);

@@ -148,6 +148,7 @@ impl Path {
     /// Parse an EPATH (padded format, as in message router requests), with the symbolic
     /// segments only noted (what counting a PDU needs: its class and whether it is
     /// symbolic).
+    #[inline(always)]
     pub fn parse(p: &[u8]) -> Path {
         // The shapes most requests use, without the general walk: 8-bit class and instance
         // (and attribute) logical segments, or one symbolic segment (a tag name).
@@ -171,8 +172,15 @@ impl Path {
                     ..Path::default()
                 }
             }
-            _ => Path::parse_with(p, None),
+            _ => Path::parse_walk(p),
         }
+    }
+
+    /// The general walk without the tag, out of line: [`Path::parse`] is inlined where
+    /// requests are counted, so that the common shapes' class folds into [`operation`].
+    #[inline(never)]
+    fn parse_walk(p: &[u8]) -> Path {
+        Path::parse_with(p, None)
     }
 
     /// The general walk alone (the shortcuts of [`Path::parse`] must agree with it).
@@ -415,6 +423,7 @@ fn class_service_name(service: u8, path: &Path) -> Option<&'static str> {
 }
 
 /// A service's operation class (see docs/events.md).
+#[inline]
 pub fn operation(service: u8, path: &Path) -> OperationClass {
     use OperationClass as O;
     match service {
@@ -607,9 +616,11 @@ pub(crate) fn message_to(
     // Events this message may produce with everything it embeds: members can overlap and
     // nest, so without a budget a few hundred bytes could claim millions of events.
     let mut out = Out {
-        sink,
+        to: sink,
         events,
         budget: (m.len() / 2 + 4).min(MAX_EVENTS),
+        run: Counted(0),
+        run_len: 0,
     };
     match u8_at(m, 0) {
         Some(s) if s & RESPONSE != 0 => response(m, ctx, pending, &mut out),
@@ -619,14 +630,46 @@ pub(crate) fn message_to(
             out.emit(&s, |f| base_fields(f, &ctx));
         }
     }
+    out.flush();
 }
 
 /// Where one encapsulated message's PDUs go: the sink, whether it wants events (asked once
-/// per message), and the events the message may still produce.
+/// per message), the events the message may still produce, and in counting mode the run
+/// of alike counts not yet handed to the sink.
 struct Out<'s> {
-    sink: &'s mut dyn PduSink,
+    /// Reached through [`Out::sink`], which hands over the pending run first.
+    to: &'s mut dyn PduSink,
     events: bool,
     budget: usize,
+    /// Counted CIP PDUs alike (same class, direction and anomaly count) in a row, and
+    /// how many: the members of a Multiple Service Packet are mostly alike, and one
+    /// [`PduSink::pdu_counts`] per run costs less than a virtual call per member.
+    run: Counted,
+    /// PDUs in the run (0: none yet).
+    run_len: u32,
+}
+
+/// What counting records of a CIP PDU (its [`PduCount`] without the protocol, always
+/// `cip` here), packed in one word: telling whether the next PDU is alike is then one
+/// comparison (comparing the fields one by one cost more than the call it saves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counted(u64);
+
+impl Counted {
+    #[inline]
+    fn new(operation: OperationClass, response: bool, anomalies: u32) -> Counted {
+        Counted(operation as u64 | u64::from(response) << 8 | u64::from(anomalies) << 32)
+    }
+
+    fn pdu(self) -> PduCount {
+        PduCount {
+            protocol: "cip",
+            // The discriminant indexes `ALL` (as it does an `OperationSet`'s bits).
+            operation: OperationClass::ALL[(self.0 & 0xff) as usize],
+            response: self.0 & 0x100 != 0,
+            anomalies: (self.0 >> 32) as u32,
+        }
+    }
 }
 
 impl Out<'_> {
@@ -642,7 +685,45 @@ impl Out<'_> {
 
     #[inline]
     fn emit(&mut self, s: &Summary, fill: impl FnOnce(&mut Fields)) {
-        emit_to(self.sink, self.events, s, fill);
+        if self.events {
+            emit_to(self.to, true, s, fill);
+        } else {
+            debug_assert_eq!(s.protocol, "cip");
+            self.count(s.operation, s.response, s.anomalies.count());
+        }
+    }
+
+    /// Count a CIP PDU (counting mode): added to the pending run when alike, else the run
+    /// is handed over and a new one starts. The sink sees the same counts in the same
+    /// order as with one [`PduSink::pdu_count`] each.
+    #[inline]
+    fn count(&mut self, operation: OperationClass, response: bool, anomalies: u32) {
+        let c = Counted::new(operation, response, anomalies);
+        // An empty run may hold any value: equal, it becomes a run of one.
+        if self.run == c {
+            self.run_len += 1;
+        } else {
+            self.flush();
+            self.run = c;
+            self.run_len = 1;
+        }
+    }
+
+    /// Hand the pending run of counts to the sink.
+    #[inline]
+    fn flush(&mut self) {
+        if self.run_len > 0 {
+            self.to.pdu_counts(self.run.pdu(), self.run_len);
+            self.run_len = 0;
+        }
+    }
+
+    /// The sink, for what does not go through [`Out::emit`] or [`Out::count`] (PCCC
+    /// PDUs, identity facts): the pending counts first, to keep the order.
+    #[inline]
+    fn sink(&mut self) -> &mut dyn PduSink {
+        self.flush();
+        &mut *self.to
     }
 }
 
@@ -680,6 +761,9 @@ fn path_fields(f: &mut Fields, p: &Path, tag: Option<&Tag>) {
     }
 }
 
+/// A request: counted the short way when it can be (counting mode), else in full. Inlined
+/// into its callers, so that counting enters neither [`request_full`] nor its frame.
+#[inline]
 fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.events {
         if count_request(m, out) {
@@ -690,6 +774,11 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
             return;
         }
     }
+    request_full(m, ctx, pending, out);
+}
+
+/// A request decoded in full: its event (or count), pending entries, embedded messages.
+fn request_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.spend() {
         return;
     }
@@ -792,7 +881,7 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
         }
     }
     if let Some(p) = pccc_req.filter(|_| out.spend()) {
-        p.emit(false, out.sink);
+        p.emit(false, out.sink());
     }
     if let Some(Some(msp)) = msp {
         walk_members(msp, data, false, ctx, pending, out);
@@ -810,11 +899,13 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
 }
 
 /// Count a request that embeds nothing and needs no pending entry (no Multiple Service
-/// Packet, Unconnected Send, Execute PCCC or Identity read: most tag reads and writes, the members of a
-/// cyclic Multiple Service Packet) with only what its count needs: its class and anomalies.
-/// False, having done nothing, for the others, which [`request`] handles in full. Must count
-/// exactly what [`request`] would.
-#[inline]
+/// Packet, Unconnected Send, Execute PCCC or Identity read: most tag reads and writes, the
+/// members of a cyclic Multiple Service Packet) with only what its count needs: its class
+/// and anomalies. False, having done nothing, for the others, which [`request_full`]
+/// handles in full. Must count exactly what [`request_full`] would. Always inlined: called
+/// once per member of a Multiple Service Packet, where the call itself was a good part of
+/// the cost.
+#[inline(always)]
 fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
     let service = m[0];
     if service == svc::MULTIPLE_SERVICE_PACKET {
@@ -841,19 +932,19 @@ fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
     if !out.spend() {
         return true;
     }
-    out.sink.pdu_count(PduCount {
-        protocol: "cip",
-        operation: operation(service, &path),
-        response: false,
-        anomalies: u32::from(truncated) + u32::from(path.bad),
-    });
+    out.count(
+        operation(service, &path),
+        false,
+        u32::from(truncated) + u32::from(path.bad),
+    );
     true
 }
 
-/// Count a response that embeds nothing and needs no request (not a Multiple Service Packet,
-/// an Execute PCCC reply or a possible Identity answer) with only what its count needs: its anomalies (its class is
-/// its request's, which counting does not look up). False, having done nothing, for the
-/// others, which [`response`] handles in full. Must count exactly what [`response`] would.
+/// Count a response that embeds nothing and needs no request (not a Multiple Service
+/// Packet, an Execute PCCC reply or a possible Identity answer) with only what its count
+/// needs: its anomalies (its class is its request's, which counting does not look up).
+/// False, having done nothing, for the others, which [`response_full`] handles in full.
+/// Must count exactly what [`response_full`] would.
 #[inline]
 fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
     let service = m[0] & !RESPONSE;
@@ -874,17 +965,12 @@ fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
     }
     let add_words = u8_at(m, 3).map_or(0, usize::from);
     let truncated = m.len() < 3 || m.len() < 4 + 2 * add_words;
-    out.sink.pdu_count(PduCount {
-        protocol: "cip",
-        operation: OperationClass::Other,
-        response: true,
-        anomalies: u32::from(truncated),
-    });
+    out.count(OperationClass::Other, true, u32::from(truncated));
     true
 }
 
 /// Count a Multiple Service Packet request and its members with only what counting needs,
-/// as [`request`] would: an MSP itself needs no pending entry and routes nothing.
+/// as [`request_full`] would: an MSP itself needs no pending entry and routes nothing.
 fn count_msp_request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.spend() {
         return;
@@ -896,19 +982,18 @@ fn count_msp_request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out
         _ => (m.get(2..).unwrap_or(&[]), &[][..], true),
     };
     let path = Path::parse(p);
-    out.sink.pdu_count(PduCount {
-        protocol: "cip",
-        operation: operation(svc::MULTIPLE_SERVICE_PACKET, &path),
-        response: false,
-        anomalies: u32::from(truncated) + u32::from(path.bad),
-    });
+    out.count(
+        operation(svc::MULTIPLE_SERVICE_PACKET, &path),
+        false,
+        u32::from(truncated) + u32::from(path.bad),
+    );
     if let Some(msp) = Msp::parse(data) {
         walk_members(msp, data, false, ctx, pending, out);
     }
 }
 
 /// Count a Multiple Service Packet response and its members with only what counting needs,
-/// as [`response`] would (the caller checked that no Identity read awaits an answer).
+/// as [`response_full`] would (the caller checked that no Identity read awaits an answer).
 fn count_msp_response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.spend() {
         return;
@@ -917,12 +1002,7 @@ fn count_msp_response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, ou
     let data = m.get(4 + 2 * add_words..);
     let truncated = u8_at(m, 2).is_none() || data.is_none();
     let data = data.unwrap_or(&[]);
-    out.sink.pdu_count(PduCount {
-        protocol: "cip",
-        operation: OperationClass::Other,
-        response: true,
-        anomalies: u32::from(truncated),
-    });
+    out.count(OperationClass::Other, true, u32::from(truncated));
     let msp = (!data.is_empty()).then(|| Msp::parse(data)).flatten();
     if let Some(msp) = msp {
         walk_members(msp, data, true, ctx, pending, out);
@@ -944,6 +1024,19 @@ fn walk_members(
         return;
     }
     for (i, member) in msp.members(data).enumerate() {
+        // Counting mode: most members (the tag reads of a cyclic packet and their answers)
+        // are counted here, without entering [`request_full`] or [`response_full`], whose
+        // frames are sized for the events path.
+        if !out.events
+            && let Some(b) = member
+            && match b.first() {
+                Some(&s) if responses && s & RESPONSE != 0 => count_response(b, out),
+                Some(_) if !responses => count_request(b, out),
+                _ => false,
+            }
+        {
+            continue;
+        }
         let c = Ctx {
             member: (i + 1) as u16,
             depth: ctx.depth + 1,
@@ -967,12 +1060,15 @@ fn member_malformed(response: bool, ctx: Ctx, out: &mut Out<'_>) {
     out.emit(&s, |f| base_fields(f, &ctx));
 }
 
+/// A response: counted the short way when it can be (counting mode), else in full (see
+/// [`request`]).
+#[inline]
 fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.events {
         if count_response(m, out) {
             return;
         }
-        // While no Identity read awaits its answer (which [`response`] would look up).
+        // While no Identity read awaits its answer (which [`response_full`] would look up).
         if m[0] & !RESPONSE == svc::MULTIPLE_SERVICE_PACKET
             && pending.as_ref().is_none_or(|p| p.ident.live == 0)
         {
@@ -980,6 +1076,12 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
             return;
         }
     }
+    response_full(m, ctx, pending, out);
+}
+
+/// A response decoded in full: its event (or count), the request it answers, identity
+/// facts, embedded messages.
+fn response_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
     if !out.spend() {
         return;
     }
@@ -1073,12 +1175,13 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
         }
     };
     if ident_path.is_some() {
-        identity_emit(out.sink, out.events, &s, ident_subject, fill);
+        let events = out.events;
+        identity_emit(out.sink(), events, &s, ident_subject, fill);
     } else {
         out.emit(&s, fill);
     }
     if let Some(p) = pccc_rsp.filter(|_| out.spend()) {
-        p.emit(true, out.sink);
+        p.emit(true, out.sink());
     }
     if let Some(msp) = msp {
         walk_members(msp, data, true, ctx, pending, out);
@@ -1439,4 +1542,30 @@ fn identity_attribute(f: &mut Fields, attr: u32, v: &[u8]) -> Option<usize> {
         8 => 1,
         _ => 2,
     })
+}
+
+#[cfg(test)]
+mod counted_tests {
+    use super::*;
+
+    // The packed count must give back what was counted, for every class.
+    #[test]
+    fn counted_round_trips() {
+        for operation in OperationClass::ALL {
+            for response in [false, true] {
+                for anomalies in [0, 1, 2, 31] {
+                    let pdu = Counted::new(operation, response, anomalies).pdu();
+                    assert_eq!(
+                        pdu,
+                        PduCount {
+                            protocol: "cip",
+                            operation,
+                            response,
+                            anomalies,
+                        }
+                    );
+                }
+            }
+        }
+    }
 }
