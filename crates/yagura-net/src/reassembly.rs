@@ -183,6 +183,10 @@ impl TcpStream {
         }
     }
 
+    // Inlined into the caller's per-packet path, as `segment` is: left to the compiler's
+    // heuristics, whether it was inlined changed with unrelated edits to the engine's
+    // per-packet function (3 % more instructions when not).
+    #[inline(always)]
     fn data(
         &mut self,
         pool: &mut ReassemblyPool,
@@ -383,6 +387,7 @@ impl TcpStream {
 
     /// The peer acknowledged up to `ack`: bytes below it that we never saw are lost for good
     /// (a capture drop), so report the gap and deliver what is buffered behind it.
+    #[inline(always)]
     pub fn peer_ack(
         &mut self,
         pool: &mut ReassemblyPool,
