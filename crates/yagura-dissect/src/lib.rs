@@ -127,6 +127,12 @@ pub trait PduSink {
     /// reveals. Called whether or not events are wanted, before the PDU's own
     /// [`PduSink::pdu`] or [`PduSink::pdu_count`]. Sinks that keep no inventory ignore it.
     fn identity(&mut self, _fact: yagura_core::IdentityFact) {}
+    /// Take an identity fact by reference: one a dissector remembered (see
+    /// [`PduSink::fact_memo`]) and gives again. A sink that keeps facts copies only those it
+    /// does not know yet; by default a copy goes to [`PduSink::identity`].
+    fn identity_ref(&mut self, fact: &yagura_core::IdentityFact) {
+        self.identity(fact.clone());
+    }
     /// The memo of facts by message that this sink keeps across flows (the engine: one per
     /// worker), for dissectors whose facts depend only on a message's bytes. Sinks that keep
     /// none return `None`, and the facts are then built every time.

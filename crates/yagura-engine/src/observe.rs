@@ -6,7 +6,10 @@
 //! worker under keys derived from the input, then merged and sorted like every other
 //! aggregate, so the report stays the same whatever the number of workers.
 
-use hashbrown::HashMap;
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+
+use hashbrown::{Equivalent, HashMap};
 use serde::Serialize;
 use yagura_core::{
     Attribute, IdentityFact, IpAddr, MacAddr, Route, Subject, Timestamp, to_ip, v4_mapped,
@@ -24,7 +27,7 @@ pub const MAX_IPS_PER_MAC: usize = 1024;
 /// segment — or behind a router, whose MAC it then is; the model tells them apart); or,
 /// with a `route`, the module reached through that host along the route (a controller in
 /// a backplane slot behind an EtherNet/IP module), which has facts of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct HostRef {
     pub ip: Option<[u8; 16]>,
     pub mac: Option<MacAddr>,
@@ -54,12 +57,85 @@ impl HostRef {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FactKey {
     pub host: HostRef,
     pub attribute: Attribute,
     pub value: String,
     pub protocol: &'static str,
+}
+
+// Hashed by hand, and so is a fact's key: the derived hashes fed the hasher each part on
+// its own (option tags, array lengths, the 16 address bytes, the 6 MAC bytes, the 41 bytes
+// of a route, the protocol's text), some 190 instructions a fact. Here the address is one
+// word, the MAC and the tags another, and a route (rare) is hashed only when there is one.
+// Hashing a part of what equality compares keeps equal keys' hashes equal.
+impl Hash for HostRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let ip = self.ip.map_or(0, u128::from_le_bytes);
+        let mac = self.mac.map_or(0, |MacAddr([a, b, c, d, e, f])| {
+            u64::from_le_bytes([a, b, c, d, e, f, 0, 0])
+        });
+        let tags = u64::from(self.ip.is_some()) << 48
+            | u64::from(self.mac.is_some()) << 49
+            | u64::from(self.route.is_some()) << 50;
+        state.write_u128(ip);
+        state.write_u64(mac | tags);
+        if let Some(route) = &self.route {
+            route.hash(state);
+        }
+    }
+}
+
+/// The hash of a fact's key, the same for a [`FactKey`] and its borrowed [`FactRef`]: the
+/// host, then the attribute and the protocol's length as one word, then the value (the
+/// protocol's text is left to equality: facts differing only by protocols of the same
+/// length are rare).
+fn hash_fact<H: Hasher>(
+    state: &mut H,
+    host: &HostRef,
+    attribute: Attribute,
+    value: &str,
+    protocol: &str,
+) {
+    host.hash(state);
+    state.write_u64(attribute as u64 | (protocol.len() as u64) << 8);
+    state.write(value.as_bytes());
+}
+
+impl Hash for FactKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_fact(
+            state,
+            &self.host,
+            self.attribute,
+            &self.value,
+            self.protocol,
+        );
+    }
+}
+
+/// A [`FactKey`] with a borrowed value, to look a fact up without building its key.
+struct FactRef<'a> {
+    host: HostRef,
+    attribute: Attribute,
+    value: &'a str,
+    protocol: &'static str,
+}
+
+impl Hash for FactRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_fact(state, &self.host, self.attribute, self.value, self.protocol);
+    }
+}
+
+impl Equivalent<FactKey> for FactRef<'_> {
+    fn equivalent(&self, k: &FactKey) -> bool {
+        self.host == k.host
+            && self.attribute == k.attribute
+            && self.value == k.value
+            && self.protocol == k.protocol
+    }
 }
 
 /// When a fact was seen: first and last (time, packet index), and how often.
@@ -89,24 +165,54 @@ pub(crate) struct Facts {
 impl Facts {
     /// Record `fact` about `host`, seen in packet `index` at `ts`.
     pub fn add(&mut self, host: HostRef, fact: IdentityFact, ts: Timestamp, index: u64) {
-        let mut value = fact.value;
-        if value.len() > MAX_FACT_CHARS {
-            let mut end = MAX_FACT_CHARS;
-            while !value.is_char_boundary(end) {
-                end -= 1;
-            }
-            value.truncate(end);
+        self.add_value(
+            host,
+            fact.protocol,
+            fact.attribute,
+            Cow::Owned(fact.value),
+            ts,
+            index,
+        );
+    }
+
+    /// Record a borrowed `fact` (one a dissector remembered): its value is copied only when
+    /// the fact is new.
+    pub fn add_ref(&mut self, host: HostRef, fact: &IdentityFact, ts: Timestamp, index: u64) {
+        self.add_value(
+            host,
+            fact.protocol,
+            fact.attribute,
+            Cow::Borrowed(&fact.value),
+            ts,
+            index,
+        );
+    }
+
+    fn add_value(
+        &mut self,
+        host: HostRef,
+        protocol: &'static str,
+        attribute: Attribute,
+        value: Cow<'_, str>,
+        ts: Timestamp,
+        index: u64,
+    ) {
+        let mut end = value.len().min(MAX_FACT_CHARS);
+        while !value.is_char_boundary(end) {
+            end -= 1;
         }
-        if value.trim().is_empty() {
+        let kept = &value[..end];
+        // `trim().is_empty()`, stopping at the first visible character.
+        if kept.chars().all(char::is_whitespace) {
             return;
         }
-        let key = FactKey {
+        let probe = FactRef {
             host,
-            attribute: fact.attribute,
-            value,
-            protocol: fact.protocol,
+            attribute,
+            value: kept,
+            protocol,
         };
-        if let Some(a) = self.map.get_mut(&key) {
+        if let Some(a) = self.map.get_mut(&probe) {
             a.last = a.last.max((ts, index));
             a.count += 1;
             return;
@@ -117,8 +223,20 @@ impl Facts {
             return;
         }
         *n += 1;
+        let value = match value {
+            Cow::Owned(mut v) => {
+                v.truncate(end);
+                v
+            }
+            Cow::Borrowed(v) => v[..end].to_owned(),
+        };
         self.map.insert(
-            key,
+            FactKey {
+                host,
+                attribute,
+                value,
+                protocol,
+            },
             FactAgg {
                 first: (ts, index),
                 last: (ts, index),

@@ -190,6 +190,34 @@ struct Emit<'a> {
 }
 
 impl Emit<'_> {
+    /// The host a fact about `subject` is about: one of the flow's endpoints, or the
+    /// address or MAC the fact names.
+    fn fact_host(&self, subject: Subject) -> Option<HostRef> {
+        // The sender of data travelling to the server is the client (index 0).
+        let (client, server) = self.at.key.oriented(self.at.lo_is_client);
+        let side = |i: usize| {
+            let ip = if i == 0 { client.0 } else { server.0 };
+            (Some(ip), Some(self.at.macs[i]))
+        };
+        let sender = match self.dir {
+            Direction::ToServer => 0,
+            Direction::ToClient => 1,
+        };
+        let (ip, mac) = match subject {
+            Subject::Sender
+            | Subject::Routed {
+                via: Via::Sender, ..
+            } => side(sender),
+            Subject::Receiver
+            | Subject::Routed {
+                via: Via::Receiver, ..
+            } => side(1 - sender),
+            Subject::Mac(m) => (None, Some(m)),
+            Subject::Ip(ip) => (Some(from_ip(ip)), None),
+        };
+        HostRef::new(ip, mac).map(|host| host.routed(subject))
+    }
+
     #[inline]
     fn request(&mut self, op: yagura_core::OperationClass) {
         self.ops.insert(op);
@@ -243,31 +271,14 @@ impl PduSink for Emit<'_> {
     }
 
     fn identity(&mut self, fact: IdentityFact) {
-        // The sender of data travelling to the server is the client (index 0).
-        let (client, server) = self.at.key.oriented(self.at.lo_is_client);
-        let side = |i: usize| {
-            let ip = if i == 0 { client.0 } else { server.0 };
-            (Some(ip), Some(self.at.macs[i]))
-        };
-        let sender = match self.dir {
-            Direction::ToServer => 0,
-            Direction::ToClient => 1,
-        };
-        let (ip, mac) = match fact.subject {
-            Subject::Sender
-            | Subject::Routed {
-                via: Via::Sender, ..
-            } => side(sender),
-            Subject::Receiver
-            | Subject::Routed {
-                via: Via::Receiver, ..
-            } => side(1 - sender),
-            Subject::Mac(m) => (None, Some(m)),
-            Subject::Ip(ip) => (Some(from_ip(ip)), None),
-        };
-        if let Some(host) = HostRef::new(ip, mac) {
-            let host = host.routed(fact.subject);
+        if let Some(host) = self.fact_host(fact.subject) {
             self.facts.add(host, fact, self.at.ts, self.at.index);
+        }
+    }
+
+    fn identity_ref(&mut self, fact: &IdentityFact) {
+        if let Some(host) = self.fact_host(fact.subject) {
+            self.facts.add_ref(host, fact, self.at.ts, self.at.index);
         }
     }
 

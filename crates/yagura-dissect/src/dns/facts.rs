@@ -139,7 +139,7 @@ pub(super) fn report(id: ProtocolId, m: &[u8], sink: &mut dyn PduSink, role_repo
     }
     // The role (never among the records' facts) takes one of the message's places.
     for f in records.iter().take(MAX_FACTS - usize::from(role)) {
-        sink.identity(f.clone());
+        sink.identity_ref(f);
     }
 }
 

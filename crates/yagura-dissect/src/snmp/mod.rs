@@ -10,10 +10,15 @@
 //! flow). SNMPv3: the authoritative engine id (and its enterprise number) of a response or
 //! report, never the user name.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
-use yagura_core::{Attribute, Direction, FieldValue, OperationClass, PduStatus, Subject};
+use yagura_core::{
+    Attribute, Direction, FieldValue, IdentityFact, OperationClass, PduStatus, Subject,
+};
 
 use crate::emit::{Summary, emit, u};
+use crate::memo::MemoKey;
 use crate::probes::ber_len;
 use crate::text::{fact, printable};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
@@ -251,13 +256,22 @@ struct System {
     location: Option<String>,
 }
 
-/// Walk up to [`MAX_VARBINDS`] bindings of the PDU at `ps..pe` (after request-id,
-/// error-status and error-index) and keep the system group's scalar values.
-fn system(d: &[u8], ps: usize, pe: usize) -> System {
-    let mut sys = System::default();
+/// A response PDU at `ps..pe` after its request id: error status, error index and the
+/// variable bindings, all the agent's facts depend on (the request id changes with every
+/// message, the rest rarely does for a polled agent). `None` when the request id does not
+/// parse.
+fn after_request_id(d: &[u8], ps: usize, pe: usize) -> Option<&[u8]> {
     let d = &d[..pe];
-    let mut at = ps;
-    for _ in 0..3 {
+    let (_, _, re) = tlv(d, ps)?;
+    d.get(re..)
+}
+
+/// Walk up to [`MAX_VARBINDS`] bindings of a PDU given [`after_request_id`] and keep the
+/// system group's scalar values.
+fn system(d: &[u8]) -> System {
+    let mut sys = System::default();
+    let mut at = 0;
+    for _ in 0..2 {
         let Some((_, _, e)) = tlv(d, at) else {
             return sys;
         };
@@ -303,6 +317,76 @@ fn system(d: &[u8], ps: usize, pe: usize) -> System {
     sys
 }
 
+/// The facts a response gives about the agent, from its system group and from the v3
+/// engine's enterprise number, in the order they are reported.
+fn agent_facts(sys: &System, enterprise: Option<u32>) -> Vec<IdentityFact> {
+    let mut facts = Vec::new();
+    let mut add = |attribute, value: String| {
+        if !value.is_empty() {
+            facts.push(IdentityFact {
+                protocol: "snmp",
+                subject: Subject::Sender,
+                attribute,
+                value,
+            });
+        }
+    };
+    if let Some(v) = &sys.descr {
+        add(Attribute::Description, v.clone());
+        if let Some(os) = os_hint(v) {
+            add(Attribute::Os, os.into());
+        }
+    }
+    if let Some(v) = &sys.object_id {
+        add(Attribute::ObjectId, v.clone());
+    }
+    if let Some(n) = sys.enterprise.or(enterprise.map(u64::from)) {
+        add(Attribute::VendorId, format!("snmp:{n}"));
+    }
+    if let Some(v) = &sys.name {
+        add(Attribute::Name, v.clone());
+    }
+    facts
+}
+
+/// Report the agent's facts of a response whose PDU after the request id is `bindings`
+/// (`None`: a report, or an encrypted v3 message). A polled agent answers the same values
+/// over and over, in new flows too: when they depend on the bindings alone (no v3
+/// engine's enterprise to fall back on), the facts of identical bindings come from the
+/// worker's memo instead of walking them, decoding OIDs and cleaning up text again.
+fn report_agent(sink: &mut dyn PduSink, bindings: Option<&[u8]>, enterprise: Option<u32>) {
+    let key = match bindings {
+        Some(b) if enterprise.is_none() && sink.fact_memo().is_some() => {
+            MemoKey::new(ProtocolId::SNMP, b)
+        }
+        _ => None,
+    };
+    if let Some(facts) = key.and_then(|k| sink.fact_memo()?.get(&k)) {
+        for f in facts.iter() {
+            sink.identity_ref(f);
+        }
+        return;
+    }
+    let sys = bindings.map(system).unwrap_or_default();
+    let facts = agent_facts(&sys, enterprise);
+    // Only answers that gave facts are remembered: the others mostly carry counters, whose
+    // values do not come back.
+    match (key, sink.fact_memo()) {
+        (Some(k), Some(memo)) if !facts.is_empty() => {
+            let facts: Arc<[IdentityFact]> = facts.into();
+            memo.put(&k, Arc::clone(&facts));
+            for f in facts.iter() {
+                sink.identity_ref(f);
+            }
+        }
+        _ => {
+            for f in facts {
+                sink.identity(f);
+            }
+        }
+    }
+}
+
 /// The SNMP dissector; remembers only whether this flow's community finding was reported.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SnmpDissector {
@@ -328,7 +412,8 @@ impl Dissector for SnmpDissector {
             return Parsed::done(d.len());
         };
         let mut s = Summary::new("snmp", dir == Direction::ToClient, d.len());
-        let mut sys = System::default();
+        // A response's PDU after its request id, where the agent's values are.
+        let mut bindings = None;
         match m.pdu {
             Some((tag, ps, pe)) => {
                 let t = PduType(tag);
@@ -350,7 +435,7 @@ impl Dissector for SnmpDissector {
                     }
                 }
                 if tag == 0xa2 {
-                    sys = system(d, ps, pe);
+                    bindings = after_request_id(d, ps, pe);
                 }
             }
             None => s.function_name = Some("encrypted"),
@@ -368,37 +453,23 @@ impl Dissector for SnmpDissector {
         let engine_id = m.engine_id.map(|(es, ee)| &d[es..ee]);
         let enterprise = engine_id.and_then(engine_enterprise);
         if s.response {
-            let subject = Subject::Sender;
-            if let Some(v) = &sys.descr {
-                fact(sink, "snmp", subject, Attribute::Description, v.as_str());
-                if let Some(os) = os_hint(v) {
-                    fact(sink, "snmp", subject, Attribute::Os, os);
-                }
-            }
-            if let Some(v) = &sys.object_id {
-                fact(sink, "snmp", subject, Attribute::ObjectId, v.as_str());
-            }
-            if let Some(n) = sys.enterprise.or(enterprise.map(u64::from)) {
-                fact(
-                    sink,
-                    "snmp",
-                    subject,
-                    Attribute::VendorId,
-                    format!("snmp:{n}"),
-                );
-            }
-            if let Some(v) = &sys.name {
-                fact(sink, "snmp", subject, Attribute::Name, v.as_str());
-            }
+            report_agent(sink, bindings, enterprise);
             // An agent answers only to a community it accepts (even with an error status).
             if let Some(c) = &community
                 && !self.community_reported
             {
                 self.community_reported = true;
-                fact(sink, "snmp", subject, Attribute::Finding, c.as_str());
+                fact(
+                    sink,
+                    "snmp",
+                    Subject::Sender,
+                    Attribute::Finding,
+                    c.as_str(),
+                );
             }
         }
         emit(sink, &s, |fields| {
+            let sys = bindings.map(system).unwrap_or_default();
             fields.push(("version", u(m.version)));
             if let Some(c) = community {
                 fields.push(("community", FieldValue::Str(c)));
