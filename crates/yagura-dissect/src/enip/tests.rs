@@ -484,6 +484,32 @@ proptest! {
         }
     }
 
+    /// The shortcut of `Cpf::parse` for an address item then a data item agrees with the
+    /// item-by-item walk.
+    #[test]
+    fn cpf_shortcut_agrees_with_the_walk(
+        addr in prop::sample::select(vec![0x0000u16, 0x00a1, 0x8002, 0x00b1, 0x000c]),
+        addr_len in 0u16..10,
+        data in prop::sample::select(vec![0x00b1u16, 0x00b2, 0x00a1, 0x0100]),
+        data_len in 0u16..8,
+        count in 0u16..4,
+        cut in any::<prop::sample::Index>(),
+        extra in 0usize..3,
+    ) {
+        let mut b = count.to_le_bytes().to_vec();
+        b.extend(addr.to_le_bytes());
+        b.extend(addr_len.to_le_bytes());
+        b.extend((0..addr_len).map(|i| i as u8 + 1));
+        b.extend(data.to_le_bytes());
+        b.extend(data_len.to_le_bytes());
+        b.extend((0..data_len + extra as u16).map(|i| i as u8 + 0x40));
+        let b = &b[..cut.index(b.len() + 1)];
+        prop_assert_eq!(
+            format!("{:?}", Cpf::parse(b)),
+            format!("{:?}", Cpf::walk(b))
+        );
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400), udp in any::<bool>(), resp in any::<bool>()) {
         let mut d = EnipDissector::new(udp);
@@ -678,9 +704,11 @@ fn counting_agrees_with_events() {
         pccc_frame(true, &[0x4f, 0x10, 0x02, 0x01]),
         Direction::ToClient,
     ));
-    // Every cut of a member-rich request, and every byte of it flipped to a few values.
+    // Every cut of a member-rich request, and every byte of it flipped to a few values
+    // (the header's too: status and options, which counting's shortcut for the common
+    // SendRRData/SendUnitData shape reads itself).
     let rmw = hex(RMW);
-    for i in 24..rmw.len() {
+    for i in 0..rmw.len() {
         for v in [0x00, 0x28, 0x91, 0xff] {
             let mut b = rmw.clone();
             b[i] = v;
@@ -688,7 +716,7 @@ fn counting_agrees_with_events() {
         }
     }
     let rsp = hex(MSP_RSP);
-    for i in 24..rsp.len() {
+    for i in 0..rsp.len() {
         for v in [0x00, 0x02, 0x8a, 0xff] {
             let mut b = hex(MSP_REQ);
             frames.push((b.clone(), Direction::ToServer));

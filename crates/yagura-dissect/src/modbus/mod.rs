@@ -166,13 +166,7 @@ fn pdu(f: &MbapFrame<'_>, dir: Direction, pending: Option<&mut Pending>, sink: &
     let fc = raw & 0x7f;
     let response = dir == Direction::ToClient;
     let data = f.data();
-    let d = if exception {
-        detail::exception(data)
-    } else if response {
-        detail::response(fc, data)
-    } else {
-        detail::request(fc, data)
-    };
+    let d = detail::decode(fc, exception, response, data);
     let mut s = Summary::new(NAME, response, f.bytes().len());
     s.function = Some(u32::from(fc));
     s.function_name = detail::function_name(fc, d.mei);
