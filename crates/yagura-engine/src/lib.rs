@@ -281,22 +281,7 @@ pub fn run(
                     let mut w = Worker::new(registry, wcfg, events, Some(owners));
                     let mut seq = 0u64;
                     while let Some(b) = t.batch(me, seq) {
-                        let list = &b.lists[me];
-                        for (k, &e) in list.iter().enumerate() {
-                            // The packet a few ahead was probably parsed on the other core:
-                            // start fetching its first bytes now.
-                            if let Some(&ahead) = list.get(k + PREFETCH_PACKETS) {
-                                b.batch.prefetch((ahead & !FRAGMENT) as usize);
-                            }
-                            let i = (e & !FRAGMENT) as usize;
-                            w.observe(b.clock[i]);
-                            if e & FRAGMENT == 0 {
-                                w.process(&b.batch.get(i));
-                            } else {
-                                w.process_fragment(&b.batch.get(i));
-                            }
-                        }
-                        w.observe(b.end_clock);
+                        process_list(&mut w, &b, me);
                         // Let go of the batch first, so that the last worker done with
                         // it can recycle its buffers.
                         drop(b);
@@ -603,8 +588,12 @@ struct Shared {
     lists: Vec<Vec<u32>>,
     /// The input's clock at each record: the latest timestamp up to and including it (all
     /// records counted, whoever owns them), so that every worker takes expiry decisions
-    /// against the same time whatever the number of workers.
+    /// against the same time whatever the number of workers. Empty when the batch is in time
+    /// order from the clock before it (the usual case): then every record's clock is its own
+    /// timestamp.
     clock: Vec<yagura_core::Timestamp>,
+    /// The worker that read the batch (its packets are in that worker's cache).
+    reader: usize,
     /// The clock after the batch's last record.
     end_clock: yagura_core::Timestamp,
 }
@@ -639,7 +628,6 @@ struct TurnState<'s> {
 impl Turns<'_> {
     /// Batch `seq` for worker `me`, reading it if nobody has; `None` at the end of the input.
     fn batch(&self, me: usize, seq: u64) -> Option<Arc<Shared>> {
-        let _ = me;
         let mut st = self.state.lock().ok()?;
         loop {
             // Read the next batch if the source is free, the window has room, and fewer
@@ -654,7 +642,7 @@ impl Turns<'_> {
             {
                 let spare = st.spare.pop();
                 drop(st);
-                let (read, src, clock) = self.read(src, clock, spare);
+                let (read, src, clock) = self.read(me, src, clock, spare);
                 st = self.state.lock().ok()?;
                 st.warnings.extend(src.take_warnings());
                 st.source = Some((src, clock));
@@ -684,6 +672,7 @@ impl Turns<'_> {
     #[allow(clippy::type_complexity)]
     fn read<'a>(
         &self,
+        me: usize,
         src: &'a mut dyn PacketSource,
         mut clock: yagura_core::Timestamp,
         spare: Option<Shared>,
@@ -714,24 +703,36 @@ impl Turns<'_> {
                     l.reserve(n);
                 }
                 clocks.clear();
-                clocks.reserve(n);
-                let backings: Vec<&[u8]> = batch.backings.iter().map(|b| &***b).collect();
-                for (i, r) in batch.records.iter().enumerate() {
-                    clock = clock.max(r.ts);
-                    clocks.push(clock);
-                    let route = if self.routed {
-                        r.route
-                    } else {
-                        let data =
-                            &backings[usize::from(r.backing)][r.offset..][..r.caplen as usize];
-                        shard::route_record(r.link, data)
-                    };
-                    if route == shard::FRAGMENT_ROUTE {
-                        for l in &mut lists {
-                            l.push(i as u32 | FRAGMENT);
-                        }
-                    } else {
-                        lists[owners.owner(u64::from(route))].push(i as u32);
+                let before = clock;
+                let in_order;
+                let backings: Vec<&[u8]> = if self.routed {
+                    Vec::new()
+                } else {
+                    batch.backings.iter().map(|b| &***b).collect()
+                };
+                if self.routed {
+                    (clock, in_order) =
+                        split(&batch.records, |r| r.route, &owners, &mut lists, clock);
+                } else {
+                    (clock, in_order) = split(
+                        &batch.records,
+                        |r| {
+                            let data =
+                                &backings[usize::from(r.backing)][r.offset..][..r.caplen as usize];
+                            shard::route_record(r.link, data)
+                        },
+                        &owners,
+                        &mut lists,
+                        clock,
+                    );
+                }
+                // Out of time order: every record's clock, for the workers (see `Shared`).
+                if !in_order {
+                    clocks.reserve(n);
+                    let mut c = before;
+                    for r in &batch.records {
+                        c = c.max(r.ts);
+                        clocks.push(c);
                     }
                 }
                 Shared {
@@ -739,6 +740,7 @@ impl Turns<'_> {
                     lists,
                     clock: clocks,
                     end_clock: clock,
+                    reader: me,
                 }
             })
         });
@@ -768,6 +770,67 @@ impl Turns<'_> {
             self.changed.notify_all();
         }
     }
+}
+
+/// Deal the records of a batch into one list per worker by their route (`route_of`), and
+/// advance the input's clock over them. Returns the clock after the batch, and whether every
+/// record's timestamp was the clock at it (no record older than one before it).
+#[inline(never)]
+fn split(
+    records: &[yagura_capture::RecordMeta],
+    route_of: impl Fn(&yagura_capture::RecordMeta) -> u32,
+    owners: &Owners,
+    lists: &mut [Vec<u32>],
+    mut clock: yagura_core::Timestamp,
+) -> (yagura_core::Timestamp, bool) {
+    let mut in_order = true;
+    for (i, r) in records.iter().enumerate() {
+        in_order &= r.ts >= clock;
+        clock = clock.max(r.ts);
+        let route = route_of(r);
+        if route == shard::FRAGMENT_ROUTE {
+            for l in lists.iter_mut() {
+                l.push(i as u32 | FRAGMENT);
+            }
+        } else {
+            lists[owners.owner(u64::from(route))].push(i as u32);
+        }
+    }
+    (clock, in_order)
+}
+
+/// Worker `me`'s share of a batch: its list, in order, each packet at the input's clock.
+#[inline(never)]
+fn process_list(w: &mut Worker<'_>, b: &Shared, me: usize) {
+    let list = &b.lists[me];
+    let batch = &b.batch;
+    // Packets of a batch another worker read were parsed on the other core: start fetching
+    // the first bytes of the one a few ahead now. A batch this worker read is still in its
+    // own cache.
+    if b.reader != me {
+        for &ahead in list.iter().take(PREFETCH_PACKETS) {
+            batch.prefetch((ahead & !FRAGMENT) as usize);
+        }
+    }
+    for (k, &e) in list.iter().enumerate() {
+        if b.reader != me
+            && let Some(&ahead) = list.get(k + PREFETCH_PACKETS)
+        {
+            batch.prefetch((ahead & !FRAGMENT) as usize);
+        }
+        let i = (e & !FRAGMENT) as usize;
+        // In a batch in time order, the input's clock at a record is its own time, which
+        // processing it observes anyway.
+        if let Some(&clock) = b.clock.get(i) {
+            w.observe(clock);
+        }
+        if e & FRAGMENT == 0 {
+            w.process(&batch.get(i));
+        } else {
+            w.process_fragment(&batch.get(i));
+        }
+    }
+    w.observe(b.end_clock);
 }
 
 /// The message of a worker's panic, for the error report.
