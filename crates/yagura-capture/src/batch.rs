@@ -113,7 +113,13 @@ impl PacketBatch {
     /// is built, so the data slice itself cannot be out of bounds.
     #[inline]
     pub fn get(&self, i: usize) -> Packet<'_> {
-        let r = &self.records[i];
+        self.packet(i, &self.records[i])
+    }
+
+    /// The packet of `r`, this batch's `i`-th record: [`Self::get`] for a caller that walks
+    /// the records itself.
+    #[inline]
+    pub fn packet(&self, i: usize, r: &RecordMeta) -> Packet<'_> {
         let b: &[u8] = &self.backings[r.backing as usize];
         Packet {
             ts: r.ts,

@@ -164,9 +164,27 @@ pub fn shard_hash(a: &[u8; 16], b: &[u8; 16]) -> u64 {
 /// server polling a PLC over several connections) over the workers.
 #[inline]
 pub fn flow_hash(a: &[u8; 16], pa: u16, b: &[u8; 16], pb: u16) -> u64 {
-    // Routing runs on every packet: fold cheaply, mix once.
-    let x = fold_cheap(a) ^ u64::from(pa);
-    let y = fold_cheap(b) ^ u64::from(pb);
+    endpoints_hash(fold_cheap(a) ^ u64::from(pa), fold_cheap(b) ^ u64::from(pb))
+}
+
+/// [`flow_hash`] of two IPv4 endpoints, from the addresses as read (big-endian), without
+/// building their 16-byte forms: `flow_hash_v4(a, pa, b, pb) == flow_hash(&v4_mapped(a), pa,
+/// &v4_mapped(b), pb)` (a test checks it).
+#[inline]
+pub fn flow_hash_v4(a: u32, pa: u16, b: u32, pb: u16) -> u64 {
+    endpoints_hash(fold_v4(a) ^ u64::from(pa), fold_v4(b) ^ u64::from(pb))
+}
+
+/// `fold_cheap(&v4_mapped(a))`: the mapped form's first 8 bytes are zero, its last 8 are
+/// `00 00 ff ff` and the address, read little-endian.
+#[inline]
+fn fold_v4(a: u32) -> u64 {
+    (0xffff_0000 | (u64::from(a.swap_bytes()) << 32)).rotate_left(16)
+}
+
+/// The symmetric combination of two folded endpoints, mixed once.
+#[inline]
+fn endpoints_hash(x: u64, y: u64) -> u64 {
     mix(x.wrapping_add(y) ^ (x ^ y).rotate_left(17))
 }
 
@@ -240,6 +258,14 @@ mod tests {
         #[test]
         fn shard_hash_symmetric(a in any::<[u8; 16]>(), b in any::<[u8; 16]>()) {
             prop_assert_eq!(shard_hash(&a, &b), shard_hash(&b, &a));
+        }
+
+        #[test]
+        fn flow_hash_v4_is_flow_hash_of_the_mapped_form(a in any::<[u8; 4]>(), b in any::<[u8; 4]>(), p in any::<u16>(), q in any::<u16>()) {
+            prop_assert_eq!(
+                flow_hash_v4(u32::from_be_bytes(a), p, u32::from_be_bytes(b), q),
+                flow_hash(&v4_mapped(a), p, &v4_mapped(b), q)
+            );
         }
 
         #[test]

@@ -12,7 +12,9 @@ mod observation;
 mod time;
 
 pub use addr::{IpAddr, MacAddr};
-pub use flow::{Direction, FlowKey, Transport, flow_hash, from_ip, shard_hash, to_ip, v4_mapped};
+pub use flow::{
+    Direction, FlowKey, Transport, flow_hash, flow_hash_v4, from_ip, shard_hash, to_ip, v4_mapped,
+};
 pub use identity::{Attribute, IdentityFact, Route, Subject, Via};
 pub use linktype::LinkType;
 pub use observation::{FieldValue, OperationClass, OperationSet, PduEvent, PduStatus};

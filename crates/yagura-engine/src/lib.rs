@@ -119,9 +119,6 @@ pub enum EngineError {
 /// Batches read ahead of the slowest worker before the others wait for it (bounded memory).
 const WINDOW: usize = 16;
 
-/// How many packets ahead of the one it processes a worker prefetches.
-const PREFETCH_PACKETS: usize = 4;
-
 /// Batches a worker reads beyond the one it needs when the source is free.
 const READ_AHEAD: u64 = 2;
 
@@ -242,11 +239,10 @@ pub fn run(
         results.push(w.finish());
     } else {
         // Workers take turns reading: whoever needs a batch that is not read yet reads it,
-        // routes every record (a symmetric hash of its flow's endpoints picks a bucket, and
-        // the bucket a worker) into one list per worker, and stamps each with the input's
-        // clock at that record. Each worker then processes only its own list. No reader
-        // thread, nothing read twice, and any source works (compressed files are
-        // decompressed once).
+        // and every record gets its route (a symmetric hash of its flow's endpoints picks a
+        // bucket, and the bucket a worker). Each worker then walks the batch's records and
+        // processes those it owns, at the input's clock at each record. No reader thread,
+        // nothing read twice, and any source works (compressed files are decompressed once).
         // Sources that can route each record as they parse it (while its bytes are in
         // cache) do; otherwise the reading worker routes the batch afterwards.
         let routed = source.set_router(shard::route_record);
@@ -262,9 +258,7 @@ pub fn run(
                 spare: Vec::new(),
             }),
             changed: Condvar::new(),
-            // List entries keep their top bit for the fragment mark.
-            batch_size: cfg.batch_size.min(FRAGMENT as usize - 1),
-            threads,
+            batch_size: cfg.batch_size,
             routed,
             progress,
             stop,
@@ -281,7 +275,7 @@ pub fn run(
                     let mut w = Worker::new(registry, wcfg, events, Some(owners));
                     let mut seq = 0u64;
                     while let Some(b) = t.batch(me, seq) {
-                        process_list(&mut w, &b, me);
+                        process_share(&mut w, &b, &owners);
                         // Let go of the batch first, so that the last worker done with
                         // it can recycle its buffers.
                         drop(b);
@@ -578,22 +572,14 @@ fn read_all(
     err
 }
 
-/// Marks a list entry as an IP fragment (every worker gets those; see [`shard`]).
-const FRAGMENT: u32 = 1 << 31;
-
 /// A batch as the workers share it.
 struct Shared {
+    /// The records, each with its route ([`yagura_capture::RecordMeta::route`]).
     batch: PacketBatch,
-    /// Per worker, the indices of the records it processes (`| FRAGMENT` for fragments).
-    lists: Vec<Vec<u32>>,
-    /// The input's clock at each record: the latest timestamp up to and including it (all
-    /// records counted, whoever owns them), so that every worker takes expiry decisions
-    /// against the same time whatever the number of workers. Empty when the batch is in time
-    /// order from the clock before it (the usual case): then every record's clock is its own
-    /// timestamp.
-    clock: Vec<yagura_core::Timestamp>,
-    /// The worker that read the batch (its packets are in that worker's cache).
-    reader: usize,
+    /// The input's clock before the batch: the latest timestamp of every record before it.
+    /// Each worker advances it over every record of the batch (whoever owns it), so that all
+    /// take expiry decisions against the same time whatever the number of workers.
+    start_clock: yagura_core::Timestamp,
     /// The clock after the batch's last record.
     end_clock: yagura_core::Timestamp,
 }
@@ -603,7 +589,6 @@ struct Turns<'s> {
     state: Mutex<TurnState<'s>>,
     changed: Condvar,
     batch_size: usize,
-    threads: usize,
     /// The source fills [`yagura_capture::RecordMeta::route`].
     routed: bool,
     progress: &'s Progress,
@@ -628,6 +613,7 @@ struct TurnState<'s> {
 impl Turns<'_> {
     /// Batch `seq` for worker `me`, reading it if nobody has; `None` at the end of the input.
     fn batch(&self, me: usize, seq: u64) -> Option<Arc<Shared>> {
+        let _ = me;
         let mut st = self.state.lock().ok()?;
         loop {
             // Read the next batch if the source is free, the window has room, and fewer
@@ -642,7 +628,7 @@ impl Turns<'_> {
             {
                 let spare = st.spare.pop();
                 drop(st);
-                let (read, src, clock) = self.read(me, src, clock, spare);
+                let (read, src, clock) = self.read(src, clock, spare);
                 st = self.state.lock().ok()?;
                 st.warnings.extend(src.take_warnings());
                 st.source = Some((src, clock));
@@ -672,7 +658,6 @@ impl Turns<'_> {
     #[allow(clippy::type_complexity)]
     fn read<'a>(
         &self,
-        me: usize,
         src: &'a mut dyn PacketSource,
         mut clock: yagura_core::Timestamp,
         spare: Option<Shared>,
@@ -684,63 +669,22 @@ impl Turns<'_> {
         if self.stop.load(Ordering::Relaxed) {
             return (Ok(None), src, clock);
         }
-        let owners = Owners::new(0, self.threads);
         // The buffers of a batch everyone is done with, reused.
-        let (mut lists, mut clocks) = match spare {
-            Some(s) => {
-                src.recycle(s.batch);
-                (s.lists, s.clock)
-            }
-            None => (vec![Vec::new(); self.threads], Vec::new()),
-        };
+        if let Some(s) = spare {
+            src.recycle(s.batch);
+        }
         let r = src.next_batch(self.batch_size).map(|b| {
-            b.map(|batch| {
+            b.map(|mut batch| {
                 report_progress(self.progress, src, &batch);
-                let n = batch.len();
-                // Room for every record in each list: pushes never reallocate.
-                for l in &mut lists {
-                    l.clear();
-                    l.reserve(n);
+                if !self.routed {
+                    route_batch(&mut batch);
                 }
-                clocks.clear();
-                let before = clock;
-                let in_order;
-                let backings: Vec<&[u8]> = if self.routed {
-                    Vec::new()
-                } else {
-                    batch.backings.iter().map(|b| &***b).collect()
-                };
-                if self.routed {
-                    (clock, in_order) =
-                        split(&batch.records, |r| r.route, &owners, &mut lists, clock);
-                } else {
-                    (clock, in_order) = split(
-                        &batch.records,
-                        |r| {
-                            let data =
-                                &backings[usize::from(r.backing)][r.offset..][..r.caplen as usize];
-                            shard::route_record(r.link, data)
-                        },
-                        &owners,
-                        &mut lists,
-                        clock,
-                    );
-                }
-                // Out of time order: every record's clock, for the workers (see `Shared`).
-                if !in_order {
-                    clocks.reserve(n);
-                    let mut c = before;
-                    for r in &batch.records {
-                        c = c.max(r.ts);
-                        clocks.push(c);
-                    }
-                }
+                let start_clock = clock;
+                clock = batch.records.iter().fold(clock, |c, r| c.max(r.ts));
                 Shared {
                     batch,
-                    lists,
-                    clock: clocks,
+                    start_clock,
                     end_clock: clock,
-                    reader: me,
                 }
             })
         });
@@ -772,62 +716,35 @@ impl Turns<'_> {
     }
 }
 
-/// Deal the records of a batch into one list per worker by their route (`route_of`), and
-/// advance the input's clock over them. Returns the clock after the batch, and whether every
-/// record's timestamp was the clock at it (no record older than one before it).
-#[inline(never)]
-fn split(
-    records: &[yagura_capture::RecordMeta],
-    route_of: impl Fn(&yagura_capture::RecordMeta) -> u32,
-    owners: &Owners,
-    lists: &mut [Vec<u32>],
-    mut clock: yagura_core::Timestamp,
-) -> (yagura_core::Timestamp, bool) {
-    let mut in_order = true;
-    for (i, r) in records.iter().enumerate() {
-        in_order &= r.ts >= clock;
-        clock = clock.max(r.ts);
-        let route = route_of(r);
-        if route == shard::FRAGMENT_ROUTE {
-            for l in lists.iter_mut() {
-                l.push(i as u32 | FRAGMENT);
-            }
-        } else {
-            lists[owners.owner(u64::from(route))].push(i as u32);
-        }
+/// Route every record of a batch read from a source that does not route as it parses.
+fn route_batch(batch: &mut PacketBatch) {
+    let PacketBatch {
+        backings, records, ..
+    } = batch;
+    for r in records.iter_mut() {
+        let data = &backings[usize::from(r.backing)][r.offset..][..r.caplen as usize];
+        r.route = shard::route_record(r.link, data);
     }
-    (clock, in_order)
 }
 
-/// Worker `me`'s share of a batch: its list, in order, each packet at the input's clock.
+/// Worker `owners.me`'s share of a batch: the records it owns, in order, and the IP
+/// fragments (every worker defragments them), each at the input's clock at that record.
 #[inline(never)]
-fn process_list(w: &mut Worker<'_>, b: &Shared, me: usize) {
-    let list = &b.lists[me];
+fn process_share(w: &mut Worker<'_>, b: &Shared, owners: &Owners) {
     let batch = &b.batch;
-    // Packets of a batch another worker read were parsed on the other core: start fetching
-    // the first bytes of the one a few ahead now. A batch this worker read is still in its
-    // own cache.
-    if b.reader != me {
-        for &ahead in list.iter().take(PREFETCH_PACKETS) {
-            batch.prefetch((ahead & !FRAGMENT) as usize);
-        }
-    }
-    for (k, &e) in list.iter().enumerate() {
-        if b.reader != me
-            && let Some(&ahead) = list.get(k + PREFETCH_PACKETS)
-        {
-            batch.prefetch((ahead & !FRAGMENT) as usize);
-        }
-        let i = (e & !FRAGMENT) as usize;
-        // In a batch in time order, the input's clock at a record is its own time, which
-        // processing it observes anyway.
-        if let Some(&clock) = b.clock.get(i) {
+    let mut clock = b.start_clock;
+    for (i, r) in batch.records.iter().enumerate() {
+        clock = clock.max(r.ts);
+        if r.route == shard::FRAGMENT_ROUTE {
             w.observe(clock);
-        }
-        if e & FRAGMENT == 0 {
-            w.process(&batch.get(i));
-        } else {
-            w.process_fragment(&batch.get(i));
+            w.process_fragment(&batch.packet(i, r));
+        } else if owners.mine_route(r.route) {
+            // Processing observes the packet's own time, which is the clock unless the
+            // input goes back in time here.
+            if clock != r.ts {
+                w.observe(clock);
+            }
+            w.process(&batch.packet(i, r));
         }
     }
     w.observe(b.end_clock);

@@ -13,7 +13,7 @@
 //! disagree on anything unusual. A test checks the fast path against the decoder on every
 //! frame of the corpus and on arbitrary bytes.
 
-use yagura_core::{LinkType, flow_hash, shard_hash, v4_mapped};
+use yagura_core::{LinkType, flow_hash, flow_hash_v4, shard_hash, v4_mapped};
 use yagura_net::decode::{self, L3, L4};
 
 /// Shard buckets: a flow hash picks a bucket (`hash % BUCKETS`), and [`Owners`] maps buckets
@@ -26,28 +26,44 @@ pub(crate) struct Owners {
     /// This worker's number.
     pub me: usize,
     of: [u8; BUCKETS],
+    /// The buckets this worker owns, one bit each.
+    mine: u64,
 }
 
 impl Owners {
     /// Buckets dealt round-robin to `threads` workers (at most 64), seen by worker `me`.
     pub fn new(me: usize, threads: usize) -> Owners {
         let threads = threads.clamp(1, BUCKETS);
-        Owners {
-            me,
-            of: std::array::from_fn(|b| (b % threads) as u8),
-        }
+        let of: [u8; BUCKETS] = std::array::from_fn(|b| (b % threads) as u8);
+        let mine = (0..BUCKETS)
+            .filter(|&b| usize::from(of[b]) == me)
+            .fold(0u64, |m, b| m | 1 << b);
+        Owners { me, of, mine }
     }
 
     /// The worker owning flows of hash `h`.
     #[inline]
     pub fn owner(&self, h: u64) -> usize {
-        usize::from(self.of[(h % BUCKETS as u64) as usize])
+        self.owner_of_route(record_route(h))
+    }
+
+    /// The worker owning a record of route `r` (from [`route_record`]; not a fragment's).
+    #[inline]
+    pub fn owner_of_route(&self, r: u32) -> usize {
+        // A route keeps the hash's low 31 bits, the bucket's among them.
+        usize::from(self.of[r as usize % BUCKETS])
     }
 
     /// Does this worker own flows of hash `h`?
     #[inline]
     pub fn mine(&self, h: u64) -> bool {
         self.owner(h) == self.me
+    }
+
+    /// Does this worker own records of route `r`? (A test ties it to `owner_of_route`.)
+    #[inline]
+    pub fn mine_route(&self, r: u32) -> bool {
+        self.mine >> (r as usize % BUCKETS) & 1 != 0
     }
 }
 
@@ -124,12 +140,36 @@ pub fn route(link: LinkType, data: &[u8]) -> Route {
 
 /// [`route`] in the form a capture source stores with each record
 /// ([`yagura_capture::Router`]): [`FRAGMENT_ROUTE`] for a fragment, else the hash's low 31
-/// bits (so never `FRAGMENT_ROUTE`, and the same bucket as the whole hash).
+/// bits ([`record_route`]: never `FRAGMENT_ROUTE`, and the same bucket as the whole hash).
 pub fn route_record(link: LinkType, data: &[u8]) -> u32 {
+    // The frame nearly every capture is made of, first: untagged Ethernet, IPv4 without
+    // options, not a fragment. The same reads as `route`'s, which a test ties it to.
+    if link == LinkType::ETHERNET
+        && let Some(h) = data.first_chunk::<38>()
+        && h[12..15] == [0x08, 0x00, 0x45]
+        && (h[20] & 0x3f) | h[21] == 0
+    {
+        let src = u32::from_be_bytes([h[26], h[27], h[28], h[29]]);
+        let dst = u32::from_be_bytes([h[30], h[31], h[32], h[33]]);
+        let (sp, dp) = match h[23] {
+            6 | 17 => (
+                u16::from_be_bytes([h[34], h[35]]),
+                u16::from_be_bytes([h[36], h[37]]),
+            ),
+            _ => (0, 0),
+        };
+        return record_route(flow_hash_v4(src, sp, dst, dp));
+    }
     match route(link, data) {
-        Route::Hash(h) => (h as u32) & 0x7fff_ffff,
+        Route::Hash(h) => record_route(h),
         Route::Fragment => FRAGMENT_ROUTE,
     }
+}
+
+/// The record route of a flow hash: its low 31 bits.
+#[inline]
+pub(crate) fn record_route(h: u64) -> u32 {
+    (h as u32) & 0x7fff_ffff
 }
 
 /// The record route of an IP fragment.
@@ -195,12 +235,40 @@ mod tests {
     }
 
     fn check(link: LinkType, data: &[u8]) -> Result<(), String> {
+        // The record form agrees with the route (its own fast path included).
+        let rec = match route(link, data) {
+            Route::Hash(h) => record_route(h),
+            Route::Fragment => FRAGMENT_ROUTE,
+        };
+        if route_record(link, data) != rec {
+            return Err(format!("route_record disagrees with route for {data:02x?}"));
+        }
         match expected(link, data) {
             Some(want) if route(link, data) != want => Err(format!(
                 "route {:?} != decoder's {want:?} for {data:02x?}",
                 route(link, data)
             )),
             _ => Ok(()),
+        }
+    }
+
+    /// Each bucket has exactly one owner, and `mine_route` says so to that worker only.
+    #[test]
+    fn every_route_has_one_owner() {
+        for threads in 1..=BUCKETS {
+            let all: Vec<Owners> = (0..threads).map(|me| Owners::new(me, threads)).collect();
+            for r in (0..BUCKETS as u32).chain([0x7fff_ffff, 0x1234_5678]) {
+                let owner = all[0].owner_of_route(r);
+                assert!(owner < threads);
+                for o in &all {
+                    assert_eq!(o.owner_of_route(r), owner);
+                    assert_eq!(
+                        o.mine_route(r),
+                        o.me == owner,
+                        "{threads} threads, route {r}"
+                    );
+                }
+            }
         }
     }
 
