@@ -16,7 +16,7 @@ use yagura_core::{Direction, OperationClass, PduStatus};
 use yagura_core::FieldValue;
 
 use crate::bytes::le16;
-use crate::emit::{Summary, emit, u};
+use crate::emit::{Summary, emit, emit_to, u};
 use crate::stream::{Framing, Step, Stream};
 use crate::{Anomalies, emit::Fields};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
@@ -371,7 +371,17 @@ impl Dnp3Framing {
     }
 
     /// Report the fragment in progress in `dir` (if any) as cut short and forget it.
+    /// Asked at every first segment; the check is inlined, the report is not.
+    #[inline]
     fn abandon(&mut self, dir: Direction, sink: &mut dyn PduSink) {
+        if self.reasm[dir.index()].as_ref().is_some_and(|r| r.active) {
+            self.abandon_active(dir, sink);
+        }
+    }
+
+    /// [`Self::abandon`] for a fragment in progress.
+    #[inline(never)]
+    fn abandon_active(&mut self, dir: Direction, sink: &mut dyn PduSink) {
         let Some(r) = self.reasm[dir.index()].as_mut().filter(|r| r.active) else {
             return;
         };
@@ -466,7 +476,14 @@ impl Dnp3Framing {
                 });
             }
         }
-        emit(sink, &s, |fields| {
+        // Counted without fields when no event is wanted: decided here, so that the closure
+        // below (a dozen captures) is only set up for an event.
+        let events = sink.wants_events();
+        if !events {
+            emit_to(sink, false, &s, |_| {});
+            return;
+        }
+        emit_to(sink, true, &s, |fields| {
             link_fields(fields, link);
             fields.push(("transport_segments", u(segments)));
             let Some(h) = hdr else { return };
