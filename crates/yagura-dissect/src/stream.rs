@@ -53,7 +53,10 @@ impl Stream {
         self.resync[dir.index()] = true;
     }
 
-    /// Frame as many PDUs as `data` holds.
+    /// Frame as many PDUs as `data` holds. Always inlined: each dissector's `parse` is only
+    /// this call, and a framing that inlines its `step` then runs the loop without a call per
+    /// PDU (the `Step` coming back through memory).
+    #[inline(always)]
     pub fn run<F: Framing>(
         &mut self,
         f: &mut F,

@@ -16,7 +16,7 @@ use yagura_core::{Direction, OperationClass, PduStatus};
 use yagura_core::FieldValue;
 
 use crate::bytes::le16;
-use crate::emit::{Summary, emit, u};
+use crate::emit::{Summary, emit, emit_to, u};
 use crate::stream::{Framing, Step, Stream};
 use crate::{Anomalies, emit::Fields};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
@@ -149,8 +149,7 @@ pub fn link_function_name(prm: bool, func: u8) -> Option<&'static str> {
 /// Does `data` start with a DNP3 link header whose CRC checks? (Strong enough to be used
 /// port-independently: two start octets and a 16-bit CRC.)
 pub fn probe(data: &[u8]) -> Probe {
-    let n = data.len().min(2);
-    if data[..n] != START[..n] {
+    if !starts_like_frame(data) {
         return Probe::NoMatch;
     }
     if data.len() < HEADER_LEN {
@@ -158,6 +157,13 @@ pub fn probe(data: &[u8]) -> Probe {
     }
     let ok = data[field::LEN] >= LEN_OVERHEAD && crc::check(&data[..HEADER_LEN]);
     if ok { Probe::Match } else { Probe::NoMatch }
+}
+
+/// Could `data` be the start of a link frame: are its first octets (up to two) the start
+/// octets? (Compared octet by octet: a slice comparison calls `bcmp` for two octets.)
+#[inline]
+fn starts_like_frame(data: &[u8]) -> bool {
+    data.iter().zip(START).all(|(&a, b)| a == b)
 }
 
 /// Per-flow DNP3 state.
@@ -229,9 +235,10 @@ impl Framing for Dnp3Framing {
         probe(data)
     }
 
+    /// Inlined into [`Stream::run`]'s loop (one call per PDU less).
+    #[inline(always)]
     fn step(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Step {
-        let n = data.len().min(2);
-        if data[..n] != START[..n] {
+        if !starts_like_frame(data) {
             return Step::Bad(Anomaly::BadHeader);
         }
         if data.len() < HEADER_LEN {
@@ -263,25 +270,35 @@ impl Dnp3Framing {
         let mut anomalies = Anomalies::NONE;
         // A header with a bad CRC is still framed by its LEN (the next frame's start octets
         // confirm or refute it); every block is checked.
+        let mut crc_ok = crc::check(&f[..HEADER_LEN]);
         let blocks = f.get(HEADER_LEN..).unwrap_or_default();
-        if !crc::check(&f[..HEADER_LEN]) || !blocks.chunks(BLOCK + 2).all(crc::check) {
+        let user_data = prm && matches!(link.function, 3 | 4) && !blocks.is_empty();
+        // User data without its block CRCs (at most 250 octets: no allocation), gathered in
+        // the pass that checks the CRCs.
+        let mut ud = [0u8; MAX_USER_DATA];
+        let mut n = 0;
+        // Whole blocks first: their constant size lets the compiler unroll the CRC and copy
+        // with a few moves instead of calling `memcpy`; then the short last block, if any.
+        let mut whole = blocks.chunks_exact(BLOCK + 2);
+        for block in &mut whole {
+            crc_ok &= crc::check(block);
+            if user_data {
+                n += gather(&mut ud, n, block);
+            }
+        }
+        let last = whole.remainder();
+        if !last.is_empty() {
+            crc_ok &= crc::check(last);
+            if user_data {
+                n += gather(&mut ud, n, last);
+            }
+        }
+        if !crc_ok {
             anomalies.set(Anomaly::BadCrc);
         }
-        if prm && matches!(link.function, 3 | 4) && !blocks.is_empty() {
-            // User data without its block CRCs (at most 250 octets: no allocation).
-            let mut ud = [0u8; MAX_USER_DATA];
-            let mut n = 0;
-            for chunk in blocks.chunks(BLOCK + 2) {
-                let data = &chunk[..chunk.len().saturating_sub(2)];
-                if let Some(dst) = ud.get_mut(n..n + data.len()) {
-                    dst.copy_from_slice(data);
-                    n += data.len();
-                }
-            }
-            if let Some((&th, seg)) = ud[..n].split_first() {
-                self.segment(dir, link, th, seg, f.len(), anomalies, sink);
-                return;
-            }
+        if user_data && let Some((&th, seg)) = ud[..n].split_first() {
+            self.segment(dir, link, th, seg, f.len(), anomalies, sink);
+            return;
         }
         link_frame(link, prm, f.len(), anomalies, sink);
     }
@@ -354,7 +371,17 @@ impl Dnp3Framing {
     }
 
     /// Report the fragment in progress in `dir` (if any) as cut short and forget it.
+    /// Asked at every first segment; the check is inlined, the report is not.
+    #[inline]
     fn abandon(&mut self, dir: Direction, sink: &mut dyn PduSink) {
+        if self.reasm[dir.index()].as_ref().is_some_and(|r| r.active) {
+            self.abandon_active(dir, sink);
+        }
+    }
+
+    /// [`Self::abandon`] for a fragment in progress.
+    #[inline(never)]
+    fn abandon_active(&mut self, dir: Direction, sink: &mut dyn PduSink) {
         let Some(r) = self.reasm[dir.index()].as_mut().filter(|r| r.active) else {
             return;
         };
@@ -449,7 +476,14 @@ impl Dnp3Framing {
                 });
             }
         }
-        emit(sink, &s, |fields| {
+        // Counted without fields when no event is wanted: decided here, so that the closure
+        // below (a dozen captures) is only set up for an event.
+        let events = sink.wants_events();
+        if !events {
+            emit_to(sink, false, &s, |_| {});
+            return;
+        }
+        emit_to(sink, true, &s, |fields| {
             link_fields(fields, link);
             fields.push(("transport_segments", u(segments)));
             let Some(h) = hdr else { return };
@@ -535,6 +569,18 @@ pub(crate) fn identity_fact(
         .collect();
     let text = text.trim();
     (!text.is_empty()).then(|| (field, text.to_owned()))
+}
+
+/// Copy the data of `block` (its CRC cut off) to `ud` at `at`; the octets copied (none if
+/// they would not fit, which LEN's limit of 250 user octets rules out).
+#[inline(always)]
+fn gather(ud: &mut [u8; MAX_USER_DATA], at: usize, block: &[u8]) -> usize {
+    let data = &block[..block.len().saturating_sub(2)];
+    let Some(dst) = ud.get_mut(at..at + data.len()) else {
+        return 0;
+    };
+    dst.copy_from_slice(data);
+    data.len()
 }
 
 /// The link fields every event starts with.

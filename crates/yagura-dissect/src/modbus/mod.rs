@@ -21,7 +21,7 @@ pub mod wire;
 
 use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 
-use crate::emit::{Fields, Summary, emit, emit_identity, u};
+use crate::emit::{Fields, Summary, emit_identity, emit_to, u};
 use crate::stream::{Framing, Step, Stream};
 use crate::{Anomalies, Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
 use detail::Detail;
@@ -123,6 +123,7 @@ impl Framing for ModbusFraming {
         probe(data)
     }
 
+    #[inline(always)]
     fn step(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Step {
         let Some(n) = MbapFrame::frame_len(data) else {
             return Step::Need(MBAP_LEN + 1 - data.len());
@@ -134,16 +135,18 @@ impl Framing for ModbusFraming {
         let Some(f) = MbapFrame::new_checked(data) else {
             return Step::Need(n - data.len());
         };
-        // Matching only serves event fields: without events there is no table to keep.
-        let pending = if sink.wants_events() {
-            Some(&mut **self.pending.get_or_insert_with(Box::default))
-        } else {
-            None
-        };
+        // Asked once per PDU: the counting path below never builds event fields.
+        let events = sink.wants_events();
+        let response = dir == Direction::ToClient;
         if f.raw_function() & 0x7f == FunctionCode::UMAS.0 {
-            umas::pdu(&f, dir == Direction::ToClient, pending, sink);
+            // Matching only serves event fields: without events there is no table to keep.
+            let pending = events.then(|| &mut **self.pending.get_or_insert_with(Box::default));
+            umas::pdu(&f, response, pending, sink);
+        } else if events {
+            let pending = self.pending.get_or_insert_with(Box::default);
+            pdu(&f, response, Some(pending), true, sink);
         } else {
-            pdu(&f, dir, pending, sink);
+            count(&f, response, sink);
         }
         Step::Used(n)
     }
@@ -159,14 +162,16 @@ pub(crate) fn header_anomalies(f: &MbapFrame<'_>, a: &mut Anomalies) {
     }
 }
 
-/// Summarise and emit one framed PDU.
-fn pdu(f: &MbapFrame<'_>, dir: Direction, pending: Option<&mut Pending>, sink: &mut dyn PduSink) {
+/// The code, exception bit and decoded data of one framed (non-UMAS) PDU, and its summary:
+/// what [`count`] and [`pdu`] share. Always inlined, so that in [`count`] the compiler drops
+/// what only events use (addresses, quantities, the function name) and keeps the anomalies,
+/// the MEI type and the diagnostics sub-function that the operation class needs.
+#[inline(always)]
+fn summarise(f: &MbapFrame<'_>, response: bool) -> (Summary, u8, bool, Detail) {
     let raw = f.raw_function();
     let exception = raw & 0x80 != 0;
     let fc = raw & 0x7f;
-    let response = dir == Direction::ToClient;
-    let data = f.data();
-    let d = detail::decode(fc, exception, response, data);
+    let d = detail::decode(fc, exception, response, f.data());
     let mut s = Summary::new(NAME, response, f.bytes().len());
     s.function = Some(u32::from(fc));
     s.function_name = detail::function_name(fc, d.mei);
@@ -186,6 +191,41 @@ fn pdu(f: &MbapFrame<'_>, dir: Direction, pending: Option<&mut Pending>, sink: &
     if !s.anomalies.is_empty() {
         s.status = PduStatus::Malformed;
     }
+    (s, fc, exception, d)
+}
+
+/// Count one framed PDU when no event is wanted: no request table (matching only serves
+/// event fields) and no fields, except for an FC 43/14 answer, whose identity facts are
+/// reported either way: it goes through [`pdu`].
+#[inline(always)]
+fn count(f: &MbapFrame<'_>, response: bool, sink: &mut dyn PduSink) {
+    let (s, fc, exception, d) = summarise(f, response);
+    if is_device_id_answer(fc, response, exception, &d) {
+        pdu(f, response, None, false, sink);
+    } else {
+        emit_to(sink, false, &s, |_| {});
+    }
+}
+
+/// An FC 43/14 answer (Read Device Identification): it names the server's vendor, product
+/// and revision.
+#[inline(always)]
+fn is_device_id_answer(fc: u8, response: bool, exception: bool, d: &Detail) -> bool {
+    response && !exception && fc == 43 && d.mei == Some(wire::MEI_READ_DEVICE_ID)
+}
+
+/// Summarise and emit one framed PDU with its fields; `pending` (when events are wanted)
+/// matches responses to requests. Kept out of line: [`count`] inlines its own copy of
+/// [`summarise`], and only this one builds the whole [`Detail`].
+#[inline(never)]
+fn pdu(
+    f: &MbapFrame<'_>,
+    response: bool,
+    pending: Option<&mut Pending>,
+    events: bool,
+    sink: &mut dyn PduSink,
+) {
+    let (s, fc, exception, d) = summarise(f, response);
     let tid = f.transaction_id();
     let matched = match pending {
         Some(p) if !response && !exception => {
@@ -204,12 +244,10 @@ fn pdu(f: &MbapFrame<'_>, dir: Direction, pending: Option<&mut Pending>, sink: &
         _ => None,
     };
     let fill = |fields: &mut Fields| fill(fields, f, fc, response, exception, &d, matched);
-    if response && !exception && fc == 43 && d.mei == Some(wire::MEI_READ_DEVICE_ID) {
-        // Read Device Identification answers name the server's vendor, product, revision.
-        let events = sink.wants_events();
+    if is_device_id_answer(fc, response, exception, &d) {
         emit_identity(sink, events, &s, fill);
     } else {
-        emit(sink, &s, fill);
+        emit_to(sink, events, &s, fill);
     }
 }
 

@@ -523,3 +523,59 @@ mod props {
         }
     }
 }
+
+/// Counts as the events would give them: what [`PduCount`](crate::PduCount) keeps.
+fn as_counts(events: &[yagura_core::PduEvent]) -> Vec<crate::PduCount> {
+    events
+        .iter()
+        .map(|e| crate::PduCount {
+            protocol: e.protocol,
+            operation: e.operation,
+            response: e.response,
+            anomalies: e.anomalies.len() as u32,
+        })
+        .collect()
+}
+
+/// The counting path (`count`, which inlines its own copy of `summarise` and `decode`) and
+/// the event path (`pdu`) must agree on every counted fact, for every function code (with
+/// and without the exception bit), both directions, and data of many lengths and contents.
+#[test]
+fn counting_path_matches_events() {
+    let mut frames = Vec::new();
+    for raw in 0..=255u8 {
+        for len in 0..=24usize {
+            for fill in [0x00u8, 0x01, 0x04, 0x0e, 0xff] {
+                let mut data: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i as u8)).collect();
+                if let Some(b) = data.first_mut() {
+                    // A plausible byte count or MEI type first, now and then.
+                    *b = if fill == 0x0e {
+                        14
+                    } else {
+                        (len as u8).saturating_sub(1)
+                    };
+                }
+                let mbap_len = (2 + len) as u16;
+                let mut f = vec![0x12, 0x34, 0, 0];
+                f.extend_from_slice(&mbap_len.to_be_bytes());
+                f.push(1);
+                f.push(raw);
+                f.extend_from_slice(&data);
+                frames.push(f);
+            }
+        }
+    }
+    for dir in [Direction::ToServer, Direction::ToClient] {
+        let mut with_events = ModbusDissector::new(false);
+        let mut counting = ModbusDissector::new(false);
+        let mut e = VecSink::default();
+        let mut c = VecSink::counting();
+        for f in &frames {
+            with_events.parse(f, dir, &mut e);
+            counting.parse(f, dir, &mut c);
+        }
+        assert_eq!(e.events.len(), frames.len());
+        assert_eq!(c.counted_full, as_counts(&e.events), "{dir:?}");
+        assert_eq!(c.facts, e.facts, "{dir:?}");
+    }
+}

@@ -153,8 +153,20 @@ pub const FILE_REFERENCE_TYPE: u8 = 6;
 /// (65–72, 100–110), or Schneider's UMAS carrier (90)? Anything else is reserved or
 /// unassigned and flagged `unknown_function`.
 pub fn is_assigned(fc: u8) -> bool {
-    FunctionCode(fc).name().is_some() || matches!(fc, 65..=72 | 100..=110)
+    ASSIGNED[usize::from(fc)]
 }
+
+/// [`is_assigned`] for every code, tabulated at compile time (asked for every PDU).
+const ASSIGNED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let fc = i as u8;
+        t[i] = FunctionCode(fc).name().is_some() || matches!(fc, 65..=72 | 100..=110);
+        i += 1;
+    }
+    t
+};
 
 open_enum! {
     /// FC 8 Diagnostics sub-function codes (6.8.1).
