@@ -274,7 +274,8 @@ fn pi_parts(param: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Operation class of a Job/Ack_Data function; `pi` is the PI service name when visible.
-#[inline]
+/// Inlined into `JobInfo::parse`, where the function is mostly known to be Read/Write Var.
+#[inline(always)]
 pub fn operation(f: Function, pi: Option<&[u8]>, start: Option<StartMode>) -> OperationClass {
     use OperationClass as O;
     match f {
