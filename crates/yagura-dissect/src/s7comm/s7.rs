@@ -10,7 +10,7 @@ use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 use super::szl;
 use super::wire::{self, BlockId, Function, Item, Rosctr, S7Header};
 use crate::bytes::{be16, u8_at};
-use crate::emit::{Fields, Summary, emit, emit_identity, u};
+use crate::emit::{Fields, Summary, emit_identity, emit_to, u};
 use crate::{Anomalies, Anomaly, PduSink};
 
 /// Bound on the Jobs awaiting their Ack/Ack_Data in one flow (S7 negotiates at most a few
@@ -50,6 +50,46 @@ impl PiName {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
+}
+
+/// What counting a Job (or its answer) needs: the function, its operation class, and whether
+/// a Read/Write Var's items overran the parameter. Four bytes: this is all the pending-Job
+/// table keeps when no event is built, so remembering and matching a Job stays cheap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobClass {
+    /// Function code.
+    pub function: Option<u8>,
+    /// Operation class (PI services by name).
+    pub operation: OperationClass,
+    /// Read/Write Var: the items do not fit in the parameter.
+    pub truncated: bool,
+}
+
+impl JobClass {
+    const NONE: JobClass = JobClass {
+        function: None,
+        operation: OperationClass::Other,
+        truncated: false,
+    };
+
+    /// This answer's own class, completed by the Job it answers (see [`JobInfo::answering`],
+    /// which must agree: a debug assertion there ties the two).
+    fn answering(self, req: Option<JobClass>) -> JobClass {
+        match req {
+            Some(r) if !reused_ref(self.function, r.function) => JobClass {
+                function: r.function,
+                operation: r.operation,
+                truncated: false,
+            },
+            _ => self,
+        }
+    }
+}
+
+/// An answer whose own function differs from its Job's: the PDU reference was reused for
+/// another function, and the answer is trusted alone.
+fn reused_ref(own: Option<u8>, job: Option<u8>) -> bool {
+    own.is_some() && own != job
 }
 
 /// What a Job (or Ack_Data) parameter says, kept to describe the answer to a Job.
@@ -101,6 +141,11 @@ impl JobInfo {
         };
         let f = Function(fc);
         j.function = Some(fc);
+        // The PI service (or PLC stop service) name. Its class is taken from the whole name:
+        // the same as from the kept `PiName` (the names and prefixes `operation` looks for
+        // are shorter than `PI_NAME_MAX`), and `j` is not borrowed, so that it can live in
+        // registers when only its class is used.
+        let mut pi = None;
         match f {
             Function::READ_VAR | Function::WRITE_VAR => {
                 j.item_count = u8_at(param, 1);
@@ -140,7 +185,7 @@ impl JobInfo {
             }
             Function::PI_SERVICE if request => {
                 if let Some((block, name)) = pi_parts(param) {
-                    j.pi = Some(PiName::new(name));
+                    pi = Some(name);
                     match name {
                         b"_INSE" | b"_DELE" => {
                             // Block count, a byte, then 8-character block names.
@@ -160,7 +205,7 @@ impl JobInfo {
             Function::PLC_STOP if request => {
                 // Function, 5 bytes, then a length-prefixed service name.
                 let n = u8_at(param, 6).unwrap_or(0) as usize;
-                j.pi = param.get(7..7 + n).map(PiName::new);
+                pi = param.get(7..7 + n);
             }
             Function::SETUP_COMMUNICATION => {
                 if let (Some(a), Some(b), Some(c)) =
@@ -171,17 +216,37 @@ impl JobInfo {
             }
             _ => {}
         }
-        j.operation = operation(f, j.pi.as_ref().map(PiName::as_bytes), j.start_mode);
+        j.pi = pi.map(PiName::new);
+        j.operation = operation(f, pi, j.start_mode);
         j
+    }
+
+    /// The part counting needs.
+    #[inline(always)]
+    pub fn class(&self) -> JobClass {
+        JobClass {
+            function: self.function,
+            operation: self.operation,
+            truncated: self.truncated,
+        }
     }
 
     /// This Ack_Data's own parameter, completed by the Job it answers.
     fn answering(self, req: Option<JobInfo>) -> JobInfo {
+        let a = self.answering_full(req);
+        debug_assert_eq!(
+            a.class(),
+            self.class().answering(req.map(|r| r.class())),
+            "counting and events must match an answer to its Job alike"
+        );
+        a
+    }
+
+    fn answering_full(self, req: Option<JobInfo>) -> JobInfo {
         let Some(r) = req else {
             return self;
         };
-        if self.function.is_some() && self.function != r.function {
-            // A PDU reference reused for another function: trust the answer alone.
+        if reused_ref(self.function, r.function) {
             return self;
         }
         JobInfo {
@@ -209,6 +274,8 @@ fn pi_parts(param: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Operation class of a Job/Ack_Data function; `pi` is the PI service name when visible.
+/// Inlined into `JobInfo::parse`, where the function is mostly known to be Read/Write Var.
+#[inline(always)]
 pub fn operation(f: Function, pi: Option<&[u8]>, start: Option<StartMode>) -> OperationClass {
     use OperationClass as O;
     match f {
@@ -259,50 +326,125 @@ pub fn userdata_operation(group: u8, sub: u8, szl_id: Option<u16>) -> OperationC
     }
 }
 
-/// Per-flow S7comm state: outstanding Jobs and the SZL read being continued.
-#[derive(Debug, Default)]
-pub(crate) struct S7State {
-    /// (direction index of the Job, PDU reference, what it said), oldest first.
-    pending: Vec<(u8, u16, JobInfo)>,
-    /// SZL id, index, sequence number and record length of the Read SZL answer whose
-    /// further data units are being fetched. Kept over capture gaps (the ITI captures have
-    /// holes between every PDU); a lost continuation is recovered from when the same SZL is
-    /// answered again.
-    szl_current: Option<(u16, u16, u8, u16)>,
-    /// The data units of that response so far (filled only when events are wanted, at most
-    /// [`MAX_SZL`] bytes; the capacity is kept for the next one).
-    szl_buf: Vec<u8>,
+/// What the pending-Job table keeps of a Job: all of it ([`JobInfo`]) when events are built,
+/// only its [`JobClass`] when PDUs are only counted.
+trait Remembered: Copy {
+    const NONE: Self;
+    /// The part of a parsed parameter kept.
+    fn of(j: JobInfo) -> Self;
+    /// An answer's own parameter, completed by the Job it answers.
+    fn answering(self, req: Option<Self>) -> Self;
 }
 
-/// Bound on a reassembled SZL response (an SZL holds at most a few KiB).
-pub const MAX_SZL: usize = 16 * 1024;
+impl Remembered for JobInfo {
+    const NONE: JobInfo = JobInfo::NONE;
+    #[inline(always)]
+    fn of(j: JobInfo) -> JobInfo {
+        j
+    }
+    #[inline(always)]
+    fn answering(self, req: Option<JobInfo>) -> JobInfo {
+        JobInfo::answering(self, req)
+    }
+}
 
-impl S7State {
-    fn remember(&mut self, dir: Direction, pdu_ref: u16, job: JobInfo) {
+impl Remembered for JobClass {
+    const NONE: JobClass = JobClass::NONE;
+    #[inline(always)]
+    fn of(j: JobInfo) -> JobClass {
+        j.class()
+    }
+    #[inline(always)]
+    fn answering(self, req: Option<JobClass>) -> JobClass {
+        JobClass::answering(self, req)
+    }
+}
+
+/// Jobs awaiting their Ack/Ack_Data: (direction index of the Job, PDU reference, what is kept
+/// of it), oldest first, at most [`MAX_PENDING`].
+#[derive(Debug)]
+struct Pending<T>(Vec<(u8, u16, T)>);
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending(Vec::new())
+    }
+}
+
+impl<T: Copy> Pending<T> {
+    fn remember(&mut self, dir: Direction, pdu_ref: u16, job: T) {
         let d = dir.index() as u8;
         if let Some(p) = self
-            .pending
+            .0
             .iter_mut()
             .find(|(pd, r, _)| *pd == d && *r == pdu_ref)
         {
             p.2 = job;
             return;
         }
-        if self.pending.len() >= MAX_PENDING {
-            self.pending.remove(0);
+        if self.0.len() >= MAX_PENDING {
+            self.0.remove(0);
         }
-        self.pending.push((d, pdu_ref, job));
+        self.0.push((d, pdu_ref, job));
     }
 
-    fn answer(&mut self, dir: Direction, pdu_ref: u16) -> Option<JobInfo> {
+    fn answer(&mut self, dir: Direction, pdu_ref: u16) -> Option<T> {
         let d = dir.index() as u8;
         let i = self
-            .pending
+            .0
             .iter()
             .rposition(|(pd, r, _)| *pd != d && *r == pdu_ref)?;
-        Some(self.pending.remove(i).2)
+        // Usually the newest Job is answered (one outstanding at a time): pop it rather
+        // than call memmove for nothing.
+        if i + 1 == self.0.len() {
+            return self.0.pop().map(|p| p.2);
+        }
+        Some(self.0.remove(i).2)
+    }
+
+    /// Match a Job, Ack or Ack_Data (`rosctr`, parameter `param`) with the table: a Job is
+    /// remembered, an answer takes (and completes its own parameter with) its Job. Inlined,
+    /// so that with `T` = [`JobClass`] what only events need is not computed.
+    #[inline(always)]
+    fn matched(&mut self, rosctr: Rosctr, param: &[u8], dir: Direction, pdu_ref: u16) -> T
+    where
+        T: Remembered,
+    {
+        if rosctr == Rosctr::JOB {
+            let j = T::of(JobInfo::parse(param, true));
+            self.remember(dir, pdu_ref, j);
+            return j;
+        }
+        let own = if rosctr == Rosctr::ACK_DATA {
+            T::of(JobInfo::parse(param, false))
+        } else {
+            T::NONE
+        };
+        own.answering(self.answer(dir, pdu_ref))
     }
 }
+
+/// Per-flow S7comm state: outstanding Jobs and the SZL read being continued.
+#[derive(Debug, Default)]
+pub(crate) struct S7State {
+    /// Outstanding Jobs in full, when events are built.
+    jobs: Pending<JobInfo>,
+    /// Outstanding Jobs' classes, when PDUs are only counted. A sink's
+    /// [`PduSink::wants_events`] does not change during a run, so a flow uses one of the
+    /// two tables; were it to change, answers would go unmatched, as after a capture hole.
+    classes: Pending<JobClass>,
+    /// SZL id, index, sequence number and record length of the Read SZL answer whose
+    /// further data units are being fetched. Kept over capture gaps (the ITI captures have
+    /// holes between every PDU); a lost continuation is recovered from when the same SZL is
+    /// answered again.
+    szl_current: Option<(u16, u16, u8, u16)>,
+    /// The data units of that response so far (at most [`MAX_SZL`] bytes; the capacity is
+    /// kept for the next one).
+    szl_buf: Vec<u8>,
+}
+
+/// Bound on a reassembled SZL response (an SZL holds at most a few KiB).
+pub const MAX_SZL: usize = 16 * 1024;
 
 /// Summarise and emit one S7comm PDU (`p` starts with 0x32).
 pub(crate) fn pdu(
@@ -312,6 +454,7 @@ pub(crate) fn pdu(
     st: &mut S7State,
     sink: &mut dyn PduSink,
 ) {
+    let events = sink.wants_events();
     let Some(h) = S7Header::new_checked(p) else {
         let s = Summary::malformed(
             "s7comm",
@@ -319,7 +462,7 @@ pub(crate) fn pdu(
             p.len(),
             Anomaly::Truncated,
         );
-        emit(sink, &s, |_| {});
+        emit_to(sink, events, &s, |_| {});
         return;
     };
     let rosctr = h.rosctr();
@@ -340,17 +483,51 @@ pub(crate) fn pdu(
         s.status = PduStatus::Exception;
     }
     match rosctr {
-        Rosctr::JOB | Rosctr::ACK | Rosctr::ACK_DATA => job_pdu(h, s, error, dir, st, sink),
-        Rosctr::USERDATA => userdata_pdu(h, s, dir, st, sink),
+        Rosctr::JOB | Rosctr::ACK | Rosctr::ACK_DATA if events => {
+            job_event(h, s, error, dir, &mut st.jobs, sink);
+        }
+        Rosctr::JOB | Rosctr::ACK | Rosctr::ACK_DATA => {
+            let class = st.classes.matched(rosctr, h.param(), dir, h.pdu_ref());
+            classify(&mut s, rosctr, class);
+            finish(&mut s);
+            emit_to(sink, false, &s, |_| {});
+        }
+        Rosctr::USERDATA => userdata_pdu(h, s, events, dir, st, sink),
         _ => {
-            if !s.anomalies.is_empty() {
-                s.status = PduStatus::Malformed;
-            }
-            emit(sink, &s, |fields| {
+            finish(&mut s);
+            emit_to(sink, events, &s, |fields| {
                 fields.push(("rosctr", u(rosctr.0)));
                 fields.push(("pdu_ref", u(h.pdu_ref())));
             });
         }
+    }
+}
+
+/// The last word on a PDU's status: any anomaly makes it malformed.
+fn finish(s: &mut Summary) {
+    if !s.anomalies.is_empty() {
+        s.status = PduStatus::Malformed;
+    }
+}
+
+/// Function, operation class and anomalies of a Job, Ack or Ack_Data from its (matched)
+/// class: all that counting needs, and the common part of its event.
+#[inline(always)]
+fn classify(s: &mut Summary, rosctr: Rosctr, class: JobClass) {
+    if class.truncated {
+        s.anomalies.set(Anomaly::Truncated);
+    }
+    if let Some(fc) = class.function {
+        let f = Function(fc);
+        s.function = Some(u32::from(fc));
+        s.function_name = f.name();
+        s.operation = class.operation;
+        if f.name().is_none() {
+            s.anomalies.set(Anomaly::UnknownFunction);
+        }
+    } else if rosctr != Rosctr::ACK {
+        // A Job or Ack_Data without a parameter.
+        s.anomalies.set(Anomaly::Truncated);
     }
 }
 
@@ -389,62 +566,35 @@ fn answer_return_code(f: Function, data: &[u8], items: u8) -> Option<u8> {
     first
 }
 
-/// Job, Ack or Ack_Data.
-fn job_pdu(
+/// The event of a Job, Ack or Ack_Data (counting takes the short way in [`pdu`]).
+fn job_event(
     h: S7Header<'_>,
     mut s: Summary,
     error: Option<(u8, u8)>,
     dir: Direction,
-    st: &mut S7State,
+    jobs: &mut Pending<JobInfo>,
     sink: &mut dyn PduSink,
 ) {
     let rosctr = h.rosctr();
     let pdu_ref = h.pdu_ref();
     let param = h.param();
-    let info = if rosctr == Rosctr::JOB {
-        let j = JobInfo::parse(param, true);
-        st.remember(dir, pdu_ref, j);
-        j
-    } else {
-        let own = if rosctr == Rosctr::ACK_DATA {
-            JobInfo::parse(param, false)
-        } else {
-            JobInfo::NONE
-        };
-        own.answering(st.answer(dir, pdu_ref))
-    };
-    if info.truncated {
-        s.anomalies.set(Anomaly::Truncated);
-    }
+    let info = jobs.matched(rosctr, param, dir, pdu_ref);
+    classify(&mut s, rosctr, info.class());
+    // The items' return codes only set the status and a field of the event: counting
+    // does not need them.
     let mut rc = None;
-    if let Some(fc) = info.function {
-        let f = Function(fc);
-        s.function = Some(u32::from(fc));
-        s.function_name = f.name();
-        s.operation = info.operation;
-        if f.name().is_none() {
-            s.anomalies.set(Anomaly::UnknownFunction);
+    if let Some(f) = info.function.map(Function)
+        && rosctr == Rosctr::ACK_DATA
+        && matches!(f, Function::READ_VAR | Function::WRITE_VAR)
+    {
+        let items = u8_at(param, 1).unwrap_or(0);
+        rc = answer_return_code(f, h.data(), items);
+        if rc.is_some_and(|c| c != RC_SUCCESS) {
+            s.status = PduStatus::Exception;
         }
-        // The items' return codes only set the status and a field of the event: counting
-        // does not need them.
-        if rosctr == Rosctr::ACK_DATA
-            && matches!(f, Function::READ_VAR | Function::WRITE_VAR)
-            && sink.wants_events()
-        {
-            let items = u8_at(param, 1).unwrap_or(0);
-            rc = answer_return_code(f, h.data(), items);
-            if rc.is_some_and(|c| c != RC_SUCCESS) {
-                s.status = PduStatus::Exception;
-            }
-        }
-    } else if rosctr != Rosctr::ACK {
-        // A Job or Ack_Data without a parameter.
-        s.anomalies.set(Anomaly::Truncated);
     }
-    if !s.anomalies.is_empty() {
-        s.status = PduStatus::Malformed;
-    }
-    emit(sink, &s, |fields| {
+    finish(&mut s);
+    emit_to(sink, true, &s, |fields| {
         fields.push(("rosctr", u(rosctr.0)));
         fields.push(("pdu_ref", u(pdu_ref)));
         if let Some((c, e)) = error {
@@ -520,6 +670,7 @@ fn block_fields(b: &BlockId, fields: &mut Fields) {
 fn userdata_pdu(
     h: S7Header<'_>,
     mut s: Summary,
+    events: bool,
     dir: Direction,
     st: &mut S7State,
     sink: &mut dyn PduSink,
@@ -532,7 +683,7 @@ fn userdata_pdu(
     if param.len() < 8 {
         s.anomalies.set(Anomaly::BadHeader);
         s.status = PduStatus::Malformed;
-        emit(sink, &s, |fields| {
+        emit_to(sink, events, &s, |fields| {
             fields.push(("rosctr", u(rosctr.0)));
             fields.push(("pdu_ref", u(pdu_ref)));
         });
@@ -616,9 +767,7 @@ fn userdata_pdu(
     if perr.is_some_and(|e| e != 0) {
         s.status = PduStatus::Exception;
     }
-    if !s.anomalies.is_empty() {
-        s.status = PduStatus::Malformed;
-    }
+    finish(&mut s);
     let response = kind == 8;
     // A Read SZL answer may identify the CPU: its fields are built, and its identity
     // facts reported, whether or not events are wanted. Other PDUs only count.
@@ -669,10 +818,9 @@ fn userdata_pdu(
         userdata_details(g, sub, kind, payload, fields);
     };
     if identity {
-        let events = sink.wants_events();
         emit_identity(sink, events, &s, fill);
     } else {
-        emit(sink, &s, fill);
+        emit_to(sink, events, &s, fill);
     }
 }
 
