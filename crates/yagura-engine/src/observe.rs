@@ -134,8 +134,15 @@ impl Equivalent<FactKey> for FactRef<'_> {
         self.host == k.host
             && self.attribute == k.attribute
             && self.value == k.value
-            && self.protocol == k.protocol
+            && same_text(self.protocol, k.protocol)
     }
+}
+
+/// `a == b` for protocol names, which are mostly the very same literal: equal pointers
+/// and lengths settle it without comparing the bytes.
+#[inline]
+fn same_text(a: &'static str, b: &'static str) -> bool {
+    std::ptr::eq(a, b) || a == b
 }
 
 /// When a fact was seen: first and last (time, packet index), and how often.

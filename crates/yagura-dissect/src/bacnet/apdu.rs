@@ -186,7 +186,8 @@ struct Bad;
 
 type R<T> = Result<T, Bad>;
 
-/// One tag header (20.2.1).
+/// One tag header (20.2.1). Small enough (with its `Result`) to travel in registers: a
+/// ReadProperty answer reads some eight tags, each once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tag {
     number: u8,
@@ -197,9 +198,16 @@ struct Tag {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     /// Primitive data of this many octets (application BOOLEAN: 0, its value in the LVT).
-    Data(usize),
+    Data(u32),
     Opening,
     Closing,
+}
+
+impl Tag {
+    /// Context closing tag `number`?
+    fn closes(self, number: u8) -> bool {
+        self.context && self.number == number && self.kind == Kind::Closing
+    }
 }
 
 /// A cursor over a service body.
@@ -219,23 +227,40 @@ impl<'a> Cur<'a> {
         Ok(v)
     }
 
-    fn take(&mut self, n: usize) -> R<&'a [u8]> {
-        let end = self.i.checked_add(n).ok_or(Bad)?;
+    fn take(&mut self, n: u32) -> R<&'a [u8]> {
+        let end = self.i.checked_add(n as usize).ok_or(Bad)?;
         let s = self.b.get(self.i..end).ok_or(Bad)?;
         self.i = end;
         Ok(s)
     }
 
-    fn peek_tag(&self) -> R<Tag> {
-        Cur {
-            b: self.b,
-            i: self.i,
-        }
-        .tag()
-    }
-
+    #[inline]
     fn tag(&mut self) -> R<Tag> {
         let t = self.byte()?;
+        let context = t & 0x08 != 0;
+        let number = t >> 4;
+        let lvt = t & 0x07;
+        // The common one-octet header: tag number below 15 and a length below 5, or a
+        // context opening/closing tag. The rest (extended numbers and lengths, application
+        // BOOLEAN, invalid LVTs) takes the general path, which also handles these.
+        if number != 15 && (lvt < 5 || context && lvt >= 6) && (context || number != 1) {
+            let kind = match lvt {
+                6 => Kind::Opening,
+                7 => Kind::Closing,
+                n => Kind::Data(u32::from(n)),
+            };
+            return Ok(Tag {
+                number,
+                context,
+                kind,
+            });
+        }
+        self.tag_rest(t)
+    }
+
+    /// [`Cur::tag`] after its first octet `t`, in general.
+    #[inline(never)]
+    fn tag_rest(&mut self, t: u8) -> R<Tag> {
         let context = t & 0x08 != 0;
         let mut number = t >> 4;
         if number == 15 {
@@ -253,12 +278,12 @@ impl<'a> Cur<'a> {
                     }
                     n => u32::from(n),
                 };
-                Kind::Data(n as usize)
+                Kind::Data(n)
             }
             // Application BOOLEAN carries its value in the LVT and has no content octets.
             _ if !context && number == 1 => Kind::Data(0),
             6 | 7 => return Err(Bad),
-            n => Kind::Data(usize::from(n)),
+            n => Kind::Data(u32::from(n)),
         };
         Ok(Tag {
             number,
@@ -281,11 +306,32 @@ impl<'a> Cur<'a> {
         if d.is_empty() || d.len() > 4 {
             return Err(Bad);
         }
-        Ok(d.iter().fold(0, |v, &b| (v << 8) | u32::from(b)))
+        Ok(be_uint(d))
     }
 
     /// The next tag must be `context`/`number` with primitive data: its unsigned value.
+    #[inline]
     fn expect_unsigned(&mut self, context: bool, number: u8) -> R<u32> {
+        // The usual encoding, read directly: a one-octet header naming exactly this tag with
+        // 1 to 4 content octets (not an application BOOLEAN, whose LVT is its value).
+        // Anything else takes the general reader, which agrees on this case (tested).
+        if number < 15 && (context || number != 1) {
+            let header = (number << 4) | (u8::from(context) << 3);
+            if let Some(&h) = self.b.get(self.i)
+                && h & 0xf8 == header
+                && (1..=4).contains(&(h & 0x07))
+                && let Some(d) = self.b.get(self.i + 1..self.i + 1 + usize::from(h & 0x07))
+            {
+                self.i += 1 + d.len();
+                return Ok(be_uint(d));
+            }
+        }
+        self.expect_unsigned_general(context, number)
+    }
+
+    /// [`Cur::expect_unsigned`] for any encoding.
+    #[inline(never)]
+    fn expect_unsigned_general(&mut self, context: bool, number: u8) -> R<u32> {
         let t = self.tag()?;
         if t.context != context || t.number != number {
             return Err(Bad);
@@ -303,10 +349,9 @@ impl<'a> Cur<'a> {
         }
     }
 
-    /// Skips one element: a primitive value, or a constructed one up to its matching
-    /// closing tag.
-    fn skip_element(&mut self) -> R<()> {
-        let t = self.tag()?;
+    /// Skips the rest of an element whose tag `t` was just read: a primitive value's
+    /// content, or a constructed value up to its matching closing tag.
+    fn skip_element_after(&mut self, t: Tag) -> R<()> {
         match t.kind {
             Kind::Data(_) => self.data(t).map(|_| ()),
             Kind::Closing => Err(Bad),
@@ -328,36 +373,39 @@ impl<'a> Cur<'a> {
     }
 
     /// The elements up to context closing tag `number` (consumed): the first, decoded if it
-    /// is an unsigned or a character string.
+    /// is an unsigned or a character string. Each tag header is read once.
     fn value_until_closing(&mut self, number: u8) -> R<Value<'a>> {
         let mut first = None;
         loop {
-            let t = self.peek_tag()?;
-            if t.context && t.kind == Kind::Closing && t.number == number {
-                self.tag()?;
+            let t = self.tag()?;
+            if t.closes(number) {
                 return Ok(first.unwrap_or(Value::Other));
             }
-            if first.is_none() && !t.context {
-                let at = self.i;
-                let t = self.tag()?;
-                first = Some(match (t.number, t.kind) {
-                    (2, Kind::Data(_)) => Value::Unsigned(self.unsigned(t)?),
-                    (7, Kind::Data(_)) => {
-                        let d = self.data(t)?;
-                        let (&charset, bytes) = d.split_first().ok_or(Bad)?;
-                        Value::Text(CharString { charset, bytes })
-                    }
-                    _ => {
-                        self.i = at;
-                        self.skip_element()?;
-                        Value::Other
-                    }
-                });
-            } else {
-                first.get_or_insert(Value::Other);
-                self.skip_element()?;
-            }
+            let v = match (first.is_none() && !t.context, t.number, t.kind) {
+                (true, 2, Kind::Data(_)) => Value::Unsigned(self.unsigned(t)?),
+                (true, 7, Kind::Data(_)) => {
+                    let d = self.data(t)?;
+                    let (&charset, bytes) = d.split_first().ok_or(Bad)?;
+                    Value::Text(CharString { charset, bytes })
+                }
+                _ => {
+                    self.skip_element_after(t)?;
+                    Value::Other
+                }
+            };
+            first.get_or_insert(v);
         }
+    }
+}
+
+/// A big-endian unsigned of 1 to 4 octets (0 for others; callers check the length).
+fn be_uint(d: &[u8]) -> u32 {
+    match *d {
+        [a] => u32::from(a),
+        [a, b] => u32::from(u16::from_be_bytes([a, b])),
+        [a, b, c] => u32::from_be_bytes([0, a, b, c]),
+        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
+        _ => 0,
     }
 }
 
@@ -406,11 +454,14 @@ fn read_property_ack<'a>(body: &'a [u8], info: &mut Info<'a>) -> R<()> {
     info.object = Some(object);
     let property = c.expect_unsigned(true, 1)?;
     info.property = Some(property);
-    let t = c.peek_tag()?;
+    let mut t = c.tag()?;
     if t.context && t.number == 2 && matches!(t.kind, Kind::Data(_)) {
-        c.expect_unsigned(true, 2)?;
+        c.unsigned(t)?;
+        t = c.tag()?;
     }
-    c.expect(Kind::Opening, 3)?;
+    if !(t.context && t.number == 3 && t.kind == Kind::Opening) {
+        return Err(Bad);
+    }
     let v = c.value_until_closing(3)?;
     record(info, object, property, v);
     Ok(())
@@ -451,4 +502,152 @@ fn read_property_multiple_ack<'a>(body: &'a [u8], info: &mut Info<'a>) -> R<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The one-octet fast path of [`Cur::tag`] agrees with the general reader for every
+    /// first octet (whatever follows).
+    #[test]
+    fn tag_fast_path_agrees_with_the_general_reader() {
+        for t in 0..=255u8 {
+            for rest in [[0u8; 6], [0xff; 6], [254, 1, 2, 3, 4, 5]] {
+                let mut b = vec![t];
+                b.extend_from_slice(&rest);
+                let mut fast = Cur { b: &b, i: 0 };
+                let mut general = Cur { b: &b, i: 1 };
+                assert_eq!(
+                    fast.tag().ok(),
+                    general.tag_rest(t).ok(),
+                    "first octet {t:#04x}"
+                );
+                assert_eq!(fast.i, general.i, "first octet {t:#04x}");
+            }
+        }
+    }
+
+    /// The direct read of [`Cur::expect_unsigned`] agrees with the general reader.
+    fn expect_agrees(b: &[u8], context: bool, number: u8) {
+        let mut direct = Cur { b, i: 0 };
+        let mut general = Cur { b, i: 0 };
+        let x = direct.expect_unsigned(context, number).ok();
+        let y = general
+            .tag()
+            .and_then(|t| {
+                if t.context != context || t.number != number {
+                    return Err(Bad);
+                }
+                general.unsigned(t)
+            })
+            .ok();
+        assert_eq!(x, y, "{b:02x?} {context} {number}");
+        if x.is_some() {
+            assert_eq!(direct.i, general.i, "{b:02x?}");
+        }
+    }
+
+    #[test]
+    fn expect_unsigned_agrees_for_every_header() {
+        for h in 0..=255u8 {
+            for rest in [[0u8; 6], [0xff; 6], [3, 1, 2, 3, 4, 5], [1, 7, 0, 0, 0, 0]] {
+                let mut b = vec![h];
+                b.extend_from_slice(&rest);
+                for n in 1..b.len() {
+                    for (context, number) in [
+                        (true, 0),
+                        (true, 1),
+                        (false, 1),
+                        (false, 2),
+                        (false, 9),
+                        (false, 15),
+                        (true, 15),
+                    ] {
+                        expect_agrees(&b[..n], context, number);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The value reader as it was, peeking every tag and reading it again: the reference
+    /// for [`Cur::value_until_closing`], which reads each header once.
+    fn value_until_closing_peeking<'a>(c: &mut Cur<'a>, number: u8) -> R<Value<'a>> {
+        let peek = |c: &Cur<'a>| Cur { b: c.b, i: c.i }.tag();
+        let skip_element = |c: &mut Cur<'a>| {
+            let t = c.tag()?;
+            c.skip_element_after(t)
+        };
+        let mut first = None;
+        loop {
+            let t = peek(c)?;
+            if t.context && t.kind == Kind::Closing && t.number == number {
+                c.tag()?;
+                return Ok(first.unwrap_or(Value::Other));
+            }
+            if first.is_none() && !t.context {
+                let at = c.i;
+                let t = c.tag()?;
+                first = Some(match (t.number, t.kind) {
+                    (2, Kind::Data(_)) => Value::Unsigned(c.unsigned(t)?),
+                    (7, Kind::Data(_)) => {
+                        let d = c.data(t)?;
+                        let (&charset, bytes) = d.split_first().ok_or(Bad)?;
+                        Value::Text(CharString { charset, bytes })
+                    }
+                    _ => {
+                        c.i = at;
+                        skip_element(c)?;
+                        Value::Other
+                    }
+                });
+            } else {
+                first.get_or_insert(Value::Other);
+                skip_element(c)?;
+            }
+        }
+    }
+
+    fn agree(b: &[u8], number: u8) {
+        let mut once = Cur { b, i: 0 };
+        let mut peeking = Cur { b, i: 0 };
+        let (x, y) = (
+            once.value_until_closing(number).ok(),
+            value_until_closing_peeking(&mut peeking, number).ok(),
+        );
+        assert_eq!(x, y, "{b:02x?}");
+        if x.is_some() {
+            assert_eq!(once.i, peeking.i, "{b:02x?}");
+        }
+    }
+
+    #[test]
+    fn value_reader_agrees_on_real_values() {
+        // An unsigned, a string, a constructed value, an empty value, a context tag first.
+        for hex in [
+            "2201f43f",
+            "750600414243443f",
+            "1e21012f3f",
+            "3f",
+            "0901213f",
+            "2201f4750400413f",
+        ] {
+            agree(&crate::testutil::hex(hex), 3);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn value_reader_agrees_with_the_peeking_one(
+            number in 0u8..6,
+            b in proptest::collection::vec(
+                prop_oneof![any::<u8>(), Just(0x3f), Just(0x3e), Just(0x21), Just(0x75)],
+                0..40,
+            ),
+        ) {
+            agree(&b, number);
+        }
+    }
 }

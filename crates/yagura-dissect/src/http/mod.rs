@@ -186,12 +186,63 @@ impl Dissector for HttpDissector {
     }
 }
 
-/// Offset just past the blank line ending a head.
+/// Offset just past the blank line ending a head (one starting before [`MAX_HEAD`]).
 fn head_end(d: &[u8]) -> Option<usize> {
-    d.windows(4)
-        .take(MAX_HEAD)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 4)
+    // Each CR found eight bytes at a time, then checked for CRLF CRLF.
+    let mut from = 0;
+    while let Some(p) = find_byte(&d[from..], b'\r').map(|p| from + p) {
+        if p >= MAX_HEAD {
+            return None;
+        }
+        if d.get(p..p + 4) == Some(b"\r\n\r\n") {
+            return Some(p + 4);
+        }
+        from = p + 1;
+    }
+    None
+}
+
+/// Offset of the first `b` in `s` (`s.iter().position(|&c| c == b)`), eight bytes at a
+/// time: heads are hundreds of bytes, scanned for line ends.
+fn find_byte(s: &[u8], b: u8) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let pattern = u64::from_ne_bytes([b; 8]);
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) ^ pattern;
+        // The lowest flagged byte is the first zero byte of `x` (flags above it may be
+        // false, never below).
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b)
+        .map(|p| at + p)
+}
+
+/// The pieces of `h` between line feeds (`h.split(|&b| b == b'\n')`).
+fn lines(h: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(h);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match find_byte(r, b'\n') {
+            Some(p) => {
+                rest = Some(&r[p + 1..]);
+                Some(&r[..p])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// Can `data`, a head whose end has not arrived yet, be the start of one that [`head`]
@@ -254,9 +305,9 @@ fn head(
         scan: None,
     };
     let mut headers = ident::Headers::default();
-    for field in h.split(|&b| b == b'\n').skip(1).take(256) {
+    for field in lines(h).skip(1).take(256) {
         let field = field.strip_suffix(b"\r").unwrap_or(field);
-        let Some(colon) = field.iter().position(|&b| b == b':') else {
+        let Some(colon) = find_byte(field, b':') else {
             continue;
         };
         let (k, v) = (&field[..colon], field[colon + 1..].trim_ascii());
@@ -663,7 +714,36 @@ mod tests {
         );
     }
 
+    /// Bytes mostly of a head's structure: CR, LF, colons, letters.
+    fn heady() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                Just(b'\r'),
+                Just(b'\n'),
+                Just(b':'),
+                Just(b'a'),
+                any::<u8>()
+            ],
+            0..120,
+        )
+    }
+
     proptest::proptest! {
+        /// The word-at-a-time scans agree with the plain ones.
+        #[test]
+        fn scans_agree_with_the_plain_ones(b in heady(), x in proptest::prelude::any::<u8>()) {
+            for c in [b'\r', b'\n', b':', x] {
+                proptest::prop_assert_eq!(find_byte(&b, c), b.iter().position(|&v| v == c));
+            }
+            proptest::prop_assert_eq!(
+                lines(&b).collect::<Vec<_>>(),
+                b.split(|&v| v == b'\n').collect::<Vec<_>>()
+            );
+            let plain = b.windows(4).take(MAX_HEAD).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+            proptest::prop_assert_eq!(head_end(&b), plain);
+        }
+
         /// Mutated real heads never panic, and counting gives the facts events give.
         #[test]
         fn mutated_heads_never_panic(pos in 0usize..400, val: u8, cut in 0usize..400, udp: bool) {

@@ -162,7 +162,20 @@ impl Out {
 /// trailing NULs and blanks are dropped, and the result is cut at `max` characters.
 pub(crate) fn printable(b: &[u8], max: usize) -> String {
     let end = b.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
-    let s: String = String::from_utf8_lossy(&b[..end])
+    let b = &b[..end];
+    // Printable ASCII (names, versions: the usual case) is kept as it is, one character a
+    // byte: cut and trimmed without decoding it character by character. Agrees with
+    // `printable_general` (tested).
+    if b.iter().all(|c| (0x20..0x7f).contains(c)) {
+        let s = std::str::from_utf8(&b[..b.len().min(max)]).unwrap_or_default();
+        return s.trim_end().to_owned();
+    }
+    printable_general(b, max)
+}
+
+/// [`printable`] for any bytes (without trailing NULs).
+fn printable_general(b: &[u8], max: usize) -> String {
+    let s: String = String::from_utf8_lossy(b)
         .chars()
         .take(max)
         .map(|c| {

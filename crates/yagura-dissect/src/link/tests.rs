@@ -306,7 +306,26 @@ mod prop {
     use super::*;
     use proptest::prelude::*;
 
+    /// Mostly printable ASCII, with blanks, NULs, controls and non-ASCII bytes mixed in.
+    fn texty() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                8 => 0x20u8..0x7f,
+                1 => Just(0u8),
+                1 => Just(b' '),
+                1 => any::<u8>(),
+            ],
+            0..80,
+        )
+    }
+
     proptest! {
+        #[test]
+        fn printable_ascii_shortcut_agrees(b in texty(), max in 0usize..70) {
+            let end = b.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+            prop_assert_eq!(printable(&b, max), printable_general(&b[..end], max));
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(
             proto in 0usize..4,
