@@ -605,14 +605,18 @@ pub fn message(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mu
     message_to(m, ctx, pending, sink, events);
 }
 
-/// [`message`], with `events` the sink's [`PduSink::wants_events`] asked beforehand.
+/// [`message`], with `events` the sink's [`PduSink::wants_events`] asked beforehand. True
+/// when counted (`events` false) wholly the short way (every PDU by [`count_request`],
+/// [`count_response`], the MSP counts and [`count_members`] without a fallback): then
+/// what the sink saw is a function of `m` alone (no pending entry was read or added, no
+/// fact given), which [`MspMemo`] relies on.
 pub(crate) fn message_to(
     m: &[u8],
     ctx: Ctx,
     pending: &mut Option<Box<Pending>>,
     sink: &mut dyn PduSink,
     events: bool,
-) {
+) -> bool {
     // Events this message may produce with everything it embeds: members can overlap and
     // nest, so without a budget a few hundred bytes could claim millions of events.
     let mut out = Out {
@@ -623,16 +627,153 @@ pub(crate) fn message_to(
             run: Counted(0),
             run_len: 0,
         },
+        short: !events,
     };
     match u8_at(m, 0) {
         Some(s) if s & RESPONSE != 0 => response(m, ctx, pending, &mut out),
         Some(_) => request(m, ctx, pending, &mut out),
         None => {
+            out.short = false;
             let s = Summary::malformed("cip", false, 0, Anomaly::Truncated);
             out.emit(&s, |f| base_fields(f, &ctx));
         }
     }
     out.flush();
+    out.short
+}
+
+/// Counting mode's memo of the Multiple Service Packet requests a flow sent lately, each
+/// with the counts it gave: a polling client (an HMI, a scanner) sends the same packets
+/// every cycle, byte for byte, and finding one here costs a fraction of walking its
+/// members again. Only packets counted wholly the short way are kept (see [`message_to`]:
+/// their counts depend on their bytes alone, whatever the flow's state); at most
+/// [`MEMO_CAP`] packets of at most [`MEMO_MAX_LEN`] bytes, the oldest replaced first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MspMemo {
+    entries: Vec<MemoEntry>,
+    /// Where the next lookup starts: after the last hit, as a polling client sends its
+    /// packets in the same order every cycle.
+    next: usize,
+    /// The entry the next miss replaces, once full.
+    oldest: usize,
+    /// The counts being recorded (kept to reuse its buffer).
+    scratch: Vec<(PduCount, u32)>,
+}
+
+/// One remembered packet: its bytes and the counts the sink was given, in order.
+#[derive(Debug, Clone, Default)]
+struct MemoEntry {
+    msg: Vec<u8>,
+    counts: Vec<(PduCount, u32)>,
+}
+
+/// Packets an [`MspMemo`] keeps (a polling cycle of up to 16 packets is found whole).
+const MEMO_CAP: usize = 16;
+/// Bytes of the longest packet an [`MspMemo`] keeps (at most 8 KiB a flow).
+const MEMO_MAX_LEN: usize = 512;
+/// Runs of counts of the packets an [`MspMemo`] keeps (their members are mostly alike).
+const MEMO_RUNS: usize = 4;
+
+impl MspMemo {
+    /// The counts `m` gave, if remembered.
+    fn find(&mut self, m: &[u8]) -> Option<&[(PduCount, u32)]> {
+        let n = self.entries.len();
+        let mut i = self.next;
+        for _ in 0..n {
+            if i >= n {
+                i = 0;
+            }
+            if self.entries[i].msg == m {
+                self.next = i + 1;
+                return Some(&self.entries[i].counts);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Remember `m` with the counts in `scratch`.
+    fn insert(&mut self, m: &[u8]) {
+        if self.entries.len() < MEMO_CAP {
+            self.entries.push(MemoEntry::default());
+            self.oldest = self.entries.len() - 1;
+        }
+        let e = &mut self.entries[self.oldest];
+        e.msg.clear();
+        e.msg.extend_from_slice(m);
+        std::mem::swap(&mut e.counts, &mut self.scratch);
+        self.oldest = (self.oldest + 1) % MEMO_CAP;
+    }
+}
+
+/// Count a Multiple Service Packet request (`m`, top level) in counting mode as
+/// [`message_to`] would, the counts it gave last time when `memo` remembers it.
+pub(crate) fn count_msp_request_memo(
+    m: &[u8],
+    ctx: Ctx,
+    memo: &mut Option<Box<MspMemo>>,
+    pending: &mut Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+) {
+    let memo = memo.get_or_insert_with(Box::default);
+    if let Some(counts) = memo.find(m) {
+        for &(c, n) in counts {
+            sink.pdu_counts(c, n);
+        }
+        return;
+    }
+    memo.scratch.clear();
+    let mut rec = Recorder {
+        to: sink,
+        counts: &mut memo.scratch,
+        spoiled: false,
+    };
+    let short = message_to(m, ctx, pending, &mut rec, false);
+    if short && !rec.spoiled && m.len() <= MEMO_MAX_LEN {
+        memo.insert(m);
+    }
+}
+
+/// A sink handing everything to `to` and recording the counts, for [`MspMemo`].
+struct Recorder<'s> {
+    to: &'s mut dyn PduSink,
+    counts: &'s mut Vec<(PduCount, u32)>,
+    /// Something went through that a replay of `counts` would not give (an event, a fact,
+    /// more runs than [`MEMO_RUNS`]).
+    spoiled: bool,
+}
+
+impl PduSink for Recorder<'_> {
+    fn pdu(&mut self, pdu: crate::PduEvent) {
+        self.spoiled = true;
+        self.to.pdu(pdu);
+    }
+    fn wants_events(&self) -> bool {
+        self.to.wants_events()
+    }
+    fn pdu_count(&mut self, pdu: PduCount) {
+        self.pdu_counts(pdu, 1);
+    }
+    fn pdu_counts(&mut self, pdu: PduCount, n: u32) {
+        if self.counts.len() < MEMO_RUNS {
+            self.counts.push((pdu, n));
+        } else {
+            self.spoiled = true;
+        }
+        self.to.pdu_counts(pdu, n);
+    }
+    fn identity(&mut self, fact: yagura_core::IdentityFact) {
+        self.spoiled = true;
+        self.to.identity(fact);
+    }
+    fn identity_ref(&mut self, fact: &yagura_core::IdentityFact) {
+        self.spoiled = true;
+        self.to.identity_ref(fact);
+    }
+    fn fact_memo(&mut self) -> Option<&mut crate::memo::FactMemo> {
+        self.spoiled = true;
+        self.to.fact_memo()
+    }
 }
 
 /// Where one encapsulated message's PDUs go: the sink, whether it wants events (asked once
@@ -642,6 +783,8 @@ struct Out<'s> {
     to: &'s mut dyn PduSink,
     events: bool,
     tally: Tally,
+    /// Every PDU so far was counted the short way (see [`message_to`]).
+    short: bool,
 }
 
 /// The events one message may still produce, and in counting mode the run of alike counts
@@ -809,6 +952,7 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
 
 /// A request decoded in full: its event (or count), pending entries, embedded messages.
 fn request_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    out.short = false;
     if !out.spend() {
         return;
     }
@@ -1125,6 +1269,7 @@ fn walk_member(
     pending: &mut Option<Box<Pending>>,
     out: &mut Out<'_>,
 ) {
+    out.short = false;
     let c = Ctx {
         member: (i + 1) as u16,
         depth: ctx.depth + 1,
@@ -1227,6 +1372,8 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
         if m[0] & !RESPONSE == svc::MULTIPLE_SERVICE_PACKET
             && pending.as_ref().is_none_or(|p| p.ident.live == 0)
         {
+            // Counted so because of the flow's state: not a function of `m` alone.
+            out.short = false;
             count_msp_response(m, ctx, pending, out);
             return;
         }
@@ -1237,6 +1384,7 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
 /// A response decoded in full: its event (or count), the request it answers, identity
 /// facts, embedded messages.
 fn response_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    out.short = false;
     if !out.spend() {
         return;
     }

@@ -1057,3 +1057,78 @@ fn request_key_determines_the_count() {
     );
     assert_eq!(cip::request_key(&[0x4c, 0x01, 0x20, 0x6b, 0, 0, 0]), None);
 }
+
+/// Counting mode remembers the Multiple Service Packet requests a flow sends
+/// (`cip::MspMemo`): a cycle of packets longer than the memo holds, repeated, interleaved
+/// with their answers, counts what the events report every time.
+#[test]
+fn msp_memo_counts_what_events_report() {
+    let read = |i: u8| vec![0x4c, 0x02, 0x20, 0x6b, 0x24, i, 0x01, 0x00];
+    let write = |i: u8| {
+        vec![
+            0x4d, 0x02, 0x20, 0x6b, 0x24, i, 0xc4, 0x00, 0x01, 0x00, 1, 2, 3, 4,
+        ]
+    };
+    // 20 distinct packets (more than the memo keeps), some of mixed members (several runs).
+    let packets: Vec<Vec<Vec<u8>>> = (0..20u8)
+        .map(|p| match p % 4 {
+            0 => (0..8).map(|i| read(p * 8 + i)).collect(),
+            1 => vec![read(p), write(p), read(p), write(p), read(p), write(p)],
+            2 => vec![read(p)],
+            _ => (0..3).map(|i| write(p + i)).collect(),
+        })
+        .collect();
+    let mut frames = Vec::new();
+    for cycle in 0..3 {
+        // The first cycles in order, the last in another (hits away from the hint).
+        let order: Vec<usize> = if cycle < 2 {
+            (0..packets.len()).collect()
+        } else {
+            (0..packets.len()).rev().collect()
+        };
+        for k in order {
+            let members = &packets[k];
+            frames.push((msp_frame(false, members, 0), Direction::ToServer));
+            let rsps: Vec<Vec<u8>> = members
+                .iter()
+                .map(|m| vec![m[0] | 0x80, 0, 0, 0, 0xc4, 0, cycle as u8, 0])
+                .collect();
+            frames.push((msp_frame(true, &rsps, 0), Direction::ToClient));
+        }
+    }
+    let [counted, events] = counts_and_events(&frames);
+    assert_eq!(counted, events);
+    // 30 writes a cycle.
+    assert_eq!(counted.iter().filter(|c| c.1 == "write").count(), 90);
+}
+
+/// A Multiple Service Packet with a member that is not counted the short way (an Execute
+/// PCCC, which leaves a pending entry for its reply) is not remembered: sent again, its
+/// PCCC request is remembered again, and its reply decoded with the request's command.
+#[test]
+fn msp_with_pending_members_is_not_memoised() {
+    let mut pccc = vec![0x4b, 0x02, 0x20, 0x67, 0x24, 0x01];
+    pccc.extend([7, 1, 0, 0x78, 0x56, 0x34, 0x12]);
+    pccc.extend([0x0f, 0, 0x02, 0x01, 0x80, 0x01]);
+    let read = vec![0x4c, 0x02, 0x20, 0x6b, 0x24, 0x01, 0x01, 0x00];
+    let mut pccc_rsp = vec![0xcb, 0, 0, 0];
+    pccc_rsp.extend([7, 1, 0, 0x78, 0x56, 0x34, 0x12]);
+    pccc_rsp.extend([0x4f, 0x00, 0x02, 0x01]);
+    let read_rsp = vec![0xcc, 0, 0, 0, 0xc4, 0, 1, 0];
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        frames.push((
+            msp_frame(false, &[read.clone(), pccc.clone()], 0),
+            Direction::ToServer,
+        ));
+        frames.push((
+            msp_frame(true, &[read_rsp.clone(), pccc_rsp.clone()], 0),
+            Direction::ToClient,
+        ));
+    }
+    let [counted, events] = counts_and_events(&frames);
+    assert_eq!(counted, events);
+    // Each reply's PCCC PDU found its request (then it is classed, not `other`).
+    let pccc: Vec<_> = counted.iter().filter(|c| c.0 == "pccc").collect();
+    assert_eq!(pccc.len(), 6, "{counted:?}");
+}
