@@ -605,41 +605,194 @@ pub fn message(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mu
     message_to(m, ctx, pending, sink, events);
 }
 
-/// [`message`], with `events` the sink's [`PduSink::wants_events`] asked beforehand.
+/// [`message`], with `events` the sink's [`PduSink::wants_events`] asked beforehand. True
+/// when counted (`events` false) wholly the short way (every PDU by [`count_request`],
+/// [`count_response`], the MSP counts and [`count_members`] without a fallback): then
+/// what the sink saw is a function of `m` alone (no pending entry was read or added, no
+/// fact given), which [`MspMemo`] relies on.
 pub(crate) fn message_to(
     m: &[u8],
     ctx: Ctx,
     pending: &mut Option<Box<Pending>>,
     sink: &mut dyn PduSink,
     events: bool,
-) {
+) -> bool {
     // Events this message may produce with everything it embeds: members can overlap and
     // nest, so without a budget a few hundred bytes could claim millions of events.
     let mut out = Out {
         to: sink,
         events,
-        budget: (m.len() / 2 + 4).min(MAX_EVENTS),
-        run: Counted(0),
-        run_len: 0,
+        tally: Tally {
+            budget: (m.len() / 2 + 4).min(MAX_EVENTS),
+            run: Counted(0),
+            run_len: 0,
+        },
+        short: !events,
     };
     match u8_at(m, 0) {
         Some(s) if s & RESPONSE != 0 => response(m, ctx, pending, &mut out),
         Some(_) => request(m, ctx, pending, &mut out),
         None => {
+            out.short = false;
             let s = Summary::malformed("cip", false, 0, Anomaly::Truncated);
             out.emit(&s, |f| base_fields(f, &ctx));
         }
     }
     out.flush();
+    out.short
+}
+
+/// Counting mode's memo of the Multiple Service Packet requests a flow sent lately, each
+/// with the counts it gave: a polling client (an HMI, a scanner) sends the same packets
+/// every cycle, byte for byte, and finding one here costs a fraction of walking its
+/// members again. Only packets counted wholly the short way are kept (see [`message_to`]:
+/// their counts depend on their bytes alone, whatever the flow's state); at most
+/// [`MEMO_CAP`] packets of at most [`MEMO_MAX_LEN`] bytes, the oldest replaced first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MspMemo {
+    entries: Vec<MemoEntry>,
+    /// Where the next lookup starts: after the last hit, as a polling client sends its
+    /// packets in the same order every cycle.
+    next: usize,
+    /// The entry the next miss replaces, once full.
+    oldest: usize,
+    /// The counts being recorded (kept to reuse its buffer).
+    scratch: Vec<(PduCount, u32)>,
+}
+
+/// One remembered packet: its bytes and the counts the sink was given, in order.
+#[derive(Debug, Clone, Default)]
+struct MemoEntry {
+    msg: Vec<u8>,
+    counts: Vec<(PduCount, u32)>,
+}
+
+/// Packets an [`MspMemo`] keeps (a polling cycle of up to 16 packets is found whole).
+const MEMO_CAP: usize = 16;
+/// Bytes of the longest packet an [`MspMemo`] keeps (at most 8 KiB a flow).
+const MEMO_MAX_LEN: usize = 512;
+/// Runs of counts of the packets an [`MspMemo`] keeps (their members are mostly alike).
+const MEMO_RUNS: usize = 4;
+
+impl MspMemo {
+    /// The counts `m` gave, if remembered.
+    fn find(&mut self, m: &[u8]) -> Option<&[(PduCount, u32)]> {
+        let n = self.entries.len();
+        let mut i = self.next;
+        for _ in 0..n {
+            if i >= n {
+                i = 0;
+            }
+            if self.entries[i].msg == m {
+                self.next = i + 1;
+                return Some(&self.entries[i].counts);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Remember `m` with the counts in `scratch`.
+    fn insert(&mut self, m: &[u8]) {
+        if self.entries.len() < MEMO_CAP {
+            self.entries.push(MemoEntry::default());
+            self.oldest = self.entries.len() - 1;
+        }
+        let e = &mut self.entries[self.oldest];
+        e.msg.clear();
+        e.msg.extend_from_slice(m);
+        std::mem::swap(&mut e.counts, &mut self.scratch);
+        self.oldest = (self.oldest + 1) % MEMO_CAP;
+    }
+}
+
+/// Count a Multiple Service Packet request (`m`, top level) in counting mode as
+/// [`message_to`] would, the counts it gave last time when `memo` remembers it.
+pub(crate) fn count_msp_request_memo(
+    m: &[u8],
+    ctx: Ctx,
+    memo: &mut Option<Box<MspMemo>>,
+    pending: &mut Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+) {
+    let memo = memo.get_or_insert_with(Box::default);
+    if let Some(counts) = memo.find(m) {
+        for &(c, n) in counts {
+            sink.pdu_counts(c, n);
+        }
+        return;
+    }
+    memo.scratch.clear();
+    let mut rec = Recorder {
+        to: sink,
+        counts: &mut memo.scratch,
+        spoiled: false,
+    };
+    let short = message_to(m, ctx, pending, &mut rec, false);
+    if short && !rec.spoiled && m.len() <= MEMO_MAX_LEN {
+        memo.insert(m);
+    }
+}
+
+/// A sink handing everything to `to` and recording the counts, for [`MspMemo`].
+struct Recorder<'s> {
+    to: &'s mut dyn PduSink,
+    counts: &'s mut Vec<(PduCount, u32)>,
+    /// Something went through that a replay of `counts` would not give (an event, a fact,
+    /// more runs than [`MEMO_RUNS`]).
+    spoiled: bool,
+}
+
+impl PduSink for Recorder<'_> {
+    fn pdu(&mut self, pdu: crate::PduEvent) {
+        self.spoiled = true;
+        self.to.pdu(pdu);
+    }
+    fn wants_events(&self) -> bool {
+        self.to.wants_events()
+    }
+    fn pdu_count(&mut self, pdu: PduCount) {
+        self.pdu_counts(pdu, 1);
+    }
+    fn pdu_counts(&mut self, pdu: PduCount, n: u32) {
+        if self.counts.len() < MEMO_RUNS {
+            self.counts.push((pdu, n));
+        } else {
+            self.spoiled = true;
+        }
+        self.to.pdu_counts(pdu, n);
+    }
+    fn identity(&mut self, fact: yagura_core::IdentityFact) {
+        self.spoiled = true;
+        self.to.identity(fact);
+    }
+    fn identity_ref(&mut self, fact: &yagura_core::IdentityFact) {
+        self.spoiled = true;
+        self.to.identity_ref(fact);
+    }
+    fn fact_memo(&mut self) -> Option<&mut crate::memo::FactMemo> {
+        self.spoiled = true;
+        self.to.fact_memo()
+    }
 }
 
 /// Where one encapsulated message's PDUs go: the sink, whether it wants events (asked once
-/// per message), the events the message may still produce, and in counting mode the run
-/// of alike counts not yet handed to the sink.
+/// per message), and its [`Tally`].
 struct Out<'s> {
     /// Reached through [`Out::sink`], which hands over the pending run first.
     to: &'s mut dyn PduSink,
     events: bool,
+    tally: Tally,
+    /// Every PDU so far was counted the short way (see [`message_to`]).
+    short: bool,
+}
+
+/// The events one message may still produce, and in counting mode the run of alike counts
+/// not yet handed to the sink. Apart from [`Out`] so that [`count_members`] can keep it in
+/// registers while it counts members (through `&mut Out` it lives in memory, loaded and
+/// stored at every member).
+#[derive(Debug, Clone, Copy)]
+struct Tally {
     budget: usize,
     /// Counted CIP PDUs alike (same class, direction and anomaly count) in a row, and
     /// how many: the members of a Multiple Service Packet are mostly alike, and one
@@ -649,11 +802,47 @@ struct Out<'s> {
     run_len: u32,
 }
 
+impl Tally {
+    /// Take one event from the budget; false when it is spent.
+    #[inline(always)]
+    fn spend(&mut self) -> bool {
+        if self.budget == 0 {
+            return false;
+        }
+        self.budget -= 1;
+        true
+    }
+
+    /// Count a CIP PDU (counting mode): added to the pending run when alike, else the run
+    /// is handed over to `to` and a new one starts. The sink sees the same counts in the
+    /// same order as with one [`PduSink::pdu_count`] each.
+    #[inline(always)]
+    fn count(&mut self, to: &mut dyn PduSink, c: Counted) {
+        // An empty run may hold any value: equal, it becomes a run of one.
+        if self.run == c {
+            self.run_len += 1;
+        } else {
+            self.flush(to);
+            self.run = c;
+            self.run_len = 1;
+        }
+    }
+
+    /// Hand the pending run of counts to `to`.
+    #[inline(always)]
+    fn flush(&mut self, to: &mut dyn PduSink) {
+        if self.run_len > 0 {
+            to.pdu_counts(self.run.pdu(), self.run_len);
+            self.run_len = 0;
+        }
+    }
+}
+
 /// What counting records of a CIP PDU (its [`PduCount`] without the protocol, always
 /// `cip` here), packed in one word: telling whether the next PDU is alike is then one
 /// comparison (comparing the fields one by one cost more than the call it saves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Counted(u64);
+pub(crate) struct Counted(u64);
 
 impl Counted {
     #[inline]
@@ -676,11 +865,7 @@ impl Out<'_> {
     /// Take one event from the budget; false when it is spent.
     #[inline]
     fn spend(&mut self) -> bool {
-        if self.budget == 0 {
-            return false;
-        }
-        self.budget -= 1;
-        true
+        self.tally.spend()
     }
 
     #[inline]
@@ -693,29 +878,17 @@ impl Out<'_> {
         }
     }
 
-    /// Count a CIP PDU (counting mode): added to the pending run when alike, else the run
-    /// is handed over and a new one starts. The sink sees the same counts in the same
-    /// order as with one [`PduSink::pdu_count`] each.
+    /// Count a CIP PDU (counting mode), see [`Tally::count`].
     #[inline]
     fn count(&mut self, operation: OperationClass, response: bool, anomalies: u32) {
-        let c = Counted::new(operation, response, anomalies);
-        // An empty run may hold any value: equal, it becomes a run of one.
-        if self.run == c {
-            self.run_len += 1;
-        } else {
-            self.flush();
-            self.run = c;
-            self.run_len = 1;
-        }
+        self.tally
+            .count(self.to, Counted::new(operation, response, anomalies));
     }
 
     /// Hand the pending run of counts to the sink.
     #[inline]
     fn flush(&mut self) {
-        if self.run_len > 0 {
-            self.to.pdu_counts(self.run.pdu(), self.run_len);
-            self.run_len = 0;
-        }
+        self.tally.flush(self.to);
     }
 
     /// The sink, for what does not go through [`Out::emit`] or [`Out::count`] (PCCC
@@ -779,6 +952,7 @@ fn request(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out
 
 /// A request decoded in full: its event (or count), pending entries, embedded messages.
 fn request_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    out.short = false;
     if !out.spend() {
         return;
     }
@@ -901,15 +1075,28 @@ fn request_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mu
 /// Count a request that embeds nothing and needs no pending entry (no Multiple Service
 /// Packet, Unconnected Send, Execute PCCC or Identity read: most tag reads and writes, the
 /// members of a cyclic Multiple Service Packet) with only what its count needs: its class
-/// and anomalies. False, having done nothing, for the others, which [`request_full`]
-/// handles in full. Must count exactly what [`request_full`] would. Always inlined: called
-/// once per member of a Multiple Service Packet, where the call itself was a good part of
-/// the cost.
+/// and anomalies (see [`request_counted`]). False, having done nothing, for the others,
+/// which [`request_full`] handles in full.
 #[inline(always)]
 fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
+    let Some(c) = request_counted(m) else {
+        return false;
+    };
+    if out.spend() {
+        out.tally.count(out.to, c);
+    }
+    true
+}
+
+/// What counting records of a request (`m`, not empty) that embeds nothing and needs no
+/// pending entry; `None` for the others. Must count exactly what [`request_full`] would.
+/// Always inlined: called once per member of a Multiple Service Packet, where the call
+/// itself was a good part of the cost.
+#[inline(always)]
+pub(crate) fn request_counted(m: &[u8]) -> Option<Counted> {
     let service = m[0];
     if service == svc::MULTIPLE_SERVICE_PACKET {
-        return false;
+        return None;
     }
     let words = u8_at(m, 1).map_or(0, usize::from);
     let path_end = 2 + 2 * words;
@@ -919,54 +1106,95 @@ fn count_request(m: &[u8], out: &mut Out<'_>) -> bool {
     };
     let path = Path::parse(p);
     match path.class {
-        Some(class::CONNECTION_MANAGER) if service == svc::UNCONNECTED_SEND => return false,
-        Some(class::PCCC) if service == svc::EXECUTE_PCCC => return false,
+        Some(class::CONNECTION_MANAGER) if service == svc::UNCONNECTED_SEND => return None,
+        Some(class::PCCC) if service == svc::EXECUTE_PCCC => return None,
         // Its answer may give identity facts: remembered (see `Pending`).
         Some(class::IDENTITY)
             if matches!(service, svc::GET_ATTRIBUTES_ALL | svc::GET_ATTRIBUTE_SINGLE) =>
         {
-            return false;
+            return None;
         }
         _ => {}
     }
-    if !out.spend() {
-        return true;
-    }
-    out.count(
+    Some(Counted::new(
         operation(service, &path),
         false,
         u32::from(truncated) + u32::from(path.bad),
-    );
-    true
+    ))
 }
 
 /// Count a response that embeds nothing and needs no request (not a Multiple Service
 /// Packet, an Execute PCCC reply or a possible Identity answer) with only what its count
-/// needs: its anomalies (its class is its request's, which counting does not look up).
-/// False, having done nothing, for the others, which [`response_full`] handles in full.
-/// Must count exactly what [`response_full`] would.
+/// needs (see [`response_counted`]). False, having done nothing, for the others, which
+/// [`response_full`] handles in full.
 #[inline]
 fn count_response(m: &[u8], out: &mut Out<'_>) -> bool {
-    let service = m[0] & !RESPONSE;
-    if matches!(
-        service,
-        svc::MULTIPLE_SERVICE_PACKET
-            | svc::EXECUTE_PCCC
-            // May answer an Identity read, whose facts it reports (or, from a routing
-            // error, end the wait for a routed one's answer).
-            | svc::GET_ATTRIBUTES_ALL
-            | svc::GET_ATTRIBUTE_SINGLE
-            | svc::UNCONNECTED_SEND
-    ) {
+    let Some(c) = response_counted(m) else {
         return false;
+    };
+    if out.spend() {
+        out.tally.count(out.to, c);
     }
-    if !out.spend() {
-        return true;
-    }
-    let add_words = u8_at(m, 3).map_or(0, usize::from);
-    let truncated = m.len() < 3 || m.len() < 4 + 2 * add_words;
-    out.count(OperationClass::Other, true, u32::from(truncated));
     true
+}
+
+/// What counting records of a response (`m`, not empty) that embeds nothing and needs no
+/// request: its anomalies (its class is its request's, which counting does not look up).
+/// `None` for the others (and for a first byte without the response bit, not a response).
+/// Must count exactly what [`response_full`] would.
+#[inline(always)]
+fn response_counted(m: &[u8]) -> Option<Counted> {
+    if !COUNTED_RESPONSES[usize::from(m[0])] {
+        return None;
+    }
+    // `response_full`: truncated when the status or the additional status words are cut
+    // (with fewer than 4 bytes, the status size itself is).
+    let truncated = match m.get(3) {
+        Some(&add_words) => m.len() < 4 + 2 * usize::from(add_words),
+        None => true,
+    };
+    Some(Counted::new(
+        OperationClass::Other,
+        true,
+        u32::from(truncated),
+    ))
+}
+
+/// The first bytes of the responses [`response_counted`] counts (one lookup per member of
+/// a Multiple Service Packet's response): the response bit set, and not the service of a
+/// response that embeds messages or needs its request.
+const COUNTED_RESPONSES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = RESPONSE as usize;
+    while b < 256 {
+        t[b] = !matches!(
+            (b as u8) & !RESPONSE,
+            svc::MULTIPLE_SERVICE_PACKET
+                | svc::EXECUTE_PCCC
+                // May answer an Identity read, whose facts it reports (or, from a routing
+                // error, end the wait for a routed one's answer).
+                | svc::GET_ATTRIBUTES_ALL
+                | svc::GET_ATTRIBUTE_SINGLE
+                | svc::UNCONNECTED_SEND
+        );
+        b += 1;
+    }
+    t
+};
+
+/// The bytes a request's count depends on ([`request_counted`] reads its service, its path
+/// size and its path), packed in a word, for a request of at least 8 bytes whose path (at
+/// most 3 words) ends within them: two requests with the same key are counted the same.
+/// `None` for the others. The path size is in the key, so the mask is too.
+#[inline(always)]
+pub(crate) fn request_key(m: &[u8]) -> Option<u64> {
+    let k = u64::from_le_bytes(*m.first_chunk::<8>()?);
+    let words = (k >> 8) & 0xff;
+    if words > 3 {
+        return None;
+    }
+    // Its first 2 + 2 * words bytes: 16 to 64 bits.
+    Some(k & (u64::MAX >> (48 - 16 * words)))
 }
 
 /// Count a Multiple Service Packet request and its members with only what counting needs,
@@ -1023,33 +1251,105 @@ fn walk_members(
     if ctx.depth >= MAX_DEPTH {
         return;
     }
+    if !out.events {
+        count_members(msp, data, responses, ctx, pending, out);
+        return;
+    }
     for (i, member) in msp.members(data).enumerate() {
-        // Counting mode: most members (the tag reads of a cyclic packet and their answers)
-        // are counted here, without entering [`request_full`] or [`response_full`], whose
-        // frames are sized for the events path.
-        if !out.events
-            && let Some(b) = member
-            && match b.first() {
-                Some(&s) if responses && s & RESPONSE != 0 => count_response(b, out),
-                Some(_) if !responses => count_request(b, out),
-                _ => false,
-            }
-        {
-            continue;
+        walk_member(i, member, responses, ctx, pending, out);
+    }
+}
+
+/// Member `i` of a Multiple Service Packet (`None`: its offsets are bad), the general way.
+fn walk_member(
+    i: usize,
+    member: Option<&[u8]>,
+    responses: bool,
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    out: &mut Out<'_>,
+) {
+    out.short = false;
+    let c = Ctx {
+        member: (i + 1) as u16,
+        depth: ctx.depth + 1,
+        ..ctx
+    };
+    match member {
+        Some(b) if responses && b.first().is_some_and(|s| s & RESPONSE != 0) => {
+            response(b, c, pending, out)
         }
-        let c = Ctx {
-            member: (i + 1) as u16,
-            depth: ctx.depth + 1,
-            ..ctx
-        };
-        match member {
-            Some(b) if responses && b.first().is_some_and(|s| s & RESPONSE != 0) => {
-                response(b, c, pending, out)
+        Some(b) if !responses && !b.is_empty() => request(b, c, pending, out),
+        _ => member_malformed(responses, c, out),
+    }
+}
+
+/// [`walk_members`] in counting mode. Most members (the tag reads of a cyclic packet and
+/// their answers) are counted here from [`request_counted`] or [`response_counted`], with
+/// the tally in locals, without entering [`request_full`] or [`response_full`] (whose frames
+/// are sized for the events path); the others go to [`walk_member`], with the tally handed
+/// back around the call.
+fn count_members(
+    msp: Msp,
+    data: &[u8],
+    responses: bool,
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    out: &mut Out<'_>,
+) {
+    if responses {
+        count_members_with(msp, data, true, ctx, pending, out, response_counted);
+        return;
+    }
+    // The key of the last request counted here and its count: the members of a cyclic
+    // packet mostly read alike (same service, same path shape and class), and looking the
+    // key up costs a fraction of `request_counted`. `u64::MAX` is no key (its path size
+    // byte would be 0xff).
+    let mut memo = (u64::MAX, Counted(0));
+    let counted = |b: &[u8]| match request_key(b) {
+        Some(k) if k == memo.0 => {
+            debug_assert_eq!(request_counted(b), Some(memo.1));
+            Some(memo.1)
+        }
+        k => {
+            let c = request_counted(b);
+            if let (Some(k), Some(c)) = (k, c) {
+                memo = (k, c);
             }
-            Some(b) if !responses && !b.is_empty() => request(b, c, pending, out),
-            _ => member_malformed(responses, c, out),
+            c
+        }
+    };
+    count_members_with(msp, data, false, ctx, pending, out, counted);
+}
+
+/// [`count_members`] for requests or responses, `counted` telling what counting records
+/// of a (non-empty) member, `None` for those [`walk_member`] handles.
+#[inline(always)]
+fn count_members_with(
+    msp: Msp,
+    data: &[u8],
+    responses: bool,
+    ctx: Ctx,
+    pending: &mut Option<Box<Pending>>,
+    out: &mut Out<'_>,
+    mut counted: impl FnMut(&[u8]) -> Option<Counted>,
+) {
+    let mut tally = out.tally;
+    for (i, member) in msp.members(data).enumerate() {
+        match member.filter(|b| !b.is_empty()).and_then(&mut counted) {
+            Some(c) => {
+                if tally.spend() {
+                    tally.count(out.to, c);
+                }
+            }
+            None => {
+                out.tally = tally;
+                walk_member(i, member, responses, ctx, pending, out);
+                tally = out.tally;
+            }
         }
     }
+    out.tally = tally;
 }
 
 fn member_malformed(response: bool, ctx: Ctx, out: &mut Out<'_>) {
@@ -1072,6 +1372,8 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
         if m[0] & !RESPONSE == svc::MULTIPLE_SERVICE_PACKET
             && pending.as_ref().is_none_or(|p| p.ident.live == 0)
         {
+            // Counted so because of the flow's state: not a function of `m` alone.
+            out.short = false;
             count_msp_response(m, ctx, pending, out);
             return;
         }
@@ -1082,6 +1384,7 @@ fn response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Ou
 /// A response decoded in full: its event (or count), the request it answers, identity
 /// facts, embedded messages.
 fn response_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mut Out<'_>) {
+    out.short = false;
     if !out.spend() {
         return;
     }
@@ -1208,14 +1511,19 @@ impl Msp {
         let n = (self.count as usize)
             .min(data.len().saturating_sub(2) / 2)
             .min(MAX_MEMBERS);
-        (0..n).map(move |i| {
-            let start = le16(data, 2 + 2 * i)? as usize;
-            let end = if i + 1 < self.count as usize {
-                le16(data, 4 + 2 * i)? as usize
-            } else {
-                data.len()
-            };
-            data.get(start..end)
+        let (offsets, _) = data.get(2..2 + 2 * n).unwrap_or_default().as_chunks::<2>();
+        // A member ends at the next offset. The last one the list holds (the count's last,
+        // or the last before the list is cut) ends at the next offset when the count says
+        // there is one (then `None` if the data is cut before it), else at the data's end.
+        let last_end = if n < usize::from(self.count) {
+            le16(data, 2 + 2 * n).map(usize::from)
+        } else {
+            Some(data.len())
+        };
+        let at = |o: &[u8; 2]| usize::from(u16::from_le_bytes(*o));
+        offsets.iter().enumerate().map(move |(i, start)| {
+            let end = offsets.get(i + 1).map_or(last_end, |o| Some(at(o)));
+            data.get(at(start)..end?)
         })
     }
 }

@@ -293,10 +293,12 @@ pub struct EnipDissector {
     framing: EnipFraming,
 }
 
-/// Framing and the CIP request table (allocated at the first CIP request).
+/// Framing, the CIP request table (allocated at the first CIP request that needs it) and
+/// counting mode's memo of Multiple Service Packet requests (at the first one).
 #[derive(Debug, Clone, Default)]
 struct EnipFraming {
     pending: Option<Box<cip::Pending>>,
+    msp_memo: Option<Box<cip::MspMemo>>,
 }
 
 impl EnipDissector {
@@ -478,7 +480,11 @@ impl EnipFraming {
             ctx.key = cip::connected_key(seq.unwrap_or(0));
             msg = d.get(2..).unwrap_or(&[]);
         }
-        cip::message_to(msg, ctx, &mut self.pending, sink, events);
+        if !events && msg.first() == Some(&cip::svc::MULTIPLE_SERVICE_PACKET) {
+            cip::count_msp_request_memo(msg, ctx, &mut self.msp_memo, &mut self.pending, sink);
+        } else {
+            cip::message_to(msg, ctx, &mut self.pending, sink, events);
+        }
     }
 }
 

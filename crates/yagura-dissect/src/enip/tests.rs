@@ -955,3 +955,180 @@ fn top_level_identity_read_gives_facts_when_counting() {
     }
     assert_eq!(events.facts, counting.facts);
 }
+
+/// A Multiple Service Packet (request, or response when `response`) of `members`, at the
+/// offsets their sizes give, as a SendRRData PDU.
+fn msp_frame(response: bool, members: &[Vec<u8>], count_extra: u16) -> Vec<u8> {
+    let mut cip = if response {
+        vec![0x8a, 0, 0, 0]
+    } else {
+        vec![0x0a, 0x02, 0x20, 0x02, 0x24, 0x01]
+    };
+    let n = members.len() as u16;
+    cip.extend((n + count_extra).to_le_bytes());
+    let mut at = 2 + 2 * n;
+    for m in members {
+        cip.extend(at.to_le_bytes());
+        at += m.len() as u16;
+    }
+    for m in members {
+        cip.extend(m);
+    }
+    rr_frame(&cip)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Counting the members of a Multiple Service Packet (`cip::count_members`: its key
+    /// memo for requests, its table for responses, its fallback to the full decode) counts
+    /// what the events report, whatever the members: alike in a row or not, cut, with
+    /// paths of every size, services that embed or need their request.
+    #[test]
+    fn msp_member_counting_agrees_with_events(
+        members in proptest::collection::vec(
+            (
+                prop::sample::select(vec![0x4cu8, 0x4d, 0x4e, 0x52, 0x03, 0x01, 0x0e, 0x0a, 0x4b, 0x10, 0x55, 0x05]),
+                0u8..5,
+                prop::sample::select(vec![0x20u8, 0x24, 0x30, 0x91, 0x28, 0x00]),
+                prop::sample::select(vec![0x01u8, 0x02, 0x06, 0x67, 0x6b, 0x6c, 0x72, 0x37]),
+                0usize..14,
+                0usize..3,
+            ),
+            0..12,
+        ),
+        status in prop::sample::select(vec![0u8, 1, 6]),
+        count_extra in 0u16..2,
+    ) {
+        // Each member mostly repeats the previous shape, with a varied tail.
+        let mut reqs = Vec::new();
+        let mut rsps = Vec::new();
+        for &(service, words, seg, class, len, add) in &members {
+            let mut m = vec![service, words, seg, class, 0x24, 0x01, 0x30, 0x05];
+            m.extend((0..len).map(|i| i as u8));
+            m.truncate(len.max(1));
+            reqs.push(m);
+            let mut r = vec![service | 0x80, 0, status, add as u8];
+            r.extend((0..len).map(|i| i as u8));
+            r.truncate(len.max(1));
+            rsps.push(r);
+        }
+        let frames = [
+            (msp_frame(false, &reqs, count_extra), Direction::ToServer),
+            (msp_frame(true, &rsps, count_extra), Direction::ToClient),
+        ];
+        let [counted, events] = counts_and_events(&frames);
+        prop_assert_eq!(counted, events);
+    }
+}
+
+/// Two requests with the same `request_key` are counted the same.
+#[test]
+fn request_key_determines_the_count() {
+    let shapes: Vec<Vec<u8>> = vec![
+        vec![0x4c, 0x02, 0x20, 0x72, 0x24, 0x00, 0x01, 0x00],
+        vec![0x4c, 0x03, 0x20, 0x6b, 0x24, 0x00, 0x30, 0x01],
+        vec![0x0e, 0x03, 0x20, 0x01, 0x24, 0x01, 0x30, 0x07],
+        vec![0x4d, 0x01, 0x91, 0x02, 0x41, 0x42, 0x00, 0x00],
+        vec![0x52, 0x02, 0x20, 0x06, 0x24, 0x01, 0x07, 0xe9],
+        vec![0x4b, 0x02, 0x20, 0x67, 0x24, 0x01, 0x07, 0x00],
+        vec![0x03, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06],
+    ];
+    for a in &shapes {
+        for tail in [&[][..], &[1, 2, 3], &[0xff; 9]] {
+            let mut b = a.clone();
+            b.extend(tail);
+            // The bytes past the path vary freely (the data, the longer member).
+            for x in &mut b[2 + 2 * usize::from(a[1])..] {
+                *x ^= 0x5a;
+            }
+            assert_eq!(cip::request_key(a), cip::request_key(&b));
+            assert_eq!(
+                cip::request_counted(a),
+                cip::request_counted(&b),
+                "{a:02x?} {b:02x?}"
+            );
+        }
+    }
+    // A longer path or a short member has no key.
+    assert_eq!(
+        cip::request_key(&[0x4c, 0x04, 0x20, 0x6b, 0x24, 0, 0x30, 1, 0, 0]),
+        None
+    );
+    assert_eq!(cip::request_key(&[0x4c, 0x01, 0x20, 0x6b, 0, 0, 0]), None);
+}
+
+/// Counting mode remembers the Multiple Service Packet requests a flow sends
+/// (`cip::MspMemo`): a cycle of packets longer than the memo holds, repeated, interleaved
+/// with their answers, counts what the events report every time.
+#[test]
+fn msp_memo_counts_what_events_report() {
+    let read = |i: u8| vec![0x4c, 0x02, 0x20, 0x6b, 0x24, i, 0x01, 0x00];
+    let write = |i: u8| {
+        vec![
+            0x4d, 0x02, 0x20, 0x6b, 0x24, i, 0xc4, 0x00, 0x01, 0x00, 1, 2, 3, 4,
+        ]
+    };
+    // 20 distinct packets (more than the memo keeps), some of mixed members (several runs).
+    let packets: Vec<Vec<Vec<u8>>> = (0..20u8)
+        .map(|p| match p % 4 {
+            0 => (0..8).map(|i| read(p * 8 + i)).collect(),
+            1 => vec![read(p), write(p), read(p), write(p), read(p), write(p)],
+            2 => vec![read(p)],
+            _ => (0..3).map(|i| write(p + i)).collect(),
+        })
+        .collect();
+    let mut frames = Vec::new();
+    for cycle in 0..3 {
+        // The first cycles in order, the last in another (hits away from the hint).
+        let order: Vec<usize> = if cycle < 2 {
+            (0..packets.len()).collect()
+        } else {
+            (0..packets.len()).rev().collect()
+        };
+        for k in order {
+            let members = &packets[k];
+            frames.push((msp_frame(false, members, 0), Direction::ToServer));
+            let rsps: Vec<Vec<u8>> = members
+                .iter()
+                .map(|m| vec![m[0] | 0x80, 0, 0, 0, 0xc4, 0, cycle as u8, 0])
+                .collect();
+            frames.push((msp_frame(true, &rsps, 0), Direction::ToClient));
+        }
+    }
+    let [counted, events] = counts_and_events(&frames);
+    assert_eq!(counted, events);
+    // 30 writes a cycle.
+    assert_eq!(counted.iter().filter(|c| c.1 == "write").count(), 90);
+}
+
+/// A Multiple Service Packet with a member that is not counted the short way (an Execute
+/// PCCC, which leaves a pending entry for its reply) is not remembered: sent again, its
+/// PCCC request is remembered again, and its reply decoded with the request's command.
+#[test]
+fn msp_with_pending_members_is_not_memoised() {
+    let mut pccc = vec![0x4b, 0x02, 0x20, 0x67, 0x24, 0x01];
+    pccc.extend([7, 1, 0, 0x78, 0x56, 0x34, 0x12]);
+    pccc.extend([0x0f, 0, 0x02, 0x01, 0x80, 0x01]);
+    let read = vec![0x4c, 0x02, 0x20, 0x6b, 0x24, 0x01, 0x01, 0x00];
+    let mut pccc_rsp = vec![0xcb, 0, 0, 0];
+    pccc_rsp.extend([7, 1, 0, 0x78, 0x56, 0x34, 0x12]);
+    pccc_rsp.extend([0x4f, 0x00, 0x02, 0x01]);
+    let read_rsp = vec![0xcc, 0, 0, 0, 0xc4, 0, 1, 0];
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        frames.push((
+            msp_frame(false, &[read.clone(), pccc.clone()], 0),
+            Direction::ToServer,
+        ));
+        frames.push((
+            msp_frame(true, &[read_rsp.clone(), pccc_rsp.clone()], 0),
+            Direction::ToClient,
+        ));
+    }
+    let [counted, events] = counts_and_events(&frames);
+    assert_eq!(counted, events);
+    // Each reply's PCCC PDU found its request (then it is classed, not `other`).
+    let pccc: Vec<_> = counted.iter().filter(|c| c.0 == "pccc").collect();
+    assert_eq!(pccc.len(), 6, "{counted:?}");
+}
