@@ -113,7 +113,13 @@ fn uint(b: &[u8], off: &mut usize, n: u8) -> Option<u32> {
     let end = off.checked_add(usize::from(n))?;
     let s = b.get(*off..end)?;
     *off = end;
-    Some(s.iter().rev().fold(0u32, |a, &x| (a << 8) | u32::from(x)))
+    // The widths qualifiers use (1, 2, 4) as whole loads rather than a loop over octets.
+    Some(match *s {
+        [a] => u32::from(a),
+        [a, b] => u32::from(u16::from_le_bytes([a, b])),
+        [a, b, c, d] => u32::from_le_bytes([a, b, c, d]),
+        _ => s.iter().rev().fold(0u32, |a, &x| (a << 8) | u32::from(x)),
+    })
 }
 
 /// Skip `n` octets at `*off`; false when fewer remain.

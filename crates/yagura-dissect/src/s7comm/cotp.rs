@@ -115,6 +115,24 @@ impl<'a> Tpdu<'a> {
     }
 }
 
+/// Length of the header of a class-0 DT TPDU in its TPKT (TPKT header, LI 2, code, EOT and
+/// TPDU number): its user data starts here.
+pub const DT_HEADER: usize = 7;
+
+/// The usual TPKT: a whole class-0 DT TPDU with the plain header `LI 2, code F0`. Returns its
+/// length and EOT bit when `b` starts with one; [`Tpdu::parse`] would then read it as code
+/// DT with that EOT, no anomaly, and user data `b[DT_HEADER..len]` (a test ties the two).
+/// Checking these seven bytes is the framing loop's fast path: the general parse computes
+/// fields (code name, header variable part, anomalies) a plain DT TPDU does not need.
+#[inline(always)]
+pub fn plain_dt(b: &[u8]) -> Option<(usize, bool)> {
+    let &[3, 0, hi, lo, 2, 0xf0, nr, ..] = b else {
+        return None;
+    };
+    let len = usize::from(u16::from_be_bytes([hi, lo]));
+    (len >= DT_HEADER && len <= b.len()).then_some((len, nr & 0x80 != 0))
+}
+
 /// Does `d` start with a TPKT header and a plausible COTP header?
 pub fn probe(d: &[u8]) -> Probe {
     match d {

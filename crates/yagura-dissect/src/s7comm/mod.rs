@@ -15,7 +15,7 @@ use yagura_core::{Direction, PduStatus};
 
 use crate::emit::{Summary, emit};
 use crate::stream::{Framing, Step, Stream};
-use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
+use crate::{Anomalies, Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
 use cotp::{Tpdu, TpduCode, TpduError};
 pub use s7::{operation, userdata_operation};
 pub use wire::{Function, Rosctr, S7Header};
@@ -91,6 +91,31 @@ impl Framing for IsoFraming {
     // two, and the step's result stays in registers.
     #[inline]
     fn step(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Step {
+        // Fast path: nearly every TPKT is a plain DT TPDU (see `cotp::plain_dt`), a segment,
+        // or a whole S7comm (or S7comm-plus) TSDU while nothing is being reassembled. It
+        // takes the same decisions as the general path below (`data`), on the same helpers.
+        if let Some((n, eot)) = cotp::plain_dt(data) {
+            let i = dir.index();
+            let user_data = &data[cotp::DT_HEADER..n];
+            if !eot {
+                self.segment(i, user_data);
+                return Step::Used(n);
+            }
+            if !self.overflow[i]
+                && self.reasm[i].is_empty()
+                && self.tsdu(user_data, Anomalies::NONE, dir, sink)
+            {
+                return Step::Used(n);
+            }
+        }
+        self.step_general(data, dir, sink)
+    }
+}
+
+impl IsoFraming {
+    /// Any TPKT: frame it, read its COTP header, and dispatch it.
+    #[inline(never)]
+    fn step_general(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Step {
         let t = match Tpdu::parse(data) {
             Ok(t) => t,
             Err(TpduError::Incomplete(n)) => return Step::Need(n),
@@ -103,24 +128,12 @@ impl Framing for IsoFraming {
         }
         Step::Used(t.len)
     }
-}
 
-impl IsoFraming {
-    /// A DT TPDU: reassemble up to EOT, then dispatch the TSDU. Inlined into `step`, so
-    /// that the TPDU's fields stay in registers.
-    #[inline]
+    /// A DT TPDU: reassemble up to EOT, then dispatch the TSDU.
     fn data(&mut self, t: &Tpdu<'_>, dir: Direction, sink: &mut dyn PduSink) {
         let i = dir.index();
         if !t.eot {
-            if self.overflow[i] {
-                return;
-            }
-            if self.reasm[i].len() + t.user_data.len() > MAX_TSDU {
-                self.overflow[i] = true;
-                self.reasm[i] = Vec::new();
-                return;
-            }
-            self.reasm[i].extend_from_slice(t.user_data);
+            self.segment(i, t.user_data);
             return;
         }
         if std::mem::take(&mut self.overflow[i]) {
@@ -133,25 +146,59 @@ impl IsoFraming {
             emit(sink, &s, |_| {});
             return;
         }
-        if self.reasm[i].is_empty() {
-            self.tsdu(t.user_data, t, dir, sink);
+        let handled = if self.reasm[i].is_empty() {
+            self.tsdu(t.user_data, t.anomalies, dir, sink)
         } else {
             let mut buf = std::mem::take(&mut self.reasm[i]);
             buf.extend_from_slice(t.user_data);
-            self.tsdu(&buf, t, dir, sink);
+            let handled = self.tsdu(&buf, t.anomalies, dir, sink);
             buf.clear();
             // Keep the (bounded) buffer for the next segmented TSDU of this flow.
             self.reasm[i] = buf;
+            handled
+        };
+        if !handled {
+            cotp_pdu(t, dir, sink);
         }
     }
 
-    /// A complete TSDU: dispatch on its first byte.
-    fn tsdu(&mut self, p: &[u8], t: &Tpdu<'_>, dir: Direction, sink: &mut dyn PduSink) {
+    /// A DT segment before EOT (direction index `i`): kept for reassembly, unless the TSDU
+    /// overflowed [`MAX_TSDU`] (then dropped until EOT).
+    #[inline(always)]
+    fn segment(&mut self, i: usize, user_data: &[u8]) {
+        if self.overflow[i] {
+            return;
+        }
+        if self.reasm[i].len() + user_data.len() > MAX_TSDU {
+            self.overflow[i] = true;
+            self.reasm[i] = Vec::new();
+            return;
+        }
+        self.reasm[i].extend_from_slice(user_data);
+    }
+
+    /// A complete TSDU (`anomalies`: its DT TPDU's): dispatch on its first byte. False when
+    /// it is neither S7comm nor S7comm-plus, for the caller to report the TPDU as `cotp`
+    /// (an empty TSDU is not reported).
+    #[inline(always)]
+    fn tsdu(
+        &mut self,
+        p: &[u8],
+        anomalies: Anomalies,
+        dir: Direction,
+        sink: &mut dyn PduSink,
+    ) -> bool {
         match p.first() {
-            None => {}
-            Some(&wire::PROTOCOL_ID) => s7::pdu(p, t.anomalies, dir, &mut self.s7, sink),
-            Some(0x72) => plus::pdu(p, dir, &mut self.plus_cont[dir.index()], sink),
-            Some(_) => cotp_pdu(t, dir, sink),
+            None => true,
+            Some(&wire::PROTOCOL_ID) => {
+                s7::pdu(p, anomalies, dir, &mut self.s7, sink);
+                true
+            }
+            Some(0x72) => {
+                plus::pdu(p, dir, &mut self.plus_cont[dir.index()], sink);
+                true
+            }
+            Some(_) => false,
         }
     }
 }

@@ -566,7 +566,9 @@ fn answer_return_code(f: Function, data: &[u8], items: u8) -> Option<u8> {
     first
 }
 
-/// The event of a Job, Ack or Ack_Data (counting takes the short way in [`pdu`]).
+/// The event of a Job, Ack or Ack_Data (counting takes the short way in [`pdu`]). Not
+/// inlined, so that building events does not weigh on the counting path (registers, frame).
+#[inline(never)]
 fn job_event(
     h: S7Header<'_>,
     mut s: Summary,
@@ -666,7 +668,9 @@ fn block_fields(b: &BlockId, fields: &mut Fields) {
     fields.push(("block_number", u(b.number)));
 }
 
-/// Userdata: the parameter names group and subfunction; the data carries the payload.
+/// Userdata: the parameter names group and subfunction; the data carries the payload. Not
+/// inlined into [`pdu`], whose Job/Ack path it would weigh on (registers, frame).
+#[inline(never)]
 fn userdata_pdu(
     h: S7Header<'_>,
     mut s: Summary,
@@ -769,9 +773,18 @@ fn userdata_pdu(
     }
     finish(&mut s);
     let response = kind == 8;
-    // A Read SZL answer may identify the CPU: its fields are built, and its identity
-    // facts reported, whether or not events are wanted. Other PDUs only count.
+    // A Read SZL answer may identify the CPU: its identity facts are reported whether or
+    // not events are wanted. Other PDUs only count.
     let identity = response && szl_id.is_some();
+    let buf = &mut st.szl_buf;
+    if identity && !events {
+        // Counting: only the SZL's own fields are built, as the other fields of the event
+        // name no identity attribute (a test compares the facts of both ways).
+        emit_identity(sink, false, &s, |fields| {
+            szl_fields(buf, payload, more, continuation, fields);
+        });
+        return;
+    }
     let fill = |fields: &mut Fields| {
         fields.push(("rosctr", u(rosctr.0)));
         fields.push(("pdu_ref", u(pdu_ref)));
@@ -798,22 +811,8 @@ fn userdata_pdu(
         if let Some(i) = szl_index {
             fields.push(("szl_index", u(i)));
         }
-        if response && szl_id.is_some() {
-            let buf = &mut st.szl_buf;
-            if !continuation {
-                buf.clear();
-            }
-            if more || continuation {
-                if buf.len() + payload.len() <= MAX_SZL {
-                    buf.extend_from_slice(payload);
-                }
-                if !more {
-                    szl::fill(buf, fields);
-                    buf.clear();
-                }
-            } else {
-                szl::fill(payload, fields);
-            }
+        if identity {
+            szl_fields(buf, payload, more, continuation, fields);
         }
         userdata_details(g, sub, kind, payload, fields);
     };
@@ -821,6 +820,32 @@ fn userdata_pdu(
         emit_identity(sink, events, &s, fill);
     } else {
         emit_to(sink, events, &s, fill);
+    }
+}
+
+/// The fields of a Read SZL answer's records (data unit `payload`, which `more` units
+/// follow, and which is a `continuation` of the previous one): a unit of a multi-unit
+/// answer is kept in `buf` until the last, whose records are then decoded from the whole.
+fn szl_fields(
+    buf: &mut Vec<u8>,
+    payload: &[u8],
+    more: bool,
+    continuation: bool,
+    fields: &mut Fields,
+) {
+    if !continuation {
+        buf.clear();
+    }
+    if more || continuation {
+        if buf.len() + payload.len() <= MAX_SZL {
+            buf.extend_from_slice(payload);
+        }
+        if !more {
+            szl::fill(buf, fields);
+            buf.clear();
+        }
+    } else {
+        szl::fill(payload, fields);
     }
 }
 

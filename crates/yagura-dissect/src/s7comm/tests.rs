@@ -581,31 +581,38 @@ fn s7comm_plus_identity_facts_in_count_mode() {
 }
 
 /// What counting reports for a sequence of frames, and what the events report: (protocol,
-/// operation, response, anomaly count) per PDU, in order.
-fn counts_and_events(
-    frames: &[(Vec<u8>, Direction)],
-) -> [Vec<(String, OperationClass, bool, u32)>; 2] {
+/// operation, response, anomaly count) per PDU, in order, and the identity facts.
+type Reported = (
+    Vec<(String, OperationClass, bool, u32)>,
+    Vec<yagura_core::IdentityFact>,
+);
+
+fn counts_and_events(frames: &[(Vec<u8>, Direction)]) -> [Reported; 2] {
     let (mut counting, mut events) = (s7(), s7());
-    let (mut c, mut e) = (Vec::new(), Vec::new());
+    let (mut c, mut e): (Reported, Reported) = Default::default();
     for (b, dir) in frames {
         let s = count(&mut counting, b, *dir);
-        c.extend(
+        c.0.extend(
             s.counted_full
                 .iter()
                 .map(|p| (p.protocol.to_string(), p.operation, p.response, p.anomalies)),
         );
+        c.1.extend(s.facts);
         let (_, s) = run(&mut events, b, *dir);
-        e.extend(s.events.iter().map(|p| {
+        e.0.extend(s.events.iter().map(|p| {
             let n = u32::try_from(p.anomalies.len()).unwrap();
             (p.protocol.to_string(), p.operation, p.response, n)
         }));
+        e.1.extend(s.facts);
     }
     [c, e]
 }
 
 // Counting keeps only a Job's class in its pending table and skips the details
-// (`JobClass`): it must count exactly what the events report, for answers matched to their
-// Jobs, unmatched, or whose PDU reference was reused, and for mangled PDUs.
+// (`JobClass`), and builds only the SZL's own fields of an identifying answer: it must count
+// exactly what the events report, and report the same identity facts, for answers matched
+// to their Jobs, unmatched, or whose PDU reference was reused, for SZL answers in one or
+// more data units, and for mangled PDUs.
 #[test]
 fn counting_agrees_with_events() {
     use Direction::{ToClient as C, ToServer as S};
@@ -627,6 +634,7 @@ fn counting_agrees_with_events() {
         (PI_COLD, S),
         (SZL_REQ, S),
         (SZL_0011, C),
+        (SZL_0424, C),
         (SZL_001C_1, C),
         (SZL_FOLLOW, S),
         (SZL_001C_2, C),
@@ -643,10 +651,11 @@ fn counting_agrees_with_events() {
     .collect();
     let [c, e] = counts_and_events(&frames);
     assert_eq!(
-        c.len(),
+        c.0.len(),
         frames.len() - 1,
         "one PDU per frame but the empty DT"
     );
+    assert!(c.1.len() > 5, "the SZL answers identify the CPU: {:?}", c.1);
     assert_eq!(c, e);
     // Mangled copies: one byte of one frame changed (header, parameter, items, data), the
     // rest of the sequence as is.
@@ -674,4 +683,53 @@ fn counting_agrees_with_events() {
         let [c, e] = counts_and_events(&f);
         assert_eq!(c, e, "frame {i} byte {at}");
     }
+}
+
+// The framing loop's fast path (`cotp::plain_dt`) must read a TPKT as the general parse
+// does: whenever it takes one, `Tpdu::parse` finds a DT TPDU of the same length and EOT,
+// without anomaly, whose user data follows the 7-byte header. Checked on corpus TPKTs and
+// on mangled copies (headers, lengths, truncations).
+#[test]
+fn plain_dt_agrees_with_tpdu_parse() {
+    let corpus: Vec<Vec<u8>> = [
+        READ_JOB, READ_ACK, WRITE_JOB, SZL_0011, SZL_FOLLOW, EMPTY_DT, CR, PLUS_RSP,
+    ]
+    .iter()
+    .map(|h| hex(h))
+    .collect();
+    let mut seed = 0x9e37_79b9_u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed as usize
+    };
+    let mut taken = 0;
+    for round in 0..20_000 {
+        let mut b = corpus[round % corpus.len()].clone();
+        if round >= corpus.len() {
+            // Mostly in the 7 header bytes; sometimes cut the TPKT short.
+            let at = next() % 8.min(b.len());
+            b[at] = match next() % 5 {
+                0 => 0,
+                1 => 0x80,
+                2 => b[at].wrapping_add(1),
+                3 => b[at].wrapping_sub(1),
+                _ => next() as u8,
+            };
+            if next() % 4 == 0 {
+                b.truncate(next() % (b.len() + 1));
+            }
+        }
+        let Some((n, eot)) = cotp::plain_dt(&b) else {
+            continue;
+        };
+        taken += 1;
+        let t = Tpdu::parse(&b).expect("the fast path frames only whole TPKTs");
+        assert_eq!(t.code, TpduCode::DT, "{b:02x?}");
+        assert_eq!((t.len, t.eot), (n, eot), "{b:02x?}");
+        assert!(t.anomalies.is_empty(), "{b:02x?}");
+        assert_eq!(t.user_data, &b[cotp::DT_HEADER..n], "{b:02x?}");
+    }
+    assert!(taken > 1000, "the fast path was exercised {taken} times");
 }

@@ -62,42 +62,51 @@ pub struct S7Header<'a>(&'a [u8]);
 
 impl<'a> S7Header<'a> {
     /// A view if `b` starts with 0x32 and holds the header its ROSCTR requires.
+    #[inline]
     pub fn new_checked(b: &'a [u8]) -> Option<S7Header<'a>> {
         let r = Rosctr(u8_at(b, field::ROSCTR)?);
         (b[field::PROTOCOL_ID] == PROTOCOL_ID && b.len() >= r.header_len()).then_some(S7Header(b))
     }
     /// PDU type.
+    #[inline]
     pub fn rosctr(&self) -> Rosctr {
         Rosctr(self.0[field::ROSCTR])
     }
     /// PDU reference, echoed in the answer.
+    #[inline]
     pub fn pdu_ref(&self) -> u16 {
         be16(self.0, field::PDU_REF).unwrap_or(0)
     }
     /// Parameter length field.
+    #[inline]
     pub fn param_len(&self) -> usize {
         be16(self.0, field::PARAM_LEN).unwrap_or(0) as usize
     }
     /// Data length field.
+    #[inline]
     pub fn data_len(&self) -> usize {
         be16(self.0, field::DATA_LEN).unwrap_or(0) as usize
     }
     /// Error class and code (Ack, Ack_Data).
+    #[inline]
     pub fn error(&self) -> Option<(u8, u8)> {
         (self.rosctr().header_len() == 12)
             .then(|| (self.0[field::ERROR_CLASS], self.0[field::ERROR_CODE]))
     }
     /// The length the header announces.
+    #[inline]
     pub fn announced_len(&self) -> usize {
         self.rosctr().header_len() + self.param_len() + self.data_len()
     }
     /// Parameter bytes (clipped to what is present).
+    #[inline]
     pub fn param(&self) -> &'a [u8] {
         let s = self.rosctr().header_len();
         let e = (s + self.param_len()).min(self.0.len());
         &self.0[s..e]
     }
     /// Data bytes (clipped to what is present).
+    #[inline]
     pub fn data(&self) -> &'a [u8] {
         let s = (self.rosctr().header_len() + self.param_len()).min(self.0.len());
         let e = (s + self.data_len()).min(self.0.len());
