@@ -370,7 +370,8 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
 
 /// Does the APDU carry anything about its sender's identity?
 fn has_identity(info: &Info<'_>) -> bool {
-    info.i_am.is_some() || info.device.iter().any(Option::is_some)
+    debug_assert_eq!(info.any_device, info.device.iter().any(Option::is_some));
+    info.i_am.is_some() || info.any_device
 }
 
 /// Event field names of [`apdu::IDENTITY_PROPERTIES`], in that order.
