@@ -11,6 +11,19 @@ pub(crate) const MAX_TEXT: usize = 256;
 /// `b` as text: ASCII/UTF-8 with control characters replaced by spaces, trimmed, cut to
 /// [`MAX_TEXT`] bytes; `None` when nothing printable is left.
 pub(crate) fn printable(b: &[u8]) -> Option<String> {
+    // Printable ASCII (header values, names, versions: the usual case) is kept as it is, one
+    // character a byte: only the first MAX_TEXT bytes can show, and trimming can remove only
+    // blanks. Agrees with `printable_general` (tested).
+    let head = &b[..b.len().min(MAX_TEXT)];
+    if head.iter().all(|c| (0x20..0x7f).contains(c)) {
+        let t = head.trim_ascii();
+        return (!t.is_empty()).then(|| String::from_utf8_lossy(t).into_owned());
+    }
+    printable_general(b)
+}
+
+/// [`printable`] for any bytes.
+fn printable_general(b: &[u8]) -> Option<String> {
     let b = &b[..b.len().min(MAX_TEXT * 4)];
     let s = String::from_utf8_lossy(b);
     let mut out = String::with_capacity(s.len().min(MAX_TEXT));
@@ -90,6 +103,39 @@ mod tests {
     }
 
     use super::*;
+
+    /// Mostly printable ASCII, with blanks, controls and non-ASCII bytes mixed in.
+    fn texty() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                8 => 0x20u8..0x7f,
+                1 => Just(b' '),
+                1 => Just(0u8),
+                1 => any::<u8>(),
+            ],
+            0..300,
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn printable_ascii_shortcut_agrees(b in texty()) {
+            proptest::prop_assert_eq!(printable(&b), printable_general(&b));
+        }
+    }
+
+    #[test]
+    fn ascii_shortcut_agrees_at_the_cut() {
+        for b in [
+            vec![b'x'; MAX_TEXT + 10],
+            [vec![b'x'; MAX_TEXT], vec![0xff; 4]].concat(),
+            [vec![b' '; MAX_TEXT], b"abc".to_vec()].concat(),
+            [vec![b'a'; MAX_TEXT - 1], vec![0xc3, 0xa9]].concat(),
+        ] {
+            assert_eq!(printable(&b), printable_general(&b));
+        }
+    }
 
     #[test]
     fn cleans_and_bounds() {

@@ -147,6 +147,8 @@ pub struct Info<'a> {
     /// Values of the Device object's [`IDENTITY_PROPERTIES`], by index in that list (the
     /// first value of each when an answer repeats one).
     pub device: [Option<Value<'a>>; IDENTITY_PROPERTIES.len()],
+    /// Some value of `device` was found (asked per message, where most have none).
+    pub any_device: bool,
     /// The tags did not parse (or the fixed parameters were missing).
     pub bad_encoding: bool,
 }
@@ -416,6 +418,7 @@ fn record<'a>(info: &mut Info<'a>, object: ObjectId, property: u32, v: Value<'a>
     }
     if let Some(k) = IDENTITY_PROPERTIES.iter().position(|&p| p == property) {
         info.device[k].get_or_insert(v);
+        info.any_device = true;
     }
 }
 

@@ -254,6 +254,8 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
     let mut info = Info::default();
     let mut network_message = None;
     let mut source_network = None;
+    // The decoded service body, with its APDU type and service: all `info` depends on.
+    let mut service_body = None;
     if let Some(at) = npdu_at {
         match npdu(d, at) {
             Ok((n, snet)) => {
@@ -264,12 +266,9 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
                         if let (Some(k), Some(sv), Some(b), false) =
                             (apdu.kind, apdu.service, apdu.body, apdu.segmented)
                         {
-                            apdu::decode_into(
-                                k,
-                                sv,
-                                d[a..].get(b..).unwrap_or_default(),
-                                &mut info,
-                            );
+                            let body = d[a..].get(b..).unwrap_or_default();
+                            apdu::decode_into(k, sv, body, &mut info);
+                            service_body = Some((k, sv, body));
                             if info.bad_encoding {
                                 s.anomalies.set(Anomaly::BadEncoding);
                             }
@@ -347,21 +346,32 @@ fn datagram(d: &[u8], dir: Direction, sink: &mut dyn PduSink) {
     }
     if source_network.is_none() {
         let subject = forwarded.map_or(Subject::Sender, |(ip, _)| Subject::Ip(IpAddr::V4(ip)));
-        for (attribute, value) in facts(&info) {
-            sink.identity(IdentityFact {
-                protocol: "bacnet",
-                subject,
-                attribute,
-                value,
-            });
-        }
+        // Devices answer the same identity over and over (I-Am broadcasts, polled
+        // properties): the facts of a body seen before come from the worker's memo. They
+        // depend on the body, its APDU type and service, and the subject: a forwarded
+        // message's (in the BVLC) is not memoised.
+        let key = service_body
+            .filter(|_| forwarded.is_none())
+            .map(|(k, sv, body)| (ProtocolId::BACNET, u32::from(k) << 8 | u32::from(sv), body));
+        crate::memo::report_facts(sink, key, || {
+            facts(&info)
+                .into_iter()
+                .map(|(attribute, value)| IdentityFact {
+                    protocol: "bacnet",
+                    subject,
+                    attribute,
+                    value,
+                })
+                .collect()
+        });
     }
     emit_to(sink, events, &s, move |f| *f = fields);
 }
 
 /// Does the APDU carry anything about its sender's identity?
 fn has_identity(info: &Info<'_>) -> bool {
-    info.i_am.is_some() || info.device.iter().any(Option::is_some)
+    debug_assert_eq!(info.any_device, info.device.iter().any(Option::is_some));
+    info.i_am.is_some() || info.any_device
 }
 
 /// Event field names of [`apdu::IDENTITY_PROPERTIES`], in that order.

@@ -159,6 +159,40 @@ fn forwarded_i_am_is_about_the_original_sender() {
     assert_eq!(s.facts.len(), 2);
 }
 
+/// Facts of `msgs` given twice (two flows), by events, by counting and with a fact memo
+/// (which gives the second round from memory): all the same.
+#[test]
+fn the_memo_gives_the_facts_parsing_gives() {
+    let msgs = [
+        // I-Am (above), the same forwarded, and a ReadProperty-ACK of a model name.
+        "810a001501001000c4020000652204009100220539",
+        "8104001b0a010203bac001001000c4020000652204009100220539",
+        "810a001c010030020c0c020001f519463e7508004849592d3035343f",
+        // The same ACK with another invoke id; the same body in a ReadProperty request
+        // (not an identifying answer: no facts).
+        "810a001c010030070c0c020001f519463e7508004849592d3035343f",
+        "810a001d0104000507 0c0c020001f519463e7508004849592d3035343f",
+        // A ReadProperty-ACK of a vendor name (UCS-2).
+        "810a001b010030010c0c023fffff19793e750704004a004300493f",
+    ];
+    let mut runs = Vec::new();
+    for mut s in [
+        VecSink::default(),
+        VecSink::counting(),
+        VecSink::memoising(),
+    ] {
+        for _flow in 0..2 {
+            for m in msgs {
+                BacnetDissector.parse(&hex(&m.replace(' ', "")), Direction::ToClient, &mut s);
+            }
+        }
+        runs.push(s.facts);
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0], runs[2]);
+    assert_eq!(runs[0].len(), 2 * 7);
+}
+
 #[test]
 fn read_property_acks_of_the_device_object() {
     // iti__bacnet_test.pcap frames 8 and 16 (UCS-2 strings; tshark: vendor-name 'JCI',

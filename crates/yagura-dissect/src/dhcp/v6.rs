@@ -107,7 +107,12 @@ impl Dissector for Dhcpv6Dissector {
             emit_to(sink, events, &s, |_| {});
             return Parsed::done(d.len());
         }
-        let mut fields: Fields = Vec::new();
+        // Event fields are built only when events are wanted (formatting DUIDs, addresses
+        // and lists is most of the cost of a message); facts always.
+        let mut fields = Out {
+            events,
+            list: Vec::new(),
+        };
         let mut facts: Vec<(Subject, Attribute, String)> = Vec::new();
         match t {
             V6MessageType::RELAY_FORW => {
@@ -130,15 +135,13 @@ impl Dissector for Dhcpv6Dissector {
                 break;
             };
             if depth == 0 {
-                fields.push(("hop_count", u(m[1])));
-                fields.push((
-                    "link_address",
-                    FieldValue::Str(ip_text(&m[2..18]).unwrap_or_default()),
-                ));
-                fields.push((
-                    "peer_address",
-                    FieldValue::Str(ip_text(&m[18..34]).unwrap_or_default()),
-                ));
+                fields.put("hop_count", || u(m[1]));
+                fields.put("link_address", || {
+                    FieldValue::Str(ip_text(&m[2..18]).unwrap_or_default())
+                });
+                fields.put("peer_address", || {
+                    FieldValue::Str(ip_text(&m[18..34]).unwrap_or_default())
+                });
             }
             let (list, ok) = options(opts);
             if !ok {
@@ -158,15 +161,14 @@ impl Dissector for Dhcpv6Dissector {
         if m.len() >= 4 && !matches!(m[0], 12 | 13) {
             let inner = V6MessageType(m[0]);
             if depth > 0 {
-                fields.push(("inner_message_type", u(inner.0)));
+                fields.put("inner_message_type", || u(inner.0));
                 if let Some(n) = inner.name() {
-                    fields.push(("inner_message", FieldValue::Str(n.into())));
+                    fields.put("inner_message", || FieldValue::Str(n.into()));
                 }
             }
-            fields.push((
-                "transaction_id",
-                u(u32::from_be_bytes([0, m[1], m[2], m[3]])),
-            ));
+            fields.put("transaction_id", || {
+                u(u32::from_be_bytes([0, m[1], m[2], m[3]]))
+            });
             let client = matches!(inner.0, 1 | 3 | 4 | 5 | 6 | 8 | 9 | 11);
             message(&m[4..], client, depth > 0, &mut s, &mut fields, &mut facts);
         } else if depth > 0 || m.len() < 4 {
@@ -188,8 +190,23 @@ impl Dissector for Dhcpv6Dissector {
                 value: value.clone(),
             });
         }
-        emit_to(sink, events, &s, move |f| *f = fields);
+        emit_to(sink, events, &s, move |f| *f = fields.list);
         Parsed::done(d.len())
+    }
+}
+
+/// A message's event fields, kept only when events are wanted.
+struct Out {
+    events: bool,
+    list: Fields,
+}
+
+impl Out {
+    /// Add field `name`, its value made only when it is kept.
+    fn put(&mut self, name: &'static str, value: impl FnOnce() -> FieldValue) {
+        if self.events {
+            self.list.push((name, value()));
+        }
     }
 }
 
@@ -199,7 +216,7 @@ fn message(
     client: bool,
     relayed: bool,
     s: &mut Summary,
-    fields: &mut Fields,
+    fields: &mut Out,
     facts: &mut Vec<(Subject, Attribute, String)>,
 ) {
     let (list, ok) = options(b);
@@ -218,24 +235,24 @@ fn message(
     };
     for (code, v) in list {
         match code {
-            OPT_CLIENT_ID | OPT_SERVER_ID => {
+            OPT_CLIENT_ID | OPT_SERVER_ID if fields.events => {
                 let (hex, mac) = duid(v);
                 let (name, mac_name) = if code == OPT_CLIENT_ID {
                     ("client_duid", "client_duid_mac")
                 } else {
                     ("server_duid", "server_duid_mac")
                 };
-                fields.push((name, FieldValue::Str(hex)));
+                fields.put(name, || FieldValue::Str(hex));
                 if let Some(m) = mac {
-                    fields.push((mac_name, FieldValue::Str(m.to_string())));
+                    fields.put(mac_name, || FieldValue::Str(m.to_string()));
                 }
             }
-            OPT_CLIENT_FQDN => {
+            OPT_CLIENT_FQDN if fields.events || who.is_some() => {
                 if let Some(name) = v.get(1..).and_then(wire_name).filter(|n| !n.is_empty()) {
                     if let Some(w) = who {
                         facts.push((w, Attribute::Hostname, name.trim_end_matches('.').into()));
                     }
-                    fields.push(("fqdn", FieldValue::Str(name)));
+                    fields.put("fqdn", || FieldValue::Str(name));
                 }
             }
             OPT_VENDOR_CLASS => {
@@ -243,6 +260,9 @@ fn message(
                     s.anomalies.set(Anomaly::BadLength);
                     continue;
                 };
+                // The items are walked for their lengths either way; their text is needed
+                // by the event or by facts about someone.
+                let keep = fields.events || who.is_some();
                 let mut data = Vec::new();
                 let mut i = 4;
                 while let Some(len) = be16(v, i) {
@@ -250,13 +270,13 @@ fn message(
                         s.anomalies.set(Anomaly::BadLength);
                         break;
                     };
-                    if data.len() < 8 {
+                    if keep && data.len() < 8 {
                         data.push(printable(item, 255));
                     }
                     i += 2 + usize::from(len);
                 }
-                fields.push(("vendor_enterprise", u(enterprise)));
-                fields.push(("vendor_class", FieldValue::Str(data.join(","))));
+                fields.put("vendor_enterprise", || u(enterprise));
+                fields.put("vendor_class", || FieldValue::Str(data.join(",")));
                 if let Some(w) = who {
                     for item in &data {
                         facts.push((w, Attribute::Capability, item.clone()));
@@ -266,15 +286,15 @@ fn message(
                     }
                 }
             }
-            OPT_ORO => {
+            OPT_ORO if fields.events => {
                 let codes: Vec<String> = v
                     .chunks_exact(2)
                     .take(64)
                     .map(|c| u16::from_be_bytes([c[0], c[1]]).to_string())
                     .collect();
-                fields.push(("requested_options", FieldValue::Str(codes.join(","))));
+                fields.put("requested_options", || FieldValue::Str(codes.join(",")));
             }
-            OPT_IA_NA => {
+            OPT_IA_NA if fields.events => {
                 // IAID, T1, T2, then IA options; an IA Address holds the assigned address.
                 let (ia, _) = options(v.get(12..).unwrap_or_default());
                 for (c, a) in ia {
@@ -282,13 +302,13 @@ fn message(
                         && !client
                         && let Some(ip) = a.get(..16).and_then(ip_text)
                     {
-                        fields.push(("assigned_address", FieldValue::Str(ip)));
+                        fields.put("assigned_address", || FieldValue::Str(ip));
                     }
                 }
             }
             OPT_STATUS_CODE => {
                 if let Some(code) = be16(v, 0) {
-                    fields.push(("status_code", u(code)));
+                    fields.put("status_code", || u(code));
                     if code != 0 && s.status == PduStatus::Ok {
                         s.status = PduStatus::Exception;
                     }

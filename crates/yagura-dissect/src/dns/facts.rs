@@ -17,7 +17,7 @@
 //!   host name too. `<03>` (messenger, often a user name) is never reported.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use yagura_core::{Attribute, IdentityFact, MacAddr, Subject};
 
@@ -77,6 +77,15 @@ fn service_type(name: &[u8]) -> Option<String> {
     ok.then_some(s)
 }
 
+/// The role of a host answering DNS: the same fact for every one, made once (reported by
+/// reference, a sink that knows it already copies nothing).
+static DNS_SERVER: LazyLock<IdentityFact> = LazyLock::new(|| IdentityFact {
+    protocol: ProtocolId::DNS.name(),
+    subject: Subject::Sender,
+    attribute: Attribute::Role,
+    value: "dns_server".into(),
+});
+
 /// Report the facts of one message `m` (at least a header long) of protocol `id`.
 /// `role_reported` is the flow's "dns_server already reported" flag.
 pub(super) fn report(id: ProtocolId, m: &[u8], sink: &mut dyn PduSink, role_reported: &mut bool) {
@@ -130,12 +139,8 @@ pub(super) fn report(id: ProtocolId, m: &[u8], sink: &mut dyn PduSink, role_repo
         }
     };
     if role {
-        sink.identity(IdentityFact {
-            protocol: id.name(),
-            subject: Subject::Sender,
-            attribute: Attribute::Role,
-            value: "dns_server".into(),
-        });
+        debug_assert_eq!(id, ProtocolId::DNS);
+        sink.identity_ref(&DNS_SERVER);
     }
     // The role (never among the records' facts) takes one of the message's places.
     for f in records.iter().take(MAX_FACTS - usize::from(role)) {

@@ -15,7 +15,7 @@
 //! (`urn:schemas-upnp-org:device:MediaRenderer:1`) → service; `LOCATION` is an event
 //! field. An `M-SEARCH` only gives its `USER-AGENT` as the searcher's software.
 
-use yagura_core::{Attribute, FieldValue, Subject};
+use yagura_core::{Attribute, FieldValue, IdentityFact, Subject};
 
 use crate::PduSink;
 use crate::emit::Fields;
@@ -156,62 +156,74 @@ fn host_name(v: &[u8]) -> Option<String> {
     (!literal && !name.is_empty()).then(|| name.to_ascii_lowercase())
 }
 
-/// Report a head's facts. `ssdp`: the message is SSDP; `method`: the request method (None
-/// for a response); `target`: the request target.
+/// A head's facts, in the order they are reported. `ssdp`: the message is SSDP; `method`:
+/// the request method (None for a response); `target`: the request target.
 pub(super) fn head_facts(
-    sink: &mut dyn PduSink,
     ssdp: bool,
     method: Option<&str>,
     target: &[u8],
     h: &Headers,
-) {
-    let proto = if ssdp { "ssdp" } else { "http" };
+) -> Vec<IdentityFact> {
+    let protocol = if ssdp { "ssdp" } else { "http" };
+    let mut facts = Vec::new();
+    // As `text::fact`: empty values are no facts.
+    let mut fact = |subject, attribute, value: String| {
+        if !value.is_empty() {
+            facts.push(IdentityFact {
+                protocol,
+                subject,
+                attribute,
+                value,
+            });
+        }
+    };
     let me = Subject::Sender;
     if ssdp {
         match method {
             Some("m_search") => {
                 if let Some(v) = h.user_agent.and_then(printable) {
-                    fact(sink, proto, me, Attribute::Software, v);
+                    fact(me, Attribute::Software, v);
                 }
-                return;
+                return facts;
             }
             Some("notify") | None => {}
-            Some(_) => return,
+            Some(_) => return facts,
         }
         if let Some(v) = h.server.and_then(printable) {
             if let Some(os) = upnp_os(&v) {
-                fact(sink, proto, me, Attribute::Os, os);
+                fact(me, Attribute::Os, os.into());
             }
-            fact(sink, proto, me, Attribute::Software, v);
+            fact(me, Attribute::Software, v);
         }
         let kind = if method.is_some() { h.nt } else { h.st };
         let t = kind
             .and_then(upnp_type)
             .or_else(|| h.usn.and_then(upnp_type));
         if let Some(t) = t {
-            fact(sink, proto, me, Attribute::Service, t);
+            fact(me, Attribute::Service, t);
         }
-        return;
+        return facts;
     }
     if method.is_some() {
         if let Some(v) = h.user_agent.and_then(printable) {
-            fact(sink, proto, me, Attribute::Software, v);
+            fact(me, Attribute::Software, v);
         }
         let absolute = target.len() > 7 && target[..7].eq_ignore_ascii_case(b"http://");
         if !absolute && let Some(n) = h.host.and_then(host_name) {
-            fact(sink, proto, Subject::Receiver, Attribute::Hostname, n);
+            fact(Subject::Receiver, Attribute::Hostname, n);
         }
     } else {
         if let Some(v) = h.server.and_then(printable) {
             if let Some(os) = server_os(&v) {
-                fact(sink, proto, me, Attribute::Os, os);
+                fact(me, Attribute::Os, os.into());
             }
-            fact(sink, proto, me, Attribute::Service, v);
+            fact(me, Attribute::Service, v);
         }
         if let Some(r) = h.www_authenticate.and_then(realm).and_then(printable) {
-            fact(sink, proto, me, Attribute::Description, r);
+            fact(me, Attribute::Description, r);
         }
     }
+    facts
 }
 
 /// A head's identity headers as event fields.

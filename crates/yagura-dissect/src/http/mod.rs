@@ -321,7 +321,11 @@ fn head(
     }
     if m.is_some() || status.is_some() {
         let target = line.split(|&b| b == b' ').nth(1).unwrap_or(&[]);
-        ident::head_facts(sink, name == "ssdp", m, target, &headers);
+        let ssdp = name == "ssdp";
+        // SSDP announcements and answers repeat byte for byte all day: the facts of a head
+        // seen before come from the worker's memo (they depend on nothing but the head).
+        let key = ssdp.then_some((ProtocolId::SSDP, 0, h));
+        crate::memo::report_facts(sink, key, || ident::head_facts(ssdp, m, target, &headers));
     }
     if name == "http" {
         info.scan = status.and_then(|c| ident::scan_for(c, &headers));
@@ -553,7 +557,7 @@ mod tests {
     use yagura_core::Subject;
 
     /// Facts of `msgs` (datagrams, or whole TCP segments), checked equal with and without
-    /// events.
+    /// events, and with a fact memo that then gives them a second time (in a new flow).
     fn facts(
         id: ProtocolId,
         udp: bool,
@@ -573,6 +577,14 @@ mod tests {
             runs.push(s.facts);
         }
         assert_eq!(runs[0], runs[1]);
+        let mut s = VecSink::memoising();
+        for _flow in 0..2 {
+            let mut d = HttpDissector::new(id, udp);
+            for (dir, m) in msgs {
+                d.parse(m, *dir, &mut s);
+            }
+        }
+        assert_eq!(s.facts, [runs[0].clone(), runs[0].clone()].concat());
         runs.remove(0)
             .into_iter()
             .map(|f| (f.subject, f.attribute.name(), f.value))
