@@ -139,6 +139,12 @@ pub trait PduSink {
     fn fact_memo(&mut self) -> Option<&mut memo::FactMemo> {
         None
     }
+    /// The memo of counts by message that this sink keeps across flows (the engine: one per
+    /// worker), for dissectors whose counts of some messages depend only on their bytes.
+    /// Sinks that keep none return `None`, and the messages are then counted every time.
+    fn count_memo(&mut self) -> Option<&mut memo::CountMemo> {
+        None
+    }
 }
 
 /// One protocol's parser, with the per-flow state it needs (one value per flow).

@@ -9,7 +9,7 @@ use yagura_core::{
     Transport, Via, from_ip, to_ip,
 };
 use yagura_dissect::link::LinkProtocol;
-use yagura_dissect::memo::FactMemo;
+use yagura_dissect::memo::{CountMemo, FactMemo};
 use yagura_dissect::{Detect, Dissector, Parsed, PduCount, PduSink, ProtocolId, Registry};
 use yagura_net::decode::{self, DecodeError, Decoded, IpInfo, L3, L4, ethertype, tcp_flags};
 use yagura_net::defrag::{DefragOutcome, Defragmenter, FragKey};
@@ -117,6 +117,8 @@ struct Sink {
     facts: Facts,
     /// Facts by message for the dissectors that look them up instead of building them.
     fact_memo: FactMemo,
+    /// Counts by message for the dissectors that look them up instead of counting again.
+    count_memo: CountMemo,
     bindings: Bindings,
 }
 
@@ -187,6 +189,7 @@ struct Emit<'a> {
     timing: &'a mut Option<Box<RequestTiming>>,
     facts: &'a mut Facts,
     fact_memo: &'a mut FactMemo,
+    count_memo: &'a mut CountMemo,
 }
 
 impl Emit<'_> {
@@ -284,6 +287,10 @@ impl PduSink for Emit<'_> {
 
     fn fact_memo(&mut self) -> Option<&mut FactMemo> {
         Some(self.fact_memo)
+    }
+
+    fn count_memo(&mut self) -> Option<&mut CountMemo> {
+        Some(self.count_memo)
     }
 }
 
@@ -406,6 +413,7 @@ impl App {
             timing: &mut self.timing,
             facts: &mut sink.facts,
             fact_memo: &mut sink.fact_memo,
+            count_memo: &mut sink.count_memo,
         };
         if !stream {
             // A datagram is parsed on its own; nothing carries over.
@@ -536,6 +544,7 @@ impl<'r> Worker<'r> {
                 event_error: None,
                 facts: Facts::default(),
                 fact_memo: FactMemo::default(),
+                count_memo: CountMemo::default(),
                 bindings: Bindings::default(),
             },
             now: Timestamp::ZERO,

@@ -13,7 +13,8 @@ use yagura_core::{FieldValue, OperationClass, PduStatus, Route, Subject, Via};
 use super::pccc;
 use crate::bytes::{le16, le32, u8_at};
 use crate::emit::{Fields, Summary, emit_to, u};
-use crate::{Anomaly, PduCount, PduSink};
+use crate::memo::{COUNT_MAX_KEY, CountHint, CountMemo, Counts};
+use crate::{Anomaly, PduCount, PduSink, ProtocolId};
 
 /// Well-known object classes.
 pub mod class {
@@ -609,7 +610,7 @@ pub fn message(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, sink: &mu
 /// when counted (`events` false) wholly the short way (every PDU by [`count_request`],
 /// [`count_response`], the MSP counts and [`count_members`] without a fallback): then
 /// what the sink saw is a function of `m` alone (no pending entry was read or added, no
-/// fact given), which [`MspMemo`] relies on.
+/// fact given), which [`count_msp_request_memo`] relies on.
 pub(crate) fn message_to(
     m: &[u8],
     ctx: Ctx,
@@ -642,104 +643,65 @@ pub(crate) fn message_to(
     out.short
 }
 
-/// Counting mode's memo of the Multiple Service Packet requests a flow sent lately, each
-/// with the counts it gave: a polling client (an HMI, a scanner) sends the same packets
-/// every cycle, byte for byte, and finding one here costs a fraction of walking its
-/// members again. Only packets counted wholly the short way are kept (see [`message_to`]:
-/// their counts depend on their bytes alone, whatever the flow's state); at most
-/// [`MEMO_CAP`] packets of at most [`MEMO_MAX_LEN`] bytes, the oldest replaced first.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct MspMemo {
-    entries: Vec<MemoEntry>,
-    /// Where the next lookup starts: after the last hit, as a polling client sends its
-    /// packets in the same order every cycle.
-    next: usize,
-    /// The entry the next miss replaces, once full.
-    oldest: usize,
-    /// The counts being recorded (kept to reuse its buffer).
-    scratch: Vec<(PduCount, u32)>,
-}
-
-/// One remembered packet: its bytes and the counts the sink was given, in order.
-#[derive(Debug, Clone, Default)]
-struct MemoEntry {
-    msg: Vec<u8>,
-    counts: Vec<(PduCount, u32)>,
-}
-
-/// Packets an [`MspMemo`] keeps (a polling cycle of up to 16 packets is found whole).
-const MEMO_CAP: usize = 16;
-/// Bytes of the longest packet an [`MspMemo`] keeps (at most 8 KiB a flow).
-const MEMO_MAX_LEN: usize = 512;
-/// Runs of counts of the packets an [`MspMemo`] keeps (their members are mostly alike).
-const MEMO_RUNS: usize = 4;
-
-impl MspMemo {
-    /// The counts `m` gave, if remembered.
-    fn find(&mut self, m: &[u8]) -> Option<&[(PduCount, u32)]> {
-        let n = self.entries.len();
-        let mut i = self.next;
-        for _ in 0..n {
-            if i >= n {
-                i = 0;
-            }
-            if self.entries[i].msg == m {
-                self.next = i + 1;
-                return Some(&self.entries[i].counts);
-            }
-            i += 1;
-        }
-        None
-    }
-
-    /// Remember `m` with the counts in `scratch`.
-    fn insert(&mut self, m: &[u8]) {
-        if self.entries.len() < MEMO_CAP {
-            self.entries.push(MemoEntry::default());
-            self.oldest = self.entries.len() - 1;
-        }
-        let e = &mut self.entries[self.oldest];
-        e.msg.clear();
-        e.msg.extend_from_slice(m);
-        std::mem::swap(&mut e.counts, &mut self.scratch);
-        self.oldest = (self.oldest + 1) % MEMO_CAP;
-    }
-}
-
 /// Count a Multiple Service Packet request (`m`, top level) in counting mode as
-/// [`message_to`] would, the counts it gave last time when `memo` remembers it.
+/// [`message_to`] would, or hand the sink the counts it gave last time when the sink's
+/// [`CountMemo`] remembers it. A polling client (an HMI, a scanner) sends the same packets
+/// every cycle, byte for byte, and finding one costs a fraction of walking its members
+/// again. Only packets counted wholly the short way are remembered (see [`message_to`]:
+/// their counts depend on their bytes alone, whatever the flow and its state). `hint` is
+/// the flow's place in the memo.
+#[inline]
 pub(crate) fn count_msp_request_memo(
     m: &[u8],
     ctx: Ctx,
-    memo: &mut Option<Box<MspMemo>>,
+    hint: &mut CountHint,
     pending: &mut Option<Box<Pending>>,
     sink: &mut dyn PduSink,
 ) {
-    let memo = memo.get_or_insert_with(Box::default);
-    if let Some(counts) = memo.find(m) {
-        for &(c, n) in counts {
-            sink.pdu_counts(c, n);
-        }
+    let Some(memo) = sink.count_memo().filter(|_| m.len() <= COUNT_MAX_KEY) else {
+        message_to(m, ctx, pending, sink, false);
         return;
-    }
-    memo.scratch.clear();
-    let mut rec = Recorder {
-        to: sink,
-        counts: &mut memo.scratch,
-        spoiled: false,
     };
-    let short = message_to(m, ctx, pending, &mut rec, false);
-    if short && !rec.spoiled && m.len() <= MEMO_MAX_LEN {
-        memo.insert(m);
+    let Some(&counts) = memo.get(ProtocolId::ENIP, m, hint) else {
+        count_and_remember(m, ctx, hint, pending, sink);
+        return;
+    };
+    for (c, n) in counts.runs() {
+        sink.pdu_counts(c, n);
     }
 }
 
-/// A sink handing everything to `to` and recording the counts, for [`MspMemo`].
+/// [`count_msp_request_memo`] for a packet the memo does not know: counted, and remembered
+/// if counted wholly the short way. Apart, so that the lookup's frame stays small.
+#[inline(never)]
+fn count_and_remember(
+    m: &[u8],
+    ctx: Ctx,
+    hint: &mut CountHint,
+    pending: &mut Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+) {
+    let mut rec = Recorder {
+        to: sink,
+        counts: Counts::default(),
+        spoiled: false,
+    };
+    let short = message_to(m, ctx, pending, &mut rec, false);
+    let counts = rec.counts;
+    if short
+        && !rec.spoiled
+        && let Some(memo) = sink.count_memo()
+    {
+        memo.put(ProtocolId::ENIP, m, &counts, hint);
+    }
+}
+
+/// A sink handing everything to `to` and recording the counts, for the [`CountMemo`].
 struct Recorder<'s> {
     to: &'s mut dyn PduSink,
-    counts: &'s mut Vec<(PduCount, u32)>,
+    counts: Counts,
     /// Something went through that a replay of `counts` would not give (an event, a fact,
-    /// more runs than [`MEMO_RUNS`]).
+    /// more runs than a [`Counts`] holds).
     spoiled: bool,
 }
 
@@ -755,9 +717,7 @@ impl PduSink for Recorder<'_> {
         self.pdu_counts(pdu, 1);
     }
     fn pdu_counts(&mut self, pdu: PduCount, n: u32) {
-        if self.counts.len() < MEMO_RUNS {
-            self.counts.push((pdu, n));
-        } else {
+        if !self.counts.push(pdu, n) {
             self.spoiled = true;
         }
         self.to.pdu_counts(pdu, n);
@@ -773,6 +733,10 @@ impl PduSink for Recorder<'_> {
     fn fact_memo(&mut self) -> Option<&mut crate::memo::FactMemo> {
         self.spoiled = true;
         self.to.fact_memo()
+    }
+    fn count_memo(&mut self) -> Option<&mut CountMemo> {
+        self.spoiled = true;
+        self.to.count_memo()
     }
 }
 

@@ -294,11 +294,11 @@ pub struct EnipDissector {
 }
 
 /// Framing, the CIP request table (allocated at the first CIP request that needs it) and
-/// counting mode's memo of Multiple Service Packet requests (at the first one).
+/// the flow's place in the worker's memo of Multiple Service Packet requests' counts.
 #[derive(Debug, Clone, Default)]
 struct EnipFraming {
     pending: Option<Box<cip::Pending>>,
-    msp_memo: Option<Box<cip::MspMemo>>,
+    count_hint: crate::memo::CountHint,
 }
 
 impl EnipDissector {
@@ -481,7 +481,7 @@ impl EnipFraming {
             msg = d.get(2..).unwrap_or(&[]);
         }
         if !events && msg.first() == Some(&cip::svc::MULTIPLE_SERVICE_PACKET) {
-            cip::count_msp_request_memo(msg, ctx, &mut self.msp_memo, &mut self.pending, sink);
+            cip::count_msp_request_memo(msg, ctx, &mut self.count_hint, &mut self.pending, sink);
         } else {
             cip::message_to(msg, ctx, &mut self.pending, sink, events);
         }

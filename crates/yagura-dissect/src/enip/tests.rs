@@ -4,6 +4,7 @@ use proptest::prelude::*;
 use yagura_core::{Direction, FieldValue, OperationClass, PduStatus};
 
 use super::*;
+use crate::memo::CountMemo;
 use crate::testutil::{VecSink, hex, run};
 
 // sv__enip_test1.pcap: ListIdentity request and response.
@@ -655,16 +656,31 @@ fn cip_operation_by_code_agrees_with_service_names() {
 /// operation, response, has anomalies) per PDU, in order. A response's operation is its
 /// request's, which only events look up (the report aggregates requests' classes): left out.
 fn counts_and_events(frames: &[(Vec<u8>, Direction)]) -> [Vec<(String, String, bool, bool)>; 2] {
-    let (mut counting, mut events) = (EnipDissector::new(false), EnipDissector::new(false));
+    let mut flow = [EnipDissector::new(false), EnipDissector::new(false)];
+    counts_and_events_in(&mut CountMemo::default(), &mut flow, frames)
+}
+
+/// [`counts_and_events`] for one flow (`flow`: its counting dissector, its events one)
+/// among others: the counting sink offers `memo`, the worker's.
+fn counts_and_events_in(
+    memo: &mut CountMemo,
+    flow: &mut [EnipDissector; 2],
+    frames: &[(Vec<u8>, Direction)],
+) -> [Vec<(String, String, bool, bool)>; 2] {
+    let [counting, events] = flow;
     let (mut c, mut e) = (Vec::new(), Vec::new());
     for (b, dir) in frames {
-        let mut s = VecSink::counting();
+        let mut s = MemoSink {
+            to: VecSink::counting(),
+            memo: &mut *memo,
+        };
         counting.parse(b, *dir, &mut s);
+        let s = s.to;
         c.extend(s.counted_full.iter().map(|p| {
             let op = if p.response { "" } else { p.operation.name() }.to_string();
             (p.protocol.to_string(), op, p.response, p.anomalies > 0)
         }));
-        let (_, s) = run(&mut events, b, *dir);
+        let (_, s) = run(events, b, *dir);
         e.extend(s.events.iter().map(|p| {
             let op = if p.response { "" } else { p.operation.name() }.to_string();
             (
@@ -676,6 +692,30 @@ fn counts_and_events(frames: &[(Vec<u8>, Direction)]) -> [Vec<(String, String, b
         }));
     }
     [c, e]
+}
+
+/// A counting sink that offers a worker's [`CountMemo`], as the engine's does.
+struct MemoSink<'m> {
+    to: VecSink,
+    memo: &'m mut CountMemo,
+}
+
+impl PduSink for MemoSink<'_> {
+    fn pdu(&mut self, pdu: yagura_core::PduEvent) {
+        self.to.pdu(pdu);
+    }
+    fn wants_events(&self) -> bool {
+        self.to.wants_events()
+    }
+    fn pdu_count(&mut self, pdu: PduCount) {
+        self.to.pdu_count(pdu);
+    }
+    fn identity(&mut self, fact: yagura_core::IdentityFact) {
+        self.to.identity(fact);
+    }
+    fn count_memo(&mut self) -> Option<&mut CountMemo> {
+        Some(self.memo)
+    }
 }
 
 // Counting takes a shorter way through most requests (`cip::count_request`): it must count
@@ -1058,9 +1098,10 @@ fn request_key_determines_the_count() {
     assert_eq!(cip::request_key(&[0x4c, 0x01, 0x20, 0x6b, 0, 0, 0]), None);
 }
 
-/// Counting mode remembers the Multiple Service Packet requests a flow sends
-/// (`cip::MspMemo`): a cycle of packets longer than the memo holds, repeated, interleaved
-/// with their answers, counts what the events report every time.
+/// Counting mode remembers the Multiple Service Packet requests a flow sends (in the
+/// worker's `CountMemo`): a cycle of packets, repeated in order and in another order
+/// (hits away from the flow's hint), interleaved with their answers, counts what the
+/// events report every time.
 #[test]
 fn msp_memo_counts_what_events_report() {
     let read = |i: u8| vec![0x4c, 0x02, 0x20, 0x6b, 0x24, i, 0x01, 0x00];
@@ -1069,7 +1110,7 @@ fn msp_memo_counts_what_events_report() {
             0x4d, 0x02, 0x20, 0x6b, 0x24, i, 0xc4, 0x00, 0x01, 0x00, 1, 2, 3, 4,
         ]
     };
-    // 20 distinct packets (more than the memo keeps), some of mixed members (several runs).
+    // 20 distinct packets, some of mixed members (several runs).
     let packets: Vec<Vec<Vec<u8>>> = (0..20u8)
         .map(|p| match p % 4 {
             0 => (0..8).map(|i| read(p * 8 + i)).collect(),
@@ -1131,4 +1172,94 @@ fn msp_with_pending_members_is_not_memoised() {
     // Each reply's PCCC PDU found its request (then it is classed, not `other`).
     let pccc: Vec<_> = counted.iter().filter(|c| c.0 == "pccc").collect();
     assert_eq!(pccc.len(), 6, "{counted:?}");
+}
+
+/// A Multiple Service Packet request of `members` reads (and a write every `write_every`
+/// members when not 0), its reads' instances from `first`.
+fn msp_reads(first: u32, members: u32, write_every: u32) -> Vec<Vec<u8>> {
+    (0..members)
+        .map(|i| {
+            let at = (first + i).to_le_bytes();
+            if write_every > 0 && i % write_every == write_every - 1 {
+                vec![
+                    0x4d, 0x02, 0x20, 0x6b, 0x25, 0x00, at[0], at[1], 0xc4, 0, 1, 0, 1, 2, 3, 4,
+                ]
+            } else {
+                vec![0x4c, 0x02, 0x20, 0x6b, 0x25, 0x00, at[0], at[1], 0x01, 0x00]
+            }
+        })
+        .collect()
+}
+
+/// The memo of Multiple Service Packet counts is the worker's, of a bounded size whatever
+/// the number of flows (each holds only its hint): thousands of flows, each polling its
+/// own packets (many more than the memo holds, some too long to be kept, some alike
+/// across flows), count what the events report, and the memo stays within its bound.
+#[test]
+fn msp_count_memo_is_bounded_whatever_the_flows() {
+    use crate::memo::{COUNT_MAX_KEY, COUNT_MEMO_MAX_BYTES, COUNT_SLOTS};
+    // A flow's part: its hint, beside the request table it had before the memo.
+    assert!(std::mem::size_of::<EnipFraming>() <= 16);
+    let mut memo = CountMemo::default();
+    let mut kept_at_most = 0;
+    let flows = 3 * COUNT_SLOTS as u32;
+    for f in 0..flows {
+        // Up to 50 members of 10 to 16 bytes: up to about 800 bytes, some beyond the
+        // longest kept.
+        let cycle: Vec<Vec<Vec<u8>>> = (0..3)
+            .map(|p| match p {
+                // Alike across flows.
+                0 => msp_reads(0, 4, 0),
+                1 => msp_reads(f * 64, 1 + f % 50, 3),
+                _ => msp_reads(f * 64 + 100, 1 + (f * 7) % 50, 0),
+            })
+            .collect();
+        let mut frames = Vec::new();
+        for _ in 0..2 {
+            for members in &cycle {
+                frames.push((msp_frame(false, members, 0), Direction::ToServer));
+            }
+        }
+        let mut flow = [EnipDissector::new(false), EnipDissector::new(false)];
+        let [counted, events] = counts_and_events_in(&mut memo, &mut flow, &frames);
+        assert_eq!(counted, events, "flow {f}");
+        kept_at_most = kept_at_most.max(memo.heap_bytes());
+    }
+    assert!(
+        kept_at_most > COUNT_SLOTS * COUNT_MAX_KEY / 4,
+        "{kept_at_most}"
+    );
+    assert!(
+        kept_at_most <= COUNT_MEMO_MAX_BYTES,
+        "{kept_at_most} > {COUNT_MEMO_MAX_BYTES}"
+    );
+}
+
+/// Flows sending the same packets in different orders share the memo's entries and the
+/// guesses of what comes next, and each counts what its events report.
+#[test]
+fn msp_count_memo_is_shared_by_flows() {
+    let packets: Vec<Vec<u8>> = (0..6)
+        .map(|p| msp_frame(false, &msp_reads(p * 10, 1 + p, p % 3), 0))
+        .collect();
+    let mut memo = CountMemo::default();
+    let mut flows: Vec<[EnipDissector; 2]> = (0..3)
+        .map(|_| [EnipDissector::new(false), EnipDissector::new(false)])
+        .collect();
+    for round in 0..4 {
+        for (i, flow) in flows.iter_mut().enumerate() {
+            // Flow 0 in order, flow 1 backwards, flow 2 each packet twice, by turns.
+            let order: Vec<usize> = match i {
+                0 => (0..6).collect(),
+                1 => (0..6).rev().collect(),
+                _ => (0..6).flat_map(|k| [(k + round) % 6; 2]).collect(),
+            };
+            let frames: Vec<_> = order
+                .iter()
+                .map(|&k| (packets[k].clone(), Direction::ToServer))
+                .collect();
+            let [counted, events] = counts_and_events_in(&mut memo, flow, &frames);
+            assert_eq!(counted, events, "round {round} flow {i}");
+        }
+    }
 }
