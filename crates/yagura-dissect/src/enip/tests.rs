@@ -1062,6 +1062,37 @@ proptest! {
     }
 }
 
+/// A Multiple Service Packet response whose members are all whole plain responses is
+/// counted in one go (`cip::plain_responses`); one member otherwise (cut, empty, out of
+/// bounds, of a service that needs its request, a count beyond the list) sends the whole
+/// response the member-by-member way. Both count what the events report.
+#[test]
+fn msp_plain_responses_count_what_events_report() {
+    let plain = |i: u8| vec![0xcc, 0, 0, 0, 0xc4, 0, i, i, i, i];
+    let many: Vec<Vec<u8>> = (0..150).map(plain).collect();
+    let odd: [Vec<u8>; 5] = [
+        vec![0xcc, 0, 0, 2, 0xc4, 0],
+        vec![],
+        vec![0xcc, 0],
+        vec![0x81, 0, 0, 0, 1, 2],
+        vec![0x8a, 0, 0, 0, 0, 0],
+    ];
+    let mut frames = vec![(msp_frame(true, &many, 0), Direction::ToClient)];
+    for o in &odd {
+        for at in [0, 3, 7] {
+            let mut members: Vec<Vec<u8>> = (0..8).map(plain).collect();
+            members.insert(at, o.clone());
+            frames.push((msp_frame(true, &members, 0), Direction::ToClient));
+        }
+    }
+    frames.push((msp_frame(true, &many[..4], 1), Direction::ToClient));
+    frames.push((msp_frame(true, &[], 0), Direction::ToClient));
+    let [counted, events] = counts_and_events(&frames);
+    assert_eq!(counted, events);
+    // The big one: itself and its 150 members.
+    assert!(counted.len() > 151);
+}
+
 /// Two requests with the same `request_key` are counted the same.
 #[test]
 fn request_key_determines_the_count() {
