@@ -151,14 +151,17 @@ impl JobInfo {
                 j.item_count = u8_at(param, 1);
                 if request {
                     let n = j.item_count.unwrap_or(0);
-                    let mut at = 2;
+                    // The items after function and count.
+                    let mut rest = param.get(2..).unwrap_or_default();
                     for i in 0..n {
-                        match param.get(at..).and_then(Item::parse) {
-                            Some((it, size)) => {
+                        // Only the first item's fields are kept: the others are only
+                        // sized (and when counting, the first is not read either).
+                        match Item::size(rest) {
+                            Some(size) => {
                                 if i == 0 {
-                                    j.item = Some(it);
+                                    j.item = Some(Item::read(rest, size));
                                 }
-                                at += size;
+                                rest = &rest[size..];
                             }
                             None => {
                                 j.truncated = true;
@@ -334,6 +337,22 @@ trait Remembered: Copy {
     fn of(j: JobInfo) -> Self;
     /// An answer's own parameter, completed by the Job it answers.
     fn answering(self, req: Option<Self>) -> Self;
+    /// An Ack or Ack_Data (`rosctr`, parameter `param`) answering `req`.
+    #[inline(always)]
+    fn answer_to(rosctr: Rosctr, param: &[u8], req: Option<Self>) -> Self {
+        own_answering(rosctr, param, req)
+    }
+}
+
+/// An Ack or Ack_Data's own parameter (none for an Ack), completed by the Job it answers.
+#[inline(always)]
+fn own_answering<T: Remembered>(rosctr: Rosctr, param: &[u8], req: Option<T>) -> T {
+    let own = if rosctr == Rosctr::ACK_DATA {
+        T::of(JobInfo::parse(param, false))
+    } else {
+        T::NONE
+    };
+    own.answering(req)
 }
 
 impl Remembered for JobInfo {
@@ -357,6 +376,28 @@ impl Remembered for JobClass {
     #[inline(always)]
     fn answering(self, req: Option<JobClass>) -> JobClass {
         JobClass::answering(self, req)
+    }
+    /// Counting: an answer matched to its Job takes the Job's class unless the answer's own
+    /// function differs ([`JobClass::answering`]), and that function is the parameter's
+    /// first byte: the rest of the parameter is read only when the answer stands alone.
+    #[inline(always)]
+    fn answer_to(rosctr: Rosctr, param: &[u8], req: Option<JobClass>) -> JobClass {
+        let own_function = if rosctr == Rosctr::ACK_DATA {
+            param.first().copied()
+        } else {
+            None
+        };
+        if let Some(r) = req
+            && !reused_ref(own_function, r.function)
+        {
+            let a = JobClass {
+                truncated: false,
+                ..r
+            };
+            debug_assert_eq!(a, own_answering(rosctr, param, req));
+            return a;
+        }
+        own_answering(rosctr, param, req)
     }
 }
 
@@ -415,12 +456,7 @@ impl<T: Copy> Pending<T> {
             self.remember(dir, pdu_ref, j);
             return j;
         }
-        let own = if rosctr == Rosctr::ACK_DATA {
-            T::of(JobInfo::parse(param, false))
-        } else {
-            T::NONE
-        };
-        own.answering(self.answer(dir, pdu_ref))
+        T::answer_to(rosctr, param, self.answer(dir, pdu_ref))
     }
 }
 

@@ -733,3 +733,34 @@ fn plain_dt_agrees_with_tpdu_parse() {
     }
     assert!(taken > 1000, "the fast path was exercised {taken} times");
 }
+
+// The Job item walk sizes items with `Item::size` and reads only the first with
+// `Item::read`: short, odd and cut items must neither panic nor yield S7ANY fields that are
+// not all there.
+#[test]
+fn item_size_and_read_on_short_items() {
+    use wire::Item;
+    let full = [
+        0x12, 0x0a, 0x10, 0x02, 0x00, 0x01, 0x00, 0x05, 0x84, 0x00, 0x00, 0x08,
+    ];
+    assert_eq!(Item::size(&full), Some(12));
+    let it = Item::read(&full, 12);
+    assert_eq!((it.syntax, it.db, it.area, it.address), (0x10, 5, 0x84, 8));
+    assert_eq!(Item::parse(&full), Some((it, 12)));
+    for len in 0..12u8 {
+        let mut b = full;
+        b[1] = len;
+        for cut in 0..=b.len() {
+            let b = &b[..cut];
+            match Item::size(b) {
+                Some(size) => {
+                    assert!(size <= b.len() && size == 2 + usize::from(len));
+                    let it = Item::read(b, size);
+                    assert_eq!(it.syntax, 0x10);
+                    assert_eq!(it.area != 0, len >= 10, "len {len} cut {cut}");
+                }
+                None => assert!(cut < 3 || cut < 2 + usize::from(len)),
+            }
+        }
+    }
+}

@@ -224,24 +224,39 @@ impl Item {
     /// `JobInfo::parse`.
     #[inline(always)]
     pub fn parse(b: &[u8]) -> Option<(Item, usize)> {
-        let &[0x12, len, syntax, ..] = b else {
+        let size = Item::size(b)?;
+        Some((Item::read(b, size), size))
+    }
+
+    /// The size of a well-formed item at the front of `b` (see [`Item::parse`]). The walk
+    /// over a Job's items needs only this: the fields are read from the first item alone.
+    #[inline(always)]
+    pub fn size(b: &[u8]) -> Option<usize> {
+        let &[0x12, len, _, ..] = b else {
             return None;
         };
         let size = 2 + len as usize;
-        if b.len() < size {
-            return None;
-        }
+        (b.len() >= size).then_some(size)
+    }
+
+    /// The fields of the item at the front of `b`, of `size` bytes (as [`Item::size`] says).
+    #[inline(always)]
+    pub fn read(b: &[u8], size: usize) -> Item {
         let mut it = Item {
-            syntax,
+            syntax: u8_at(b, 2).unwrap_or_default(),
             ..Item::default()
         };
-        if syntax == SYNTAX_S7ANY && len >= 10 {
-            it.transport_size = b[3];
-            it.db = be16(b, 6)?;
-            it.area = b[8];
-            it.address = u32::from_be_bytes([0, b[9], b[10], b[11]]);
+        // An S7ANY address is 10 bytes after the length (LL >= 10).
+        if it.syntax == SYNTAX_S7ANY
+            && size >= 12
+            && let Some(&[_, _, _, ts, _, _, d0, d1, area, a0, a1, a2]) = b.get(..12)
+        {
+            it.transport_size = ts;
+            it.db = u16::from_be_bytes([d0, d1]);
+            it.area = area;
+            it.address = u32::from_be_bytes([0, a0, a1, a2]);
         }
-        Some((it, size))
+        it
     }
 }
 
