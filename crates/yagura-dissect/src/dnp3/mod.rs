@@ -52,6 +52,11 @@ const TH_SEQ: u8 = 0x3f;
 pub const MAX_FRAGMENT: usize = 4096;
 /// Largest link user data: LEN is at most 255, of which 5 are CTRL, DST and SRC.
 const MAX_USER_DATA: usize = 250;
+/// Room in front of the user data gathered by [`Dnp3Framing::frame`] for the octets
+/// copied with the short last block's data (a frame gathered there has a whole block: at
+/// least 16 octets before the last block's data); 256 octets in all keeps the buffer's
+/// zeroing inline.
+const UD_PAD: usize = 6;
 /// IIN2 bits reporting a rejected request: function not supported, object unknown,
 /// parameter error.
 const IIN2_ERRORS: u8 = 0x07;
@@ -267,40 +272,63 @@ impl Dnp3Framing {
             dst: le16(f, field::DST).unwrap_or(0),
             function: ctrl & CTRL_FUNC,
         };
-        let mut anomalies = Anomalies::NONE;
         // A header with a bad CRC is still framed by its LEN (the next frame's start octets
         // confirm or refute it); every block is checked.
         let mut crc_ok = crc::check(&f[..HEADER_LEN]);
         let blocks = f.get(HEADER_LEN..).unwrap_or_default();
         let user_data = prm && matches!(link.function, 3 | 4) && !blocks.is_empty();
-        // User data without its block CRCs (at most 250 octets: no allocation), gathered in
-        // the pass that checks the CRCs.
-        let mut ud = [0u8; MAX_USER_DATA];
-        let mut n = 0;
-        // Whole blocks first: their constant size lets the compiler unroll the CRC and copy
-        // with a few moves instead of calling `memcpy`; then the short last block, if any.
-        let mut whole = blocks.chunks_exact(BLOCK + 2);
-        for block in &mut whole {
-            crc_ok &= crc::check(block);
-            if user_data {
-                n += gather(&mut ud, n, block);
-            }
-        }
-        let last = whole.remainder();
+        let (whole, last) = blocks.as_chunks::<{ BLOCK + 2 }>();
+        let last_len = last.len().saturating_sub(2);
         if !last.is_empty() {
             crc_ok &= crc::check(last);
-            if user_data {
-                n += gather(&mut ud, n, last);
-            }
         }
+        // User data without its block CRCs (at most 250 octets: no allocation), gathered in
+        // the pass that checks the CRCs at `buf[UD_PAD..]` unless the frame has at most one
+        // (short) block: then it is contiguous in the frame.
+        let mut buf = [0u8; UD_PAD + MAX_USER_DATA];
+        let ud = if whole.is_empty() {
+            last.get(..last_len)
+        } else {
+            let ud_end = UD_PAD + whole.len() * BLOCK + last_len;
+            // The short last block's data is copied as the 16 octets of the frame ending
+            // with it, to the 16 octets of `buf` ending at `ud_end` (a constant-size copy
+            // instead of a `memcpy` call): the octets before its data land on the padding
+            // or where the whole blocks' data is written next.
+            if user_data && !last.is_empty() {
+                let data_end = f.len() - 2;
+                let src = data_end
+                    .checked_sub(BLOCK)
+                    .and_then(|at| f.get(at..data_end))
+                    .and_then(|s| <&[u8; BLOCK]>::try_from(s).ok());
+                let dst = ud_end
+                    .checked_sub(BLOCK)
+                    .and_then(|at| buf.get_mut(at..ud_end))
+                    .and_then(|d| <&mut [u8; BLOCK]>::try_from(d).ok());
+                if let (Some(src), Some(dst)) = (src, dst) {
+                    *dst = *src;
+                }
+            }
+            // Whole blocks: constant sizes let the compiler unroll the CRC and copy with a
+            // few moves.
+            for (i, block) in whole.iter().enumerate() {
+                crc_ok &= crc::check(block);
+                if user_data
+                    && let Some((data, _)) = block.split_first_chunk::<BLOCK>()
+                    && let Some(dst) = buf.get_mut(UD_PAD + i * BLOCK..UD_PAD + (i + 1) * BLOCK)
+                {
+                    dst.copy_from_slice(data);
+                }
+            }
+            buf.get(UD_PAD..ud_end)
+        };
+        let mut anomalies = Anomalies::NONE;
         if !crc_ok {
             anomalies.set(Anomaly::BadCrc);
         }
-        if user_data && let Some((&th, seg)) = ud[..n].split_first() {
-            self.segment(dir, link, th, seg, f.len(), anomalies, sink);
-            return;
+        match ud.filter(|_| user_data).and_then(<[u8]>::split_first) {
+            Some((&th, seg)) => self.segment(dir, link, th, seg, f.len(), anomalies, sink),
+            None => link_frame(link, prm, f.len(), anomalies, sink),
         }
-        link_frame(link, prm, f.len(), anomalies, sink);
     }
 
     /// One transport segment (`th` its header, `seg` the application octets it carries).
@@ -569,18 +597,6 @@ pub(crate) fn identity_fact(
         .collect();
     let text = text.trim();
     (!text.is_empty()).then(|| (field, text.to_owned()))
-}
-
-/// Copy the data of `block` (its CRC cut off) to `ud` at `at`; the octets copied (none if
-/// they would not fit, which LEN's limit of 250 user octets rules out).
-#[inline(always)]
-fn gather(ud: &mut [u8; MAX_USER_DATA], at: usize, block: &[u8]) -> usize {
-    let data = &block[..block.len().saturating_sub(2)];
-    let Some(dst) = ud.get_mut(at..at + data.len()) else {
-        return 0;
-    };
-    dst.copy_from_slice(data);
-    data.len()
 }
 
 /// The link fields every event starts with.
