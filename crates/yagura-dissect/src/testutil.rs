@@ -47,6 +47,20 @@ impl VecSink {
     }
 }
 
+/// Counts as the events would give them: what [`PduCount`](crate::PduCount) keeps (to tie a
+/// dissector's counting path to its event path).
+pub(crate) fn as_counts(events: &[PduEvent]) -> Vec<crate::PduCount> {
+    events
+        .iter()
+        .map(|e| crate::PduCount {
+            protocol: e.protocol,
+            operation: e.operation,
+            response: e.response,
+            anomalies: e.anomalies.len() as u32,
+        })
+        .collect()
+}
+
 impl PduSink for VecSink {
     fn pdu(&mut self, pdu: PduEvent) {
         assert!(

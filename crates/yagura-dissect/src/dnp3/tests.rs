@@ -662,16 +662,7 @@ fn counting_path_matches_events() {
             with_events.parse(v, dir, &mut e);
             counting.parse(v, dir, &mut c);
         }
-        let counts: Vec<crate::PduCount> = e
-            .events
-            .iter()
-            .map(|e| crate::PduCount {
-                protocol: e.protocol,
-                operation: e.operation,
-                response: e.response,
-                anomalies: e.anomalies.len() as u32,
-            })
-            .collect();
+        let counts = crate::testutil::as_counts(&e.events);
         assert!(!counts.is_empty());
         assert_eq!(c.counted_full, counts, "{dir:?}");
         assert_eq!(c.facts, e.facts, "{dir:?}");

@@ -3,7 +3,7 @@
 use yagura_core::{Direction, OperationClass, PduStatus};
 
 use super::*;
-use crate::testutil::{VecSink, hex, run};
+use crate::testutil::{VecSink, as_counts, hex, run};
 
 // iti__modbus_test.pcap frames 7 and 9: read input registers 0..14 on unit 1, and its answer.
 const REQ_FC4: &str = "41a00000000601040000000e";
@@ -522,19 +522,6 @@ mod props {
             }
         }
     }
-}
-
-/// Counts as the events would give them: what [`PduCount`](crate::PduCount) keeps.
-fn as_counts(events: &[yagura_core::PduEvent]) -> Vec<crate::PduCount> {
-    events
-        .iter()
-        .map(|e| crate::PduCount {
-            protocol: e.protocol,
-            operation: e.operation,
-            response: e.response,
-            anomalies: e.anomalies.len() as u32,
-        })
-        .collect()
 }
 
 /// The counting path (`count`, which inlines its own copy of `summarise` and `decode`) and

@@ -10,15 +10,12 @@
 //! flow). SNMPv3: the authoritative engine id (and its enterprise number) of a response or
 //! report, never the user name.
 
-use std::sync::Arc;
-
 use sha2::{Digest, Sha256};
 use yagura_core::{
     Attribute, Direction, FieldValue, IdentityFact, OperationClass, PduStatus, Subject,
 };
 
 use crate::emit::{Summary, emit, u};
-use crate::memo::MemoKey;
 use crate::probes::ber_len;
 use crate::text::{fact, printable};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
@@ -355,36 +352,15 @@ fn agent_facts(sys: &System, enterprise: Option<u32>) -> Vec<IdentityFact> {
 /// engine's enterprise to fall back on), the facts of identical bindings come from the
 /// worker's memo instead of walking them, decoding OIDs and cleaning up text again.
 fn report_agent(sink: &mut dyn PduSink, bindings: Option<&[u8]>, enterprise: Option<u32>) {
-    let key = match bindings {
-        Some(b) if enterprise.is_none() && sink.fact_memo().is_some() => {
-            MemoKey::new(ProtocolId::SNMP, b)
-        }
-        _ => None,
-    };
-    if let Some(facts) = key.and_then(|k| sink.fact_memo()?.get(&k)) {
-        for f in facts.iter() {
-            sink.identity_ref(f);
-        }
-        return;
-    }
-    let sys = bindings.map(system).unwrap_or_default();
-    let facts = agent_facts(&sys, enterprise);
-    // Only answers that gave facts are remembered: the others mostly carry counters, whose
-    // values do not come back.
-    match (key, sink.fact_memo()) {
-        (Some(k), Some(memo)) if !facts.is_empty() => {
-            let facts: Arc<[IdentityFact]> = facts.into();
-            memo.put(&k, Arc::clone(&facts));
-            for f in facts.iter() {
-                sink.identity_ref(f);
-            }
-        }
-        _ => {
-            for f in facts {
-                sink.identity(f);
-            }
-        }
-    }
+    // Only answers that gave facts are remembered (`report_facts`): the others mostly carry
+    // counters, whose values do not come back.
+    let key = bindings
+        .filter(|_| enterprise.is_none())
+        .map(|b| (ProtocolId::SNMP, 0, b));
+    crate::memo::report_facts(sink, key, || {
+        let sys = bindings.map(system).unwrap_or_default();
+        agent_facts(&sys, enterprise)
+    });
 }
 
 /// The SNMP dissector; remembers only whether this flow's community finding was reported.
