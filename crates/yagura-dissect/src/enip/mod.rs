@@ -466,24 +466,31 @@ impl EnipFraming {
         let Some((t, d)) = cpf.data else {
             return;
         };
-        let mut ctx = cip::Ctx {
-            key: h.context() & !(1 << 63),
+        let connected = t == item::CONNECTED_DATA;
+        let (sequence, msg) = if connected {
+            (le16(d, 0), d.get(2..).unwrap_or(&[]))
+        } else {
+            (None, d)
+        };
+        // Counting mode: most messages are counted alone, before their context is built.
+        if !events && cip::count_alone(msg, sink) {
+            return;
+        }
+        let ctx = cip::Ctx {
+            key: if connected {
+                cip::connected_key(sequence.unwrap_or(0))
+            } else {
+                h.context() & !(1 << 63)
+            },
             connection_id: cpf.connection_id,
-            sequence: None,
+            sequence,
             member: 0,
             depth: 0,
         };
-        let mut msg = d;
-        if t == item::CONNECTED_DATA {
-            let seq = le16(d, 0);
-            ctx.sequence = seq;
-            ctx.key = cip::connected_key(seq.unwrap_or(0));
-            msg = d.get(2..).unwrap_or(&[]);
-        }
-        if !events && msg.first() == Some(&cip::svc::MULTIPLE_SERVICE_PACKET) {
-            cip::count_msp_request_memo(msg, ctx, &mut self.count_hint, &mut self.pending, sink);
+        if events {
+            cip::message_to(msg, ctx, &mut self.pending, sink, true);
         } else {
-            cip::message_to(msg, ctx, &mut self.pending, sink, events);
+            cip::count_message(msg, ctx, &mut self.count_hint, &mut self.pending, sink);
         }
     }
 }

@@ -718,7 +718,8 @@ impl PduSink for MemoSink<'_> {
     }
 }
 
-// Counting takes a shorter way through most requests (`cip::count_request`): it must count
+// Counting takes a shorter way through most requests (`cip::request_counted`, from
+// `cip::count_alone` or `cip::count_short`): it must count
 // exactly what the events report, including truncated and malformed paths.
 #[test]
 fn counting_agrees_with_events() {
@@ -1292,5 +1293,41 @@ fn msp_count_memo_is_shared_by_flows() {
             let [counted, events] = counts_and_events_in(&mut memo, flow, &frames);
             assert_eq!(counted, events, "round {round} flow {i}");
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// `cip::count_alone` then `cip::count_message` (counting mode's way into a top-level CIP
+    /// message, which counts one alone with one call to the sink) count what
+    /// `cip::message_to` counts,
+    /// whatever the message: requests and responses of every service, cut, with paths of
+    /// every size, that embed or need their request or not.
+    #[test]
+    fn count_message_agrees_with_message_to(
+        service in prop::sample::select(vec![
+            0x4cu8, 0x4d, 0x4e, 0x52, 0x03, 0x01, 0x0e, 0x0a, 0x4b, 0x10, 0x55, 0x05, 0x54, 0x4f,
+        ]),
+        response in any::<bool>(),
+        words in 0u8..5,
+        seg in prop::sample::select(vec![0x20u8, 0x24, 0x30, 0x91, 0x28, 0x00]),
+        class in prop::sample::select(vec![0x01u8, 0x02, 0x06, 0x67, 0x6b, 0x6c, 0x72, 0x37]),
+        tail in proptest::collection::vec(any::<u8>(), 0..12),
+        len in 0usize..20,
+    ) {
+        let first = if response { service | cip::RESPONSE } else { service };
+        let mut m = vec![first, words, seg, class, 0x24, 0x01, 0x30, 0x05];
+        m.extend(&tail);
+        m.truncate(len);
+        let ctx = cip::Ctx { key: 7, connection_id: None, sequence: None, member: 0, depth: 0 };
+        let (mut a, mut b) = (VecSink::counting(), VecSink::counting());
+        let mut hint = crate::memo::CountHint::default();
+        if !cip::count_alone(&m, &mut a) {
+            cip::count_message(&m, ctx, &mut hint, &mut None, &mut a);
+        }
+        cip::message_to(&m, ctx, &mut None, &mut b, false);
+        prop_assert_eq!(&a.counted_full, &b.counted_full, "{:02x?}", m);
+        prop_assert!(!a.counted_full.is_empty());
     }
 }
