@@ -618,16 +618,10 @@ pub(crate) fn message_to(
     sink: &mut dyn PduSink,
     events: bool,
 ) -> bool {
-    // Events this message may produce with everything it embeds: members can overlap and
-    // nest, so without a budget a few hundred bytes could claim millions of events.
     let mut out = Out {
         to: sink,
         events,
-        tally: Tally {
-            budget: (m.len() / 2 + 4).min(MAX_EVENTS),
-            run: Counted(0),
-            run_len: 0,
-        },
+        tally: Tally::new(m),
         short: !events,
     };
     match u8_at(m, 0) {
@@ -650,9 +644,15 @@ pub(crate) fn message_to(
 /// the sink that one count (the budget, at least 4, allows it); here it is handed over at
 /// once, before its [`Ctx`] is even built, without an [`Out`] or the frames of
 /// `message_to`, `request` and `response` (about a third of such a message's CIP cost).
+/// So is a Multiple Service Packet response of plain members ([`count_msp_response_alone`]).
 #[inline(always)]
-pub(crate) fn count_alone(m: &[u8], sink: &mut dyn PduSink) -> bool {
+pub(crate) fn count_alone(
+    m: &[u8],
+    pending: &Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+) -> bool {
     let c = match m.first() {
+        Some(&MSP_RESPONSE) => return count_msp_response_alone(m, pending, sink),
         Some(&s) if s & RESPONSE != 0 => response_counted(m),
         // Never an MSP (`request_counted` says `None`).
         Some(_) => request_counted(m),
@@ -665,6 +665,46 @@ pub(crate) fn count_alone(m: &[u8], sink: &mut dyn PduSink) -> bool {
         }
         None => false,
     }
+}
+
+/// The first byte of a Multiple Service Packet response.
+const MSP_RESPONSE: u8 = svc::MULTIPLE_SERVICE_PACKET | RESPONSE;
+
+/// [`count_alone`] for a top-level Multiple Service Packet response (`m`): counted as
+/// `message_to` would (through [`response`] and [`count_msp_response`]) when its members
+/// are all plain responses, which [`count_msp_response`] counts in one go too: the same
+/// decisions ([`msp_response_parts`], [`plain_responses`]) and the same tally, here in
+/// registers and handed to the sink once. False, having done nothing, otherwise (an
+/// Identity read awaits its answer, a member is not plain).
+#[inline(never)]
+fn count_msp_response_alone(
+    m: &[u8],
+    pending: &Option<Box<Pending>>,
+    sink: &mut dyn PduSink,
+) -> bool {
+    // As `response` decides: `response_full` would look the Identity read up.
+    if pending.as_ref().is_some_and(|p| p.ident.live != 0) {
+        return false;
+    }
+    let (truncated, msp) = msp_response_parts(m);
+    let members = match msp {
+        Some((msp, data)) => match plain_responses(msp, data) {
+            Some(n) => n,
+            None => return false,
+        },
+        None => 0,
+    };
+    // As `count_msp_response` counts (at depth 0, below `MAX_DEPTH`).
+    let mut tally = Tally::new(m);
+    if tally.spend() {
+        tally.count(
+            sink,
+            Counted::new(OperationClass::Other, true, u32::from(truncated)),
+        );
+        tally.count_many(sink, PLAIN_RESPONSE, members);
+    }
+    tally.flush(sink);
+    true
 }
 
 /// Count a top-level CIP message (counting mode) as [`message_to`] would: a Multiple
@@ -809,6 +849,18 @@ struct Tally {
 }
 
 impl Tally {
+    /// The tally of top-level message `m`: the events it may produce with everything it
+    /// embeds (members can overlap and nest, so without a budget a few hundred bytes
+    /// could claim millions of events), no run yet.
+    #[inline(always)]
+    fn new(m: &[u8]) -> Tally {
+        Tally {
+            budget: (m.len() / 2 + 4).min(MAX_EVENTS),
+            run: Counted(0),
+            run_len: 0,
+        }
+    }
+
     /// Take one event from the budget; false when it is spent.
     #[inline(always)]
     fn spend(&mut self) -> bool {
@@ -1236,13 +1288,9 @@ fn count_msp_response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, ou
     if !out.spend() {
         return;
     }
-    let add_words = u8_at(m, 3).map_or(0, usize::from);
-    let data = m.get(4 + 2 * add_words..);
-    let truncated = u8_at(m, 2).is_none() || data.is_none();
-    let data = data.unwrap_or(&[]);
+    let (truncated, msp) = msp_response_parts(m);
     out.count(OperationClass::Other, true, u32::from(truncated));
-    let msp = (!data.is_empty()).then(|| Msp::parse(data)).flatten();
-    let Some(msp) = msp else {
+    let Some((msp, data)) = msp else {
         return;
     };
     // The common answer (to a cyclic packet of tag reads): every member a whole plain
@@ -1257,6 +1305,19 @@ fn count_msp_response(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, ou
     walk_members(msp, data, true, ctx, pending, out);
 }
 
+/// What counting reads of a Multiple Service Packet response (`m`) as [`response_full`]
+/// would: whether its status is cut, and its members' list with its service data (none
+/// when there is no data).
+#[inline(always)]
+fn msp_response_parts(m: &[u8]) -> (bool, Option<(Msp, &[u8])>) {
+    let add_words = u8_at(m, 3).map_or(0, usize::from);
+    let data = m.get(4 + 2 * add_words..);
+    let truncated = u8_at(m, 2).is_none() || data.is_none();
+    let data = data.unwrap_or(&[]);
+    let msp = (!data.is_empty()).then(|| Msp::parse(data)).flatten();
+    (truncated, msp.map(|msp| (msp, data)))
+}
+
 /// What [`response_counted`] records of a whole response that embeds nothing.
 const PLAIN_RESPONSE: Counted = Counted::new(OperationClass::Other, true, 0);
 
@@ -1268,9 +1329,14 @@ const PLAIN_RESPONSE: Counted = Counted::new(OperationClass::Other, true, 0);
 fn plain_responses(msp: Msp, data: &[u8]) -> Option<usize> {
     let (offsets, last_end) = msp.offsets(data);
     let at = |o: &[u8; 2]| usize::from(u16::from_le_bytes(*o));
-    let plain = |start: usize, end: usize| {
-        data.get(start..end)
-            .is_some_and(|b| !b.is_empty() && response_counted(b) == Some(PLAIN_RESPONSE))
+    // `response_counted` gives `PLAIN_RESPONSE` for a response it counts whose status and
+    // additional status are whole: then it has 4 bytes at least (so is not empty). Said
+    // so, a check a member fewer than asking it (the debug_asserts below tie them).
+    let plain = |start: usize, end: usize| match data.get(start..end) {
+        Some(b @ &[s, _, _, add_words, ..]) => {
+            COUNTED_RESPONSES[usize::from(s)] && b.len() >= 4 + 2 * usize::from(add_words)
+        }
+        _ => false,
     };
     let n = if let Some((first, rest)) = offsets.split_first() {
         let mut start = at(first);

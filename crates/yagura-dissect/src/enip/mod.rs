@@ -473,7 +473,7 @@ impl EnipFraming {
             (None, d)
         };
         // Counting mode: most messages are counted alone, before their context is built.
-        if !events && cip::count_alone(msg, sink) {
+        if !events && cip::count_alone(msg, &self.pending, sink) {
             return;
         }
         let ctx = cip::Ctx {

@@ -1323,11 +1323,72 @@ proptest! {
         let ctx = cip::Ctx { key: 7, connection_id: None, sequence: None, member: 0, depth: 0 };
         let (mut a, mut b) = (VecSink::counting(), VecSink::counting());
         let mut hint = crate::memo::CountHint::default();
-        if !cip::count_alone(&m, &mut a) {
+        if !cip::count_alone(&m, &None, &mut a) {
             cip::count_message(&m, ctx, &mut hint, &mut None, &mut a);
         }
         cip::message_to(&m, ctx, &mut None, &mut b, false);
         prop_assert_eq!(&a.counted_full, &b.counted_full, "{:02x?}", m);
         prop_assert!(!a.counted_full.is_empty());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// A top-level Multiple Service Packet response is counted by `cip::count_alone` (in
+    /// one go when its members are all plain responses) as `cip::message_to` counts it,
+    /// whatever its status, its members (plain, cut, empty, of services that need their
+    /// request or embed messages), its count and its length.
+    #[test]
+    fn msp_response_count_alone_agrees_with_message_to(
+        members in proptest::collection::vec(
+            (
+                // Mostly plain: a whole read or write answer.
+                prop::bool::weighted(0.9),
+                prop::sample::select(vec![0xccu8, 0xcd, 0x8e, 0x81, 0x8a, 0xcb, 0x4c, 0xd2]),
+                prop::sample::select(vec![0u8, 1, 2]),
+                0usize..8,
+            ),
+            0..10,
+        ),
+        status in prop::sample::select(vec![0u8, 1, 6, 0x1e]),
+        add_words in 0u8..2,
+        count_extra in 0u16..2,
+        cut in 0usize..4,
+    ) {
+        let mut m = vec![0x8a, 0, status, add_words];
+        m.extend(std::iter::repeat_n(0xee, 2 * usize::from(add_words)));
+        let n = members.len() as u16;
+        m.extend((n + count_extra).to_le_bytes());
+        let bodies: Vec<Vec<u8>> = members
+            .iter()
+            .map(|&(plain, s, add, len)| {
+                if plain {
+                    return vec![0xcc, 0, 0, 0, 0xc4, 0, s, add];
+                }
+                let mut b = vec![s, 0, 0, add];
+                b.extend((0..len).map(|i| i as u8));
+                b.truncate(len.max(1).min(b.len()));
+                if len == 7 { b.clear() }
+                b
+            })
+            .collect();
+        let mut at = 2 + 2 * n;
+        for b in &bodies {
+            m.extend(at.to_le_bytes());
+            at += b.len() as u16;
+        }
+        for b in &bodies {
+            m.extend(b);
+        }
+        m.truncate(m.len() - cut.min(m.len()));
+        let ctx = cip::Ctx { key: 7, connection_id: None, sequence: None, member: 0, depth: 0 };
+        let (mut a, mut b) = (VecSink::counting(), VecSink::counting());
+        let mut hint = crate::memo::CountHint::default();
+        if !cip::count_alone(&m, &None, &mut a) {
+            cip::count_message(&m, ctx, &mut hint, &mut None, &mut a);
+        }
+        cip::message_to(&m, ctx, &mut None, &mut b, false);
+        prop_assert_eq!(&a.counted_full, &b.counted_full, "{:02x?}", m);
     }
 }
