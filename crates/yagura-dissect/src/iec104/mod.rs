@@ -354,7 +354,9 @@ impl Framing for Iec104Framing {
     }
 }
 
-/// Summarise and emit one APDU.
+/// Summarise and emit one APDU. Inlined into the framing step, its only caller (in
+/// [`Stream::run`]'s loop: no call per APDU).
+#[inline(always)]
 fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
     let c = a[field::CONTROL];
     let fmt = ApciFormat::of(c);
