@@ -137,7 +137,8 @@ fn skip(b: &[u8], off: &mut usize, n: u64) -> bool {
 /// fragment with function `fc`, calling `each` per header, and `attribute` per device
 /// attribute object (group 0: its header, data type code and value octets). Returns the
 /// number of headers and how the walk ended. Bounded: every step consumes at least one
-/// octet.
+/// octet. Inlined into its callers (the fragment calls it once per fragment).
+#[inline(always)]
 pub fn walk(
     objs: &[u8],
     fc: u8,

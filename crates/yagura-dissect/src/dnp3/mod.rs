@@ -111,6 +111,18 @@ open_enum! {
     }
 }
 
+/// Does [`AppFunction::name`] know the function code? (Computed from it at compile time: a
+/// load instead of a call per fragment.)
+const KNOWN_FUNCTION: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = AppFunction(i as u8).name().is_some();
+        i += 1;
+    }
+    t
+};
+
 /// Operation class of an application function.
 pub fn operation(f: AppFunction) -> OperationClass {
     use OperationClass as O;
@@ -285,10 +297,12 @@ impl Dnp3Framing {
         // User data without its block CRCs (at most 250 octets: no allocation), gathered in
         // the pass that checks the CRCs at `buf[UD_PAD..]` unless the frame has at most one
         // (short) block: then it is contiguous in the frame.
-        let mut buf = [0u8; UD_PAD + MAX_USER_DATA];
+        // (Zeroed only for a frame that needs it: one without whole blocks never copies.)
+        let mut buf;
         let ud = if whole.is_empty() {
             last.get(..last_len)
         } else {
+            buf = [0u8; UD_PAD + MAX_USER_DATA];
             let ud_end = UD_PAD + whole.len() * BLOCK + last_len;
             // The short last block's data is copied as the 16 octets of the frame ending
             // with it, to the 16 octets of `buf` ending at `ud_end` (a constant-size copy
@@ -450,10 +464,11 @@ impl Dnp3Framing {
                 let af = AppFunction(fc);
                 let seq = usize::from(h.control & wire::AC_SEQ);
                 s.function = Some(u32::from(fc));
-                s.function_name = af.name();
                 s.operation = operation(af);
                 s.response = app::is_response(fc);
-                if af.name().is_none() {
+                // The name itself only serves the event (set below); a table answers
+                // whether there is one.
+                if !KNOWN_FUNCTION[usize::from(fc)] {
                     s.anomalies.set(Anomaly::UnknownFunction);
                 }
                 let d = dir.index();
@@ -511,6 +526,7 @@ impl Dnp3Framing {
             emit_to(sink, false, &s, |_| {});
             return;
         }
+        s.function_name = hdr.and_then(|h| AppFunction(h.function).name());
         emit_to(sink, true, &s, |fields| {
             link_fields(fields, link);
             fields.push(("transport_segments", u(segments)));

@@ -64,8 +64,9 @@ pub enum ObjSize {
 }
 
 /// The object size of group `g`, variation `v` when the object carries data. Variation 0
-/// ("any variation") never does. Inlined into the object walk (a call per object header).
-#[inline]
+/// ("any variation") never does. Inlined into the object walk (a call per object header;
+/// `#[inline]` alone left it a call).
+#[inline(always)]
 pub fn obj_size(g: u8, v: u8) -> ObjSize {
     use ObjSize::{Attribute, Bits, Fixed, Nothing, Unknown};
     if v == 0 {

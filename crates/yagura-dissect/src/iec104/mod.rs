@@ -4,7 +4,7 @@
 use yagura_core::{Direction, OperationClass, PduStatus};
 
 use crate::bytes::le16;
-use crate::emit::{Summary, emit, u};
+use crate::emit::{Summary, emit_to, u};
 use crate::stream::{Framing, Step, Stream};
 use crate::{Anomaly, Dissector, Parsed, PduSink, Probe, ProtocolId};
 
@@ -160,6 +160,18 @@ open_enum! {
         F_SC_NB_1 = 127 => "f_sc_nb_1",
     }
 }
+
+/// Does [`TypeId::name`] know the type? (Computed from it at compile time: a load instead of
+/// a call per ASDU.)
+const KNOWN_TYPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = TypeId(i as u8).name().is_some();
+        i += 1;
+    }
+    t
+};
 
 /// Operation class of an ASDU type.
 pub fn operation(t: TypeId) -> OperationClass {
@@ -342,7 +354,9 @@ impl Framing for Iec104Framing {
     }
 }
 
-/// Summarise and emit one APDU.
+/// Summarise and emit one APDU. Inlined into the framing step, its only caller (in
+/// [`Stream::run`]'s loop: no call per APDU).
+#[inline(always)]
 fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
     let c = a[field::CONTROL];
     let fmt = ApciFormat::of(c);
@@ -356,9 +370,10 @@ fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
                 let t = TypeId(a[field::TYPE_ID]);
                 let cot = a[field::COT];
                 s.function = Some(u32::from(t.0));
-                s.function_name = t.name();
                 s.operation = operation(t);
-                if t.name().is_none() {
+                // The name itself only serves the event (set below); a table answers
+                // whether there is one.
+                if !KNOWN_TYPE[usize::from(t.0)] {
                     s.anomalies.set(Anomaly::UnknownFunction);
                 }
                 // Negative confirmation, or unknown type/cause/common address/IOA (44..47).
@@ -410,7 +425,11 @@ fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
     if !s.anomalies.is_empty() {
         s.status = PduStatus::Malformed;
     }
-    emit(sink, &s, |fields| {
+    let events = sink.wants_events();
+    if events && let Some((t, _, _)) = asdu {
+        s.function_name = t.name();
+    }
+    emit_to(sink, events, &s, |fields| {
         fields.push((
             "apci_type",
             yagura_core::FieldValue::Str(fmt.name().to_owned()),
