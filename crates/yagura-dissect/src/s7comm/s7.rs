@@ -846,6 +846,11 @@ fn userdata_pdu(
         });
         return;
     }
+    if !events {
+        // Only counted: return before the event's closure is put together.
+        emit_to(sink, false, &s, |_| {});
+        return;
+    }
     let fill = |fields: &mut Fields| {
         fields.push(("rosctr", u(rosctr.0)));
         fields.push(("pdu_ref", u(pdu_ref)));
