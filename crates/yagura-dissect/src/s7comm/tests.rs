@@ -645,6 +645,11 @@ fn counting_agrees_with_events() {
         (READ_JOB, S),
         (WRITE_ACK, C),
         (READ_ACK, C),
+        // S7comm-plus: an answer, and a CreateObject answer with a version string (which
+        // identifies the sender), then the same as a request (which does not).
+        (PLUS_RSP, C),
+        (PLUS_CREATE_RSP, C),
+        (&PLUS_CREATE_RSP.replacen("720100c832", "720100c831", 1), S),
     ]
     .iter()
     .map(|(h, d)| (hex(h), *d))
