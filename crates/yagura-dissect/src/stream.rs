@@ -28,6 +28,13 @@ pub(crate) trait Framing {
     const PROTOCOL: &'static str;
     /// Does `data` start with this protocol's header?
     fn probe(data: &[u8]) -> Probe;
+    /// Frame the first PDU of an input apart from the loop over the others ([`Stream::run`]),
+    /// which then runs out of line. For a protocol whose inputs nearly always hold one whole
+    /// PDU, and whose `step` is always inlined: the one-PDU case then needs few registers
+    /// and no loop state across the step (fewer saved registers and spills per input). The
+    /// step is then inlined twice (here and in the loop), which can push its own callees
+    /// out of line: each framing measures before opting in.
+    const FIRST_APART: bool = false;
     /// Frame the PDU at the front of `data` (never empty) and emit its event.
     fn step(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Step;
 }
@@ -73,23 +80,77 @@ impl Stream {
                 Probe::NoMatch => return Parsed::done(data.len()),
             }
         }
-        let mut off = 0;
+        if !F::FIRST_APART {
+            return self.run_from(f, data, 0, dir, sink);
+        }
+        // See `Framing::FIRST_APART`: the first PDU here, the loop over the rest (rare) out
+        // of line.
+        if data.is_empty() {
+            return Parsed::done(0);
+        }
+        match self.step(f, data, 0, dir, sink) {
+            Ok(off) if off >= data.len() => Parsed::done(data.len()),
+            Ok(off) => self.run_rest(f, data, off, dir, sink),
+            Err(p) => p,
+        }
+    }
+
+    /// [`Stream::run_from`], out of line.
+    #[inline(never)]
+    fn run_rest<F: Framing>(
+        &mut self,
+        f: &mut F,
+        data: &[u8],
+        off: usize,
+        dir: Direction,
+        sink: &mut dyn PduSink,
+    ) -> Parsed {
+        self.run_from(f, data, off, dir, sink)
+    }
+
+    /// The framing loop: frame the PDUs of `data` from `off` on.
+    #[inline(always)]
+    fn run_from<F: Framing>(
+        &mut self,
+        f: &mut F,
+        data: &[u8],
+        mut off: usize,
+        dir: Direction,
+        sink: &mut dyn PduSink,
+    ) -> Parsed {
         while off < data.len() {
-            match f.step(&data[off..], dir, sink) {
-                Step::Used(n) => off += n.max(1),
-                Step::Need(n) if !self.udp => return Parsed::incomplete(off, n),
-                Step::Need(_) => {
-                    bad::<F>(data.len() - off, Anomaly::Truncated, dir, sink);
-                    return Parsed::done(data.len());
-                }
-                Step::Bad(why) => {
-                    bad::<F>(data.len() - off, why, dir, sink);
-                    *resync = !self.udp;
-                    return Parsed::done(data.len());
-                }
+            match self.step(f, data, off, dir, sink) {
+                Ok(next) => off = next,
+                Err(p) => return p,
             }
         }
         Parsed::done(off.min(data.len()))
+    }
+
+    /// One framing step at `off` (< `data.len()`): the offset after the PDU framed there, or
+    /// what `parse` returns when framing stops (an incomplete PDU, or skipped bytes).
+    #[inline(always)]
+    fn step<F: Framing>(
+        &mut self,
+        f: &mut F,
+        data: &[u8],
+        off: usize,
+        dir: Direction,
+        sink: &mut dyn PduSink,
+    ) -> Result<usize, Parsed> {
+        match f.step(&data[off..], dir, sink) {
+            Step::Used(n) => Ok(off + n.max(1)),
+            Step::Need(n) if !self.udp => Err(Parsed::incomplete(off, n)),
+            Step::Need(_) => {
+                bad::<F>(data.len() - off, Anomaly::Truncated, dir, sink);
+                Err(Parsed::done(data.len()))
+            }
+            Step::Bad(why) => {
+                bad::<F>(data.len() - off, why, dir, sink);
+                self.resync[dir.index()] = !self.udp;
+                Err(Parsed::done(data.len()))
+            }
+        }
     }
 }
 

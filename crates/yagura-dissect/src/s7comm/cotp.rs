@@ -126,11 +126,16 @@ pub const DT_HEADER: usize = 7;
 /// fields (code name, header variable part, anomalies) a plain DT TPDU does not need.
 #[inline(always)]
 pub fn plain_dt(b: &[u8]) -> Option<(usize, bool)> {
-    let &[3, 0, hi, lo, 2, 0xf0, nr, ..] = b else {
+    let &[v, r, hi, lo, li, code, nr, ..] = b else {
         return None;
     };
+    // Version 3 and reserved 0, LI 2 and code F0 compared two bytes at a time, and the
+    // length's two bounds in one unsigned comparison (`b` holds at least DT_HEADER bytes).
     let len = usize::from(u16::from_be_bytes([hi, lo]));
-    (len >= DT_HEADER && len <= b.len()).then_some((len, nr & 0x80 != 0))
+    (u16::from_le_bytes([v, r]) == 0x0003
+        && u16::from_le_bytes([li, code]) == 0xf002
+        && len.wrapping_sub(DT_HEADER) <= b.len() - DT_HEADER)
+        .then_some((len, nr & 0x80 != 0))
 }
 
 /// Does `d` start with a TPKT header and a plausible COTP header?

@@ -82,14 +82,17 @@ impl Dissector for IsoDissector {
 
 impl Framing for IsoFraming {
     const PROTOCOL: &'static str = "cotp";
+    // Nearly every input is one TPKT (ot-core: IsoDissector::parse 59.7 M -> 58.3 M).
+    const FIRST_APART: bool = true;
 
     fn probe(data: &[u8]) -> Probe {
         cotp::probe(data)
     }
 
-    // Inlined into the framing loop (its only caller): one call frame per TPKT instead of
-    // two, and the step's result stays in registers.
-    #[inline]
+    // Inlined into the framing loop: one call frame per TPKT instead of two, and the step's
+    // result stays in registers. Always: with `FIRST_APART` it has two callers (the first
+    // TPKT of an input, and the loop over the others).
+    #[inline(always)]
     fn step(&mut self, data: &[u8], dir: Direction, sink: &mut dyn PduSink) -> Step {
         // Fast path: nearly every TPKT is a plain DT TPDU (see `cotp::plain_dt`), a segment,
         // or a whole S7comm (or S7comm-plus) TSDU while nothing is being reassembled. It

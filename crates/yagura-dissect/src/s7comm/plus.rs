@@ -5,7 +5,7 @@ use yagura_core::{Direction, OperationClass};
 use yagura_core::FieldValue;
 
 use crate::bytes::{be16, be32, u8_at};
-use crate::emit::{Fields, Summary, emit, emit_identity, u};
+use crate::emit::{Fields, Summary, emit, emit_identity, emit_to, u};
 use crate::{Anomaly, PduSink};
 
 /// S7comm-plus header field offsets.
@@ -233,12 +233,21 @@ pub(crate) fn pdu(p: &[u8], dir: Direction, cont: &mut bool, sink: &mut dyn PduS
     }
     // The CPU's version string (order number, firmware) in a CreateObject answer: the
     // only S7comm-plus PDU that identifies the CPU, decoded in count mode too.
-    let ident = if function == Some(Function::CREATE_OBJECT) {
+    let events = sink.wants_events();
+    // The version string names the sender (an answer) and is a field of the event: not
+    // looked for in a request only counted.
+    let ident = if function == Some(Function::CREATE_OBJECT) && (events || s.response) {
         version_string(data)
     } else {
         None
     };
-    let has_ident = ident.is_some();
+    // An answer with a version string identifies the sender, events wanted or not.
+    let identifies = ident.is_some() && s.response;
+    if !(events || identifies) {
+        // Only counted: return before the event's closure is put together.
+        emit_to(sink, false, &s, |_| {});
+        return;
+    }
     let fill = |fields: &mut Fields| {
         fields.push(("version", u(version)));
         if let Some(o) = opcode {
@@ -267,10 +276,9 @@ pub(crate) fn pdu(p: &[u8], dir: Direction, cont: &mut bool, sink: &mut dyn PduS
             fields.push(("firmware_version", FieldValue::Str(fw)));
         }
     };
-    if has_ident && s.response {
-        let events = sink.wants_events();
+    if identifies {
         emit_identity(sink, events, &s, fill);
     } else {
-        emit(sink, &s, fill);
+        emit_to(sink, events, &s, fill);
     }
 }

@@ -148,6 +148,8 @@ impl JobInfo {
         let mut pi = None;
         match f {
             Function::READ_VAR | Function::WRITE_VAR => {
+                // The class is known from the function alone (no second dispatch on it).
+                j.operation = operation(f, None, None);
                 j.item_count = u8_at(param, 1);
                 if request {
                     let n = j.item_count.unwrap_or(0);
@@ -170,6 +172,7 @@ impl JobInfo {
                         }
                     }
                 }
+                return j;
             }
             Function::REQUEST_DOWNLOAD
             | Function::DOWNLOAD_BLOCK
@@ -502,34 +505,27 @@ pub(crate) fn pdu(
         return;
     };
     let rosctr = h.rosctr();
-    let mut s = Summary::new("s7comm", matches!(rosctr.0, 2 | 3), p.len());
-    s.anomalies = cotp_anomalies;
-    if rosctr.name().is_none() {
-        s.anomalies.set(Anomaly::UnknownFunction);
-        s.response = dir == Direction::ToClient;
-    }
-    let announced = h.announced_len();
-    if announced > p.len() {
-        s.anomalies.set(Anomaly::Truncated);
-    } else if announced < p.len() {
-        s.anomalies.set(Anomaly::TrailingBytes);
-    }
-    let error = h.error();
-    if error.is_some_and(|(c, e)| c != 0 || e != 0) {
-        s.status = PduStatus::Exception;
-    }
+    // The header's summary is made in each branch (inlined): counting a Job or Ack needs
+    // only its anomalies and direction, not its status, length or error.
+    let head = || header_summary(h, p.len(), cotp_anomalies, dir);
     match rosctr {
         Rosctr::JOB | Rosctr::ACK | Rosctr::ACK_DATA if events => {
+            let (s, error) = head();
             job_event(h, s, error, dir, &mut st.jobs, sink);
         }
         Rosctr::JOB | Rosctr::ACK | Rosctr::ACK_DATA => {
+            let (mut s, _) = head();
             let class = st.classes.matched(rosctr, h.param(), dir, h.pdu_ref());
             classify(&mut s, rosctr, class);
             finish(&mut s);
             emit_to(sink, false, &s, |_| {});
         }
-        Rosctr::USERDATA => userdata_pdu(h, s, events, dir, st, sink),
+        Rosctr::USERDATA => {
+            let (s, _) = head();
+            userdata_pdu(h, s, events, dir, st, sink);
+        }
         _ => {
+            let (mut s, _) = head();
             finish(&mut s);
             emit_to(sink, events, &s, |fields| {
                 fields.push(("rosctr", u(rosctr.0)));
@@ -537,6 +533,35 @@ pub(crate) fn pdu(
             });
         }
     }
+}
+
+/// The summary of a PDU of `len` bytes with header `h` (`cotp_anomalies`: its DT TPDU's),
+/// before its parameter is read, and its error class and code (Ack, Ack_Data).
+#[inline(always)]
+fn header_summary(
+    h: S7Header<'_>,
+    len: usize,
+    cotp_anomalies: Anomalies,
+    dir: Direction,
+) -> (Summary, Option<(u8, u8)>) {
+    let rosctr = h.rosctr();
+    let mut s = Summary::new("s7comm", matches!(rosctr.0, 2 | 3), len);
+    s.anomalies = cotp_anomalies;
+    if rosctr.name().is_none() {
+        s.anomalies.set(Anomaly::UnknownFunction);
+        s.response = dir == Direction::ToClient;
+    }
+    let announced = h.announced_len();
+    if announced > len {
+        s.anomalies.set(Anomaly::Truncated);
+    } else if announced < len {
+        s.anomalies.set(Anomaly::TrailingBytes);
+    }
+    let error = h.error();
+    if error.is_some_and(|(c, e)| c != 0 || e != 0) {
+        s.status = PduStatus::Exception;
+    }
+    (s, error)
 }
 
 /// The last word on a PDU's status: any anomaly makes it malformed.
@@ -819,6 +844,11 @@ fn userdata_pdu(
         emit_identity(sink, false, &s, |fields| {
             szl_fields(buf, payload, more, continuation, fields);
         });
+        return;
+    }
+    if !events {
+        // Only counted: return before the event's closure is put together.
+        emit_to(sink, false, &s, |_| {});
         return;
     }
     let fill = |fields: &mut Fields| {

@@ -645,6 +645,11 @@ fn counting_agrees_with_events() {
         (READ_JOB, S),
         (WRITE_ACK, C),
         (READ_ACK, C),
+        // S7comm-plus: an answer, and a CreateObject answer with a version string (which
+        // identifies the sender), then the same as a request (which does not).
+        (PLUS_RSP, C),
+        (PLUS_CREATE_RSP, C),
+        (&PLUS_CREATE_RSP.replacen("720100c832", "720100c831", 1), S),
     ]
     .iter()
     .map(|(h, d)| (hex(h), *d))
@@ -762,5 +767,59 @@ fn item_size_and_read_on_short_items() {
                 None => assert!(cut < 3 || cut < 2 + usize::from(len)),
             }
         }
+    }
+}
+
+// The framing loop takes an input's first TPKT apart from the others (`FIRST_APART`): an
+// input of several TPKTs, whole or followed by a cut TPKT or by garbage, must be framed as
+// the same TPKTs given one per call.
+#[test]
+fn first_tpkt_apart_frames_as_the_loop() {
+    let frames: Vec<Vec<u8>> = [STOP_JOB, EMPTY_DT, SZL_0131, CR, STOP_ACK, PLUS_RSP]
+        .iter()
+        .map(|h| hex(h))
+        .collect();
+    let one_by_one = |n: usize| {
+        let mut d = s7();
+        let mut events = Vec::new();
+        for f in &frames[..n] {
+            let (p, s) = run(&mut d, f, Direction::ToServer);
+            assert_eq!(p, Parsed::done(f.len()));
+            events.extend(s.events);
+        }
+        events
+    };
+    for n in 1..=frames.len() {
+        let whole: Vec<u8> = frames[..n].concat();
+        let expected = one_by_one(n);
+        let (p, s) = run(&mut s7(), &whole, Direction::ToServer);
+        assert_eq!(p, Parsed::done(whole.len()), "{n} TPKTs");
+        assert_eq!(s.events, expected, "{n} TPKTs");
+        // Followed by the first 10 bytes of a TPKT: those wait for the rest.
+        let mut cut = whole.clone();
+        cut.extend_from_slice(&hex(STOP_JOB)[..10]);
+        let (p, s) = run(&mut s7(), &cut, Direction::ToServer);
+        assert_eq!(
+            p,
+            Parsed::incomplete(whole.len(), 23),
+            "{n} TPKTs and a cut one"
+        );
+        assert_eq!(s.events, expected, "{n} TPKTs and a cut one");
+        // Followed by garbage: one malformed PDU of the rest, and resync.
+        let mut bad = whole.clone();
+        bad.extend_from_slice(b"\x16\x03\x01\x02\x00");
+        let mut d = s7();
+        let (p, s) = run(&mut d, &bad, Direction::ToServer);
+        assert_eq!(p, Parsed::done(bad.len()), "{n} TPKTs and garbage");
+        assert_eq!(s.events[..expected.len()], expected[..]);
+        assert_eq!(s.events.len(), expected.len() + 1);
+        assert_eq!(s.events[expected.len()].status, PduStatus::Malformed);
+        assert_eq!(s.events[expected.len()].length, 5);
+        let (p, s) = run(&mut d, b"\x16\x03\x01", Direction::ToServer);
+        assert_eq!(
+            (p, s.events.len()),
+            (Parsed::done(3), 0),
+            "skipped in resync"
+        );
     }
 }

@@ -90,8 +90,15 @@ impl<'a> S7Header<'a> {
     /// Error class and code (Ack, Ack_Data).
     #[inline]
     pub fn error(&self) -> Option<(u8, u8)> {
-        (self.rosctr().header_len() == 12)
-            .then(|| (self.0[field::ERROR_CLASS], self.0[field::ERROR_CODE]))
+        // `new_checked` saw the 12-byte header; read without a bounds check that could
+        // panic, so that a caller not using the error does not read it either.
+        match (
+            self.rosctr().header_len(),
+            self.0.get(field::ERROR_CLASS..=field::ERROR_CODE),
+        ) {
+            (12, Some(&[c, e])) => Some((c, e)),
+            _ => None,
+        }
     }
     /// The length the header announces.
     #[inline]
