@@ -1296,6 +1296,26 @@ fn msp_count_memo_is_shared_by_flows() {
     }
 }
 
+/// A top-level CIP message `m` counted the way the EtherNet/IP framing counts it (alone
+/// when it can be, else through `count_message`), and counted through the full path
+/// (`message_to`): the two must agree.
+fn counted_alone_and_in_full(m: &[u8]) -> (Vec<crate::PduCount>, Vec<crate::PduCount>) {
+    let ctx = cip::Ctx {
+        key: 7,
+        connection_id: None,
+        sequence: None,
+        member: 0,
+        depth: 0,
+    };
+    let (mut a, mut b) = (VecSink::counting(), VecSink::counting());
+    let mut hint = crate::memo::CountHint::default();
+    if !cip::count_alone(m, &None, &mut a) {
+        cip::count_message(m, ctx, &mut hint, &mut None, &mut a);
+    }
+    cip::message_to(m, ctx, &mut None, &mut b, false);
+    (a.counted_full, b.counted_full)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
@@ -1320,15 +1340,9 @@ proptest! {
         let mut m = vec![first, words, seg, class, 0x24, 0x01, 0x30, 0x05];
         m.extend(&tail);
         m.truncate(len);
-        let ctx = cip::Ctx { key: 7, connection_id: None, sequence: None, member: 0, depth: 0 };
-        let (mut a, mut b) = (VecSink::counting(), VecSink::counting());
-        let mut hint = crate::memo::CountHint::default();
-        if !cip::count_alone(&m, &None, &mut a) {
-            cip::count_message(&m, ctx, &mut hint, &mut None, &mut a);
-        }
-        cip::message_to(&m, ctx, &mut None, &mut b, false);
-        prop_assert_eq!(&a.counted_full, &b.counted_full, "{:02x?}", m);
-        prop_assert!(!a.counted_full.is_empty());
+        let (a, b) = counted_alone_and_in_full(&m);
+        prop_assert_eq!(&a, &b, "{:02x?}", m);
+        prop_assert!(!a.is_empty());
     }
 }
 
@@ -1382,13 +1396,7 @@ proptest! {
             m.extend(b);
         }
         m.truncate(m.len() - cut.min(m.len()));
-        let ctx = cip::Ctx { key: 7, connection_id: None, sequence: None, member: 0, depth: 0 };
-        let (mut a, mut b) = (VecSink::counting(), VecSink::counting());
-        let mut hint = crate::memo::CountHint::default();
-        if !cip::count_alone(&m, &None, &mut a) {
-            cip::count_message(&m, ctx, &mut hint, &mut None, &mut a);
-        }
-        cip::message_to(&m, ctx, &mut None, &mut b, false);
-        prop_assert_eq!(&a.counted_full, &b.counted_full, "{:02x?}", m);
+        let (a, b) = counted_alone_and_in_full(&m);
+        prop_assert_eq!(&a, &b, "{:02x?}", m);
     }
 }
