@@ -47,6 +47,28 @@ impl VecSink {
     }
 }
 
+/// The identity facts that `flow` reports (one flow's worth of messages, with a dissector
+/// of its own) when run twice, as two flows, into each of the three sinks the engine may
+/// offer: wanting events, only counting, and counting with a fact memo (which answers the
+/// second flow without parsing). One list of facts per sink, in that order, for the
+/// memoised dissectors' tests to compare.
+pub(crate) fn facts_in_three_sinks(
+    mut flow: impl FnMut(&mut VecSink),
+) -> Vec<Vec<yagura_core::IdentityFact>> {
+    [
+        VecSink::default(),
+        VecSink::counting(),
+        VecSink::memoising(),
+    ]
+    .into_iter()
+    .map(|mut s| {
+        flow(&mut s);
+        flow(&mut s);
+        s.facts
+    })
+    .collect()
+}
+
 /// Counts as the events would give them: what [`PduCount`](crate::PduCount) keeps (to tie a
 /// dissector's counting path to its event path).
 pub(crate) fn as_counts(events: &[PduEvent]) -> Vec<crate::PduCount> {

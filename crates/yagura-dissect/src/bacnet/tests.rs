@@ -175,19 +175,11 @@ fn the_memo_gives_the_facts_parsing_gives() {
         // A ReadProperty-ACK of a vendor name (UCS-2).
         "810a001b010030010c0c023fffff19793e750704004a004300493f",
     ];
-    let mut runs = Vec::new();
-    for mut s in [
-        VecSink::default(),
-        VecSink::counting(),
-        VecSink::memoising(),
-    ] {
-        for _flow in 0..2 {
-            for m in msgs {
-                BacnetDissector.parse(&hex(&m.replace(' ', "")), Direction::ToClient, &mut s);
-            }
+    let runs = crate::testutil::facts_in_three_sinks(|s| {
+        for m in msgs {
+            BacnetDissector.parse(&hex(&m.replace(' ', "")), Direction::ToClient, s);
         }
-        runs.push(s.facts);
-    }
+    });
     assert_eq!(runs[0], runs[1]);
     assert_eq!(runs[0], runs[2]);
     assert_eq!(runs[0].len(), 2 * 7);

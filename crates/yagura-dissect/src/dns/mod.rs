@@ -290,20 +290,12 @@ mod tests {
         msgs: &[&str],
         dir: Direction,
     ) -> Vec<(Subject, &'static str, String)> {
-        let mut runs = Vec::new();
-        for mut s in [
-            VecSink::default(),
-            VecSink::counting(),
-            VecSink::memoising(),
-        ] {
-            for _flow in 0..2 {
-                let mut d = DnsDissector::new(id, true);
-                for m in msgs {
-                    d.parse(&hex(m), dir, &mut s);
-                }
+        let mut runs = crate::testutil::facts_in_three_sinks(|s| {
+            let mut d = DnsDissector::new(id, true);
+            for m in msgs {
+                d.parse(&hex(m), dir, s);
             }
-            runs.push(s.facts);
-        }
+        });
         assert_eq!(runs[0], runs[1], "events and counting give the same facts");
         assert_eq!(runs[0], runs[2], "the memo gives the facts parsing gives");
         let mut first = runs.remove(0);
