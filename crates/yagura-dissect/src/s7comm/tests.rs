@@ -664,13 +664,7 @@ fn counting_agrees_with_events() {
     assert_eq!(c, e);
     // Mangled copies: one byte of one frame changed (header, parameter, items, data), the
     // rest of the sequence as is.
-    let mut seed = 0x2545_f491_u32;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        seed as usize
-    };
+    let mut next = xorshift(0x2545_f491_u32);
     for _ in 0..3000 {
         let mut f = frames.clone();
         let i = next() % f.len();
@@ -690,6 +684,16 @@ fn counting_agrees_with_events() {
     }
 }
 
+/// A deterministic xorshift32 sequence from `seed` (mangling test inputs reproducibly).
+fn xorshift(mut seed: u32) -> impl FnMut() -> usize {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed as usize
+    }
+}
+
 // The framing loop's fast path (`cotp::plain_dt`) must read a TPKT as the general parse
 // does: whenever it takes one, `Tpdu::parse` finds a DT TPDU of the same length and EOT,
 // without anomaly, whose user data follows the 7-byte header. Checked on corpus TPKTs and
@@ -702,13 +706,7 @@ fn plain_dt_agrees_with_tpdu_parse() {
     .iter()
     .map(|h| hex(h))
     .collect();
-    let mut seed = 0x9e37_79b9_u32;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        seed as usize
-    };
+    let mut next = xorshift(0x9e37_79b9_u32);
     let mut taken = 0;
     for round in 0..20_000 {
         let mut b = corpus[round % corpus.len()].clone();
@@ -722,7 +720,7 @@ fn plain_dt_agrees_with_tpdu_parse() {
                 3 => b[at].wrapping_sub(1),
                 _ => next() as u8,
             };
-            if next() % 4 == 0 {
+            if next().is_multiple_of(4) {
                 b.truncate(next() % (b.len() + 1));
             }
         }
