@@ -14,6 +14,9 @@ pub enum OperationClass {
     Restart,
     FirmwareUpdate,
     ConfigChange,
+    /// Setting a device's clock (time synchronisation): routine on most plants, so kept
+    /// apart from configuration changes.
+    ClockSync,
     ControlCommand,
     Identify,
     Diagnostic,
@@ -24,7 +27,7 @@ pub enum OperationClass {
 
 impl OperationClass {
     /// Every class, in declaration order (bit `i` of an [`OperationSet`] is `ALL[i]`).
-    pub const ALL: [OperationClass; 15] = [
+    pub const ALL: [OperationClass; 16] = [
         OperationClass::Read,
         OperationClass::Write,
         OperationClass::ProgramDownload,
@@ -34,6 +37,7 @@ impl OperationClass {
         OperationClass::Restart,
         OperationClass::FirmwareUpdate,
         OperationClass::ConfigChange,
+        OperationClass::ClockSync,
         OperationClass::ControlCommand,
         OperationClass::Identify,
         OperationClass::Diagnostic,
@@ -41,6 +45,23 @@ impl OperationClass {
         OperationClass::Auth,
         OperationClass::Other,
     ];
+
+    /// Does this class change what a controller does, or take its logic away (stop, start,
+    /// restart, program download or upload, firmware update, configuration change)? Such a
+    /// request raises an operational alert, so dissectors always report it as a full event
+    /// (with its function), never only as a count.
+    pub const fn is_operational(self) -> bool {
+        matches!(
+            self,
+            OperationClass::Stop
+                | OperationClass::Start
+                | OperationClass::Restart
+                | OperationClass::ProgramDownload
+                | OperationClass::ProgramUpload
+                | OperationClass::FirmwareUpdate
+                | OperationClass::ConfigChange
+        )
+    }
 
     /// The snake_case name used in events and reports.
     pub const fn name(self) -> &'static str {
@@ -54,6 +75,7 @@ impl OperationClass {
             OperationClass::Restart => "restart",
             OperationClass::FirmwareUpdate => "firmware_update",
             OperationClass::ConfigChange => "config_change",
+            OperationClass::ClockSync => "clock_sync",
             OperationClass::ControlCommand => "control_command",
             OperationClass::Identify => "identify",
             OperationClass::Diagnostic => "diagnostic",

@@ -104,7 +104,9 @@ pub struct Alert {
 }
 
 /// What makes two raises the same alert. Ports are left out, so that a client's changing
-/// source port does not split one behaviour into many alerts.
+/// source port does not split one behaviour into many alerts; so is the function for the
+/// operational kinds, whose one behaviour (a program download) takes several functions
+/// (request download, download block, download ended, the PI service that starts it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FoldKey {
     kind: AlertKind,
@@ -125,7 +127,11 @@ impl FoldKey {
             dst_ip: a.dst.ip,
             dst_mac: a.dst.mac,
             protocol: a.protocol.clone(),
-            function: a.function.as_ref().map(|f| f.code),
+            function: if a.kind.engine() == Engine::Operational {
+                None
+            } else {
+                a.function.as_ref().map(|f| f.code)
+            },
         }
     }
 }
@@ -236,6 +242,16 @@ impl AlertBook {
     /// or is counted in [`overflow`](AlertBook::overflow) when the book is full.
     pub fn raise(&mut self, raise: Raise) {
         self.insert(Alert::from_raise(raise));
+    }
+
+    /// Records a behaviour an engine already folded: `count` occurrences (at least one),
+    /// the first at `raise.time`, the last at `last_seen`; the same as that many raises
+    /// with those times.
+    pub fn raise_repeated(&mut self, raise: Raise, count: u64, last_seen: Timestamp) {
+        let mut a = Alert::from_raise(raise);
+        a.count = count.max(1);
+        a.last_seen = a.last_seen.max(last_seen);
+        self.insert(a);
     }
 
     fn insert(&mut self, alert: Alert) {

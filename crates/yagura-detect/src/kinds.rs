@@ -687,7 +687,9 @@ impl AlertKind {
             OperationClass::ProgramUpload => Some(AlertKind::ProgramUpload),
             OperationClass::FirmwareUpdate => Some(AlertKind::FirmwareUpdate),
             OperationClass::ConfigChange => Some(AlertKind::ConfigChange),
-            OperationClass::Read
+            // Setting a clock is routine (time synchronisation), not an operational change.
+            OperationClass::ClockSync
+            | OperationClass::Read
             | OperationClass::Write
             | OperationClass::ControlCommand
             | OperationClass::Identify

@@ -115,22 +115,45 @@ fn a_different_peer_or_function_is_a_different_alert() {
     let mut other_dst_mac = stop(3, 30);
     other_dst_mac.dst.mac = mac(21);
     book.raise(other_dst_mac);
-    let mut other_function = stop(4, 40);
-    other_function.function = Some(Function {
+    let plc_control = Some(Function {
         code: 0x28,
         name: "plc_control".into(),
     });
-    book.raise(other_function);
+    // A policy kind is about the function itself: another function, another alert.
+    let mut policy = stop(4, 40);
+    policy.kind = AlertKind::UnauthorizedFunction;
+    book.raise(policy.clone());
+    policy.function = plc_control.clone();
+    policy.time = Timestamp::from_secs_nanos(41, 0);
+    book.raise(policy);
     let mut other_kind = stop(5, 50);
     other_kind.kind = AlertKind::PlcStart;
     book.raise(other_kind);
     let alerts = book.finish().alerts;
-    assert_eq!(alerts.len(), 5);
+    assert_eq!(alerts.len(), 6);
     assert!(alerts.iter().all(|a| a.count == 1));
     let ids: Vec<u64> = alerts.iter().map(|a| a.id).collect();
-    assert_eq!(ids, [1, 2, 3, 4, 5]);
-    assert_eq!(alerts[4].kind, AlertKind::PlcStart);
-    assert_eq!(alerts[4].severity, Severity::Major);
+    assert_eq!(ids, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(alerts[5].kind, AlertKind::PlcStart);
+    assert_eq!(alerts[5].severity, Severity::Major);
+}
+
+#[test]
+fn an_operational_behaviour_folds_across_its_functions() {
+    // A program download takes several functions of one protocol: one alert, with the
+    // earliest occurrence's function.
+    let mut book = AlertBook::new();
+    let mut later = stop(2, 20);
+    later.function = Some(Function {
+        code: 0x28,
+        name: "plc_control".into(),
+    });
+    book.raise(later);
+    book.raise(stop(1, 10));
+    let alerts = book.finish().alerts;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].count, 2);
+    assert_eq!(alerts[0].function.as_ref().map(|f| f.code), Some(0x29));
 }
 
 #[test]

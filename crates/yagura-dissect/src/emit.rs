@@ -73,6 +73,12 @@ pub(crate) fn emit_to(
 ) {
     debug_assert_eq!(events, sink.wants_events());
     if !events {
+        // An operational request (stop, download, …) is always a full event: the alert it
+        // raises names its function. Rare, and out of line, so that counting stays as lean
+        // as it was.
+        if !s.response && s.operation.is_operational() {
+            return emit_operational(sink, *s);
+        }
         sink.pdu_count(crate::PduCount {
             protocol: s.protocol,
             operation: s.operation,
@@ -81,6 +87,24 @@ pub(crate) fn emit_to(
         });
         return;
     }
+    emit_event(sink, s, fill);
+}
+
+/// The event of an operational request when events are not wanted (see
+/// [`crate::PduSink::pdu_count`]): what the alert needs (protocol, function and its name,
+/// class), without the protocol-specific fields, which nobody reads then and which can
+/// cost thousands of instructions to build (a DNP3 object list). The summary comes by
+/// value, so that counting can keep it in registers, as it did before operational requests
+/// were singled out.
+#[cold]
+#[inline(never)]
+fn emit_operational(sink: &mut dyn PduSink, s: Summary) {
+    emit_event(sink, &s, |_| {});
+}
+
+/// Build `s`'s event with the fields `fill` adds and hand it to the sink.
+#[inline]
+fn emit_event(sink: &mut dyn PduSink, s: &Summary, fill: impl FnOnce(&mut Fields)) {
     let mut fields = Vec::new();
     fill(&mut fields);
     sink.pdu(PduEvent {

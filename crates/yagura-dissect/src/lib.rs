@@ -108,12 +108,16 @@ pub struct PduCount {
 
 /// Where a PDU goes: the engine's sink that stamps it with time and endpoints.
 pub trait PduSink {
-    /// Take one PDU event (only called when [`PduSink::wants_events`] is true).
+    /// Take one PDU event (called when [`PduSink::wants_events`] is true, and for every
+    /// operational request whatever it says: see [`PduSink::pdu_count`]).
     fn pdu(&mut self, pdu: PduEvent);
     /// Does anyone want the event objects? When not, dissectors may skip building them
     /// (they still count PDUs and anomalies through [`PduSink::pdu_count`]).
     fn wants_events(&self) -> bool;
-    /// Count a PDU without building its event (when `wants_events()` is false).
+    /// Count a PDU without building its event (when `wants_events()` is false). An
+    /// operational request ([`yagura_core::OperationClass::is_operational`]: stop, program
+    /// download, …) is never only counted: it always goes to [`PduSink::pdu`], even when
+    /// events are not wanted, so that the alert it raises can name its function.
     fn pdu_count(&mut self, pdu: PduCount);
     /// Count `n` alike PDUs in a row: the same as `n` calls of [`PduSink::pdu_count`] with
     /// `pdu`. Dissectors hand over runs of alike PDUs this way (the members of a CIP

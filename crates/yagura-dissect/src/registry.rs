@@ -58,6 +58,11 @@ pub struct ProtocolId(pub u8);
 impl ProtocolId {
     /// Not (yet) recognised.
     pub const UNKNOWN: ProtocolId = ProtocolId(0);
+
+    /// An industrial protocol (ids 1 to 63 below), rather than an IT one (64 on).
+    pub const fn is_industrial(self) -> bool {
+        self.0 >= 1 && self.0 < 64
+    }
 }
 
 protocols! {

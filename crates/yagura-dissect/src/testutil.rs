@@ -85,16 +85,32 @@ pub(crate) fn as_counts(events: &[PduEvent]) -> Vec<crate::PduCount> {
 
 impl PduSink for VecSink {
     fn pdu(&mut self, pdu: PduEvent) {
-        assert!(
-            !self.count_only,
-            "pdu() called although wants_events() is false"
-        );
+        if self.count_only {
+            // The one exception to counting (see `PduSink::pdu_count`): an operational
+            // request comes whole, and counts as the count it stands for.
+            assert!(
+                !pdu.response && pdu.operation.is_operational(),
+                "pdu() called although wants_events() is false ({} {:?})",
+                pdu.protocol,
+                pdu.function_name
+            );
+            let c = as_counts(std::slice::from_ref(&pdu))[0];
+            self.counted.push((c.protocol, c.anomalies));
+            self.counted_full.push(c);
+            return;
+        }
         self.events.push(pdu);
     }
     fn wants_events(&self) -> bool {
         !self.count_only
     }
     fn pdu_count(&mut self, c: crate::PduCount) {
+        assert!(
+            c.response || !c.operation.is_operational(),
+            "an operational request ({} {:?}) was only counted: it must come as an event",
+            c.protocol,
+            c.operation
+        );
         self.counted.push((c.protocol, c.anomalies));
         self.counted_full.push(c);
     }

@@ -42,7 +42,14 @@ struct Sink {
 
 impl PduSink for Sink {
     fn pdu(&mut self, pdu: PduEvent) {
-        assert!(self.events);
+        if !self.events {
+            // Counting: only an operational request comes whole (`PduSink::pdu_count`).
+            assert!(!pdu.response && pdu.operation.is_operational());
+            self.frame
+                .counted
+                .push((pdu.protocol, pdu.anomalies.len() as u32));
+            return;
+        }
         self.frame.events.push(pdu);
     }
     fn wants_events(&self) -> bool {
@@ -50,6 +57,7 @@ impl PduSink for Sink {
     }
     fn pdu_count(&mut self, c: PduCount) {
         assert!(!self.events);
+        assert!(c.response || !c.operation.is_operational());
         self.frame.counted.push((c.protocol, c.anomalies));
     }
     fn identity(&mut self, fact: IdentityFact) {

@@ -10,6 +10,7 @@
 
 pub mod events;
 pub mod observe;
+pub mod operations;
 pub mod report;
 mod shard;
 mod worker;

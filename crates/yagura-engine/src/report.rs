@@ -31,8 +31,6 @@ pub struct Report {
     pub connections: Vec<Connection>,
     /// Application protocols by packets and bytes (sum over their connections).
     pub protocols: Vec<ProtocolCount>,
-    /// Alerts (filled by the detection engines; empty until they land).
-    pub alerts: Vec<serde_json::Value>,
     /// Internal counters of the pipeline (flow table, reassembly, defragmentation).
     pub pipeline: PipelineStats,
     /// What the inventory is built from besides hosts and connections.
@@ -46,6 +44,10 @@ pub struct Observations {
     pub identity: Vec<IdentityObservation>,
     /// MAC↔IP bindings (frames and ARP), sorted by MAC and address.
     pub bindings: Vec<MacIpBinding>,
+    /// Operational requests (stop, start, restart, program download or upload, firmware
+    /// update, configuration change), folded per sender, receiver, protocol and function,
+    /// in order of first occurrence.
+    pub operations: Vec<crate::operations::OperationObservation>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -174,6 +176,8 @@ pub struct PipelineStats {
     pub identity_facts_dropped: u64,
     /// MAC↔IP bindings beyond the per-MAC cap, not kept.
     pub bindings_dropped: u64,
+    /// Operational requests not kept: the per-worker table of distinct ones was full.
+    pub operations_dropped: u64,
 }
 
 impl PipelineStats {
@@ -203,7 +207,8 @@ impl PipelineStats {
             pdu_anomalies,
             link_pdus,
             identity_facts_dropped,
-            bindings_dropped
+            bindings_dropped,
+            operations_dropped
         );
     }
 }
@@ -298,6 +303,7 @@ pub(crate) struct Partial {
     pub conns: HashMap<ConnKey, ConnAgg>,
     pub facts: Facts,
     pub bindings: Bindings,
+    pub operations: crate::operations::Operations,
     pub pipeline: PipelineStats,
 }
 
@@ -332,6 +338,7 @@ impl Partial {
         self.conns.extend(o.conns);
         self.facts.merge(o.facts);
         self.bindings.merge(o.bindings);
+        self.operations.merge(o.operations);
         self.pipeline.add(&o.pipeline);
     }
 
@@ -430,9 +437,11 @@ impl Partial {
         protocols.sort_by(|a, b| b.packets.cmp(&a.packets).then(a.protocol.cmp(b.protocol)));
         let (identity, facts_dropped) = self.facts.into_report();
         let (bindings, bindings_dropped) = self.bindings.into_report();
+        let (operations, operations_dropped) = self.operations.into_report();
         let mut pipeline = self.pipeline;
         pipeline.identity_facts_dropped = facts_dropped;
         pipeline.bindings_dropped = bindings_dropped;
+        pipeline.operations_dropped = operations_dropped;
 
         Report {
             schema: SCHEMA,
@@ -456,9 +465,12 @@ impl Partial {
             assets,
             connections,
             protocols,
-            alerts: Vec::new(),
             pipeline,
-            observations: Observations { identity, bindings },
+            observations: Observations {
+                identity,
+                bindings,
+                operations,
+            },
         }
     }
 }

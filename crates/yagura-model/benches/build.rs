@@ -142,9 +142,12 @@ pub fn synthetic(connections: u32) -> Report {
         assets,
         connections: conns,
         protocols: Vec::new(),
-        alerts: Vec::new(),
         pipeline: Default::default(),
-        observations: Observations { identity, bindings },
+        observations: Observations {
+            identity,
+            bindings,
+            operations: Vec::new(),
+        },
     }
 }
 

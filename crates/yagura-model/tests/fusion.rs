@@ -43,7 +43,6 @@ impl R {
             assets: Vec::new(),
             connections: Vec::new(),
             protocols: Vec::new(),
-            alerts: Vec::new(),
             pipeline: Default::default(),
             observations: Observations::default(),
         })

@@ -105,7 +105,8 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");
     }
-    write_json(&report, &built, args.json.as_ref())?;
+    let alerts = detect(&report, &built);
+    write_json(&report, &built, &alerts, args.json.as_ref())?;
     if let Some(db) = &args.db {
         let c = &report.capture;
         let (first, last) = (
@@ -121,7 +122,7 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
         let mut out = std::io::stdout().lock();
         let to_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
         if !to_stdout {
-            crate::summary::print(&mut out, &report, &built.inventory, elapsed)?;
+            crate::summary::print(&mut out, &report, &built.inventory, &alerts, elapsed)?;
         }
     }
     if stop.load(Ordering::Relaxed) {
@@ -173,7 +174,7 @@ struct Document<'a> {
     connections: Vec<ConnectionOut<'a>>,
     edges: &'a [Edge],
     protocols: &'a [ProtocolCount],
-    alerts: &'a [serde_json::Value],
+    alerts: &'a [yagura_detect::Alert],
     pipeline: &'a PipelineStats,
 }
 
@@ -187,7 +188,22 @@ struct ConnectionOut<'a> {
     dst_asset: Option<&'a str>,
 }
 
-fn document<'a>(report: &'a Report, built: &'a Built) -> Document<'a> {
+/// The alerts of a run: every engine's raises, folded and numbered.
+pub(crate) fn detect(report: &Report, built: &Built) -> yagura_detect::Alerts {
+    let mut book = yagura_detect::AlertBook::new();
+    yagura_detect::operational::raise(
+        &mut book,
+        &report.observations.operations,
+        &built.inventory.assets,
+    );
+    book.finish()
+}
+
+fn document<'a>(
+    report: &'a Report,
+    built: &'a Built,
+    alerts: &'a yagura_detect::Alerts,
+) -> Document<'a> {
     let assets = &built.inventory.assets;
     let id = |i: Option<usize>| i.map(|i| assets[i].id.as_str());
     Document {
@@ -207,14 +223,19 @@ fn document<'a>(report: &'a Report, built: &'a Built) -> Document<'a> {
             .collect(),
         edges: &built.inventory.edges,
         protocols: &report.protocols,
-        alerts: &report.alerts,
+        alerts: &alerts.alerts,
         pipeline: &report.pipeline,
     }
 }
 
-fn write_json(report: &Report, built: &Built, path: Option<&PathBuf>) -> Result<()> {
+fn write_json(
+    report: &Report,
+    built: &Built,
+    alerts: &yagura_detect::Alerts,
+    path: Option<&PathBuf>,
+) -> Result<()> {
     let Some(path) = path else { return Ok(()) };
-    let doc = document(report, built);
+    let doc = document(report, built, alerts);
     if path.as_os_str() == "-" {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -375,12 +396,14 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
             );
         }
     }
-    write_json(&report, &built, args.json.as_ref())?;
+    let alerts = detect(&report, &built);
+    write_json(&report, &built, &alerts, args.json.as_ref())?;
     if !args.quiet {
         crate::summary::print(
             &mut std::io::stdout().lock(),
             &report,
             &built.inventory,
+            &alerts,
             started.elapsed(),
         )?;
     }

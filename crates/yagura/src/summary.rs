@@ -64,6 +64,7 @@ pub fn print(
     out: &mut impl Write,
     r: &Report,
     inv: &Inventory,
+    alerts: &yagura_detect::Alerts,
     elapsed: Duration,
 ) -> std::io::Result<()> {
     let c = &r.capture;
@@ -159,6 +160,7 @@ pub fn print(
     if !c.warnings.is_empty() {
         writeln!(out, "  warnings     {}", c.warnings.len())?;
     }
+    alert_lines(out, alerts)?;
     let secs = elapsed.as_secs_f64().max(1e-6);
     writeln!(
         out,
@@ -166,6 +168,55 @@ pub fn print(
         secs,
         rate(c.packets as f64 / secs)
     )?;
+    Ok(())
+}
+
+/// How many alerts, by severity, and the most severe ones (at most 10), one line each:
+/// `#3 critical plc_stop  10.0.0.5 → 10.0.0.10  s7comm plc_stop  ×2`.
+fn alert_lines(out: &mut impl Write, a: &yagura_detect::Alerts) -> std::io::Result<()> {
+    use yagura_detect::Severity;
+    let n = |s: Severity| a.alerts.iter().filter(|x| x.severity == s).count();
+    if a.alerts.is_empty() {
+        return writeln!(out, "  alerts       none");
+    }
+    let by: Vec<String> = Severity::ALL
+        .iter()
+        .rev()
+        .filter(|s| n(**s) > 0)
+        .map(|s| format!("{} {}", s.id(), n(*s)))
+        .collect();
+    writeln!(out, "  alerts       {} ({})", a.alerts.len(), by.join(", "))?;
+    let mut top: Vec<_> = a.alerts.iter().collect();
+    top.sort_by(|x, y| y.severity.cmp(&x.severity).then(x.id.cmp(&y.id)));
+    let side = |e: &yagura_detect::Endpoint| match (e.ip, e.mac) {
+        (Some(ip), _) => ip.to_string(),
+        (None, Some(m)) => m.to_string(),
+        (None, None) => "-".into(),
+    };
+    for x in top.iter().take(10) {
+        let what = [
+            x.protocol.clone().unwrap_or_default(),
+            x.function
+                .as_ref()
+                .map(|f| f.name.clone())
+                .unwrap_or_default(),
+        ]
+        .join(" ");
+        writeln!(
+            out,
+            "    #{:<4} {:<8} {:<26} {} → {}  {}  ×{}",
+            x.id,
+            x.severity.id(),
+            x.kind.id(),
+            side(&x.src),
+            side(&x.dst),
+            what.trim(),
+            x.count
+        )?;
+    }
+    if a.alerts.len() > 10 {
+        writeln!(out, "    … {} more (see --json)", a.alerts.len() - 10)?;
+    }
     Ok(())
 }
 

@@ -153,8 +153,10 @@ pub fn unconfirmed_operation(s: UnconfirmedService) -> OperationClass {
     use OperationClass as O;
     match s.0 {
         0 | 1 | 7 | 8 | 13 => O::Identify,
-        // Setting the clock, and assigning a device identity.
-        6 | 9 | 14 => O::ConfigChange,
+        // Setting the clock (local and UTC time synchronisation).
+        6 | 9 => O::ClockSync,
+        // Assigning a device identity (You-Are).
+        14 => O::ConfigChange,
         10 => O::Write,
         _ => O::Other,
     }

@@ -135,8 +135,10 @@ pub fn operation(f: AppFunction) -> OperationClass {
         16 | 17 => O::Start,
         18 => O::Stop,
         // Reset data to defaults, save/activate configuration, unsolicited and class
-        // settings, and setting the outstation clock change its configuration.
-        15 | 19..=22 | 24 | 31 => O::ConfigChange,
+        // settings change its configuration.
+        15 | 19..=22 | 31 => O::ConfigChange,
+        // Record current time (the master setting the outstation's clock).
+        24 => O::ClockSync,
         23 => O::Diagnostic,
         25..=30 => O::FileTransfer,
         32 | 33 | 131 => O::Auth,
@@ -522,12 +524,15 @@ impl Dnp3Framing {
         // Counted without fields when no event is wanted: decided here, so that the closure
         // below (a dozen captures) is only set up for an event.
         let events = sink.wants_events();
-        if !events {
+        // The name is for the event, which an operational request (a restart, …) always
+        // has (see `PduSink::pdu_count`).
+        let operational = !s.response && s.operation.is_operational();
+        if !events && !operational {
             emit_to(sink, false, &s, |_| {});
             return;
         }
         s.function_name = hdr.and_then(|h| AppFunction(h.function).name());
-        emit_to(sink, true, &s, |fields| {
+        emit_to(sink, events, &s, |fields| {
             link_fields(fields, link);
             fields.push(("transport_segments", u(segments)));
             let Some(h) = hdr else { return };

@@ -304,7 +304,7 @@ fn function_families() {
             REC_TIME,
             Direction::ToServer,
             "record_current_time",
-            OperationClass::ConfigChange,
+            OperationClass::ClockSync,
         ),
         (
             AUTH_REQ,

@@ -949,6 +949,10 @@ impl Out<'_> {
     fn emit(&mut self, s: &Summary, fill: impl FnOnce(&mut Fields)) {
         if self.events {
             emit_to(self.to, true, s, fill);
+        } else if !s.response && s.operation.is_operational() {
+            // Never only counted (see `PduSink::pdu_count`): `emit_to` gives its event.
+            self.flush();
+            emit_to(self.to, false, s, fill);
         } else {
             debug_assert_eq!(s.protocol, "cip");
             self.count(s.operation, s.response, s.anomalies.count());
@@ -1056,10 +1060,11 @@ fn request_full(m: &[u8], ctx: Ctx, pending: &mut Option<Box<Pending>>, out: &mu
     if path.bad {
         s.anomalies.set(Anomaly::BadEncoding);
     }
-    if events {
+    s.operation = operation(service, &path);
+    // The name is for the event, which an operational request always has.
+    if events || s.operation.is_operational() {
         s.function_name = service_name(service, &path);
     }
-    s.operation = operation(service, &path);
     let cm = path.class == Some(class::CONNECTION_MANAGER);
     let pccc_req = (path.class == Some(class::PCCC) && service == svc::EXECUTE_PCCC)
         .then(|| pccc::Pccc::request(data))
@@ -1193,8 +1198,14 @@ pub(crate) fn request_counted(m: &[u8]) -> Option<Counted> {
         }
         _ => {}
     }
+    let op = operation(service, &path);
+    // An operational request (Stop, Reset, …) is never only counted: the full path gives
+    // its event (see `PduSink::pdu_count`).
+    if op.is_operational() {
+        return None;
+    }
     Some(Counted::new(
-        operation(service, &path),
+        op,
         false,
         u32::from(truncated) + u32::from(path.bad),
     ))

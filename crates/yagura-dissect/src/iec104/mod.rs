@@ -185,7 +185,7 @@ pub fn operation(t: TypeId) -> OperationClass {
         // (General and counter) interrogation and read command.
         100..=102 => O::Read,
         // Clock synchronisation sets the station's time.
-        103 => O::ConfigChange,
+        103 => O::ClockSync,
         104 | 106 | 107 => O::Diagnostic,
         105 => O::Restart,
         110..=113 => O::ConfigChange,
@@ -426,7 +426,10 @@ fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
         s.status = PduStatus::Malformed;
     }
     let events = sink.wants_events();
-    if events && let Some((t, _, _)) = asdu {
+    // The name is for the event, which an operational request always has.
+    if (events || (!s.response && s.operation.is_operational()))
+        && let Some((t, _, _)) = asdu
+    {
         s.function_name = t.name();
     }
     emit_to(sink, events, &s, |fields| {

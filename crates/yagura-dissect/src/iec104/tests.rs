@@ -172,7 +172,7 @@ fn command_classes() {
         (
             "681400000000670106000a0000000000000000000000",
             "c_cs_na_1",
-            OperationClass::ConfigChange,
+            OperationClass::ClockSync,
         ),
         (
             "680e00000000690106000a0000000001",

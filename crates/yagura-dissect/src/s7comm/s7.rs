@@ -319,7 +319,7 @@ pub fn userdata_operation(group: u8, sub: u8, szl_id: Option<u16>) -> OperationC
         // diagnostic data of an engineering station) report state.
         (0, _) | (1, _) => O::Diagnostic,
         (2, _) | (3, _) | (7, 1) | (7, 3) => O::Read,
-        (7, 2) | (7, 4) => O::ConfigChange,
+        (7, 2) | (7, 4) => O::ClockSync,
         // SZL partial lists 0x11 (module id), 0x12 (CPU characteristics), 0x1C (component
         // id) identify the device; the rest (CPU mode, diagnostic buffer, LEDs…) is status.
         (4, 1) => match szl_id.map(|i| i & 0xff) {
