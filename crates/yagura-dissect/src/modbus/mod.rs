@@ -162,8 +162,9 @@ pub(crate) fn header_anomalies(f: &MbapFrame<'_>, a: &mut Anomalies) {
     }
 }
 
-/// The code, exception bit and decoded data of one framed (non-UMAS) PDU, and its summary:
-/// what [`count`] and [`pdu`] share. Always inlined, so that in [`count`] the compiler drops
+/// The code, exception bit and decoded data of one framed (non-UMAS) PDU, and its summary
+/// without the function's name (each caller sets it when it needs it): what [`count`] and
+/// [`pdu`] share. Always inlined, so that in [`count`] the compiler drops
 /// what only events use (addresses, quantities, the function name) and keeps the anomalies,
 /// the MEI type and the diagnostics sub-function that the operation class needs.
 #[inline(always)]
@@ -174,7 +175,6 @@ fn summarise(f: &MbapFrame<'_>, response: bool) -> (Summary, u8, bool, Detail) {
     let d = detail::decode(fc, exception, response, f.data());
     let mut s = Summary::new(NAME, response, f.bytes().len());
     s.function = Some(u32::from(fc));
-    s.function_name = detail::function_name(fc, d.mei);
     s.operation = operation(FunctionCode(fc), d.mei, d.sub_function);
     s.anomalies = d.anomalies;
     header_anomalies(f, &mut s.anomalies);
@@ -199,10 +199,14 @@ fn summarise(f: &MbapFrame<'_>, response: bool) -> (Summary, u8, bool, Detail) {
 /// reported either way: it goes through [`pdu`].
 #[inline(always)]
 fn count(f: &MbapFrame<'_>, response: bool, sink: &mut dyn PduSink) {
-    let (s, fc, exception, d) = summarise(f, response);
+    let (mut s, fc, exception, d) = summarise(f, response);
     if is_device_id_answer(fc, response, exception, &d) {
         pdu(f, response, None, false, sink);
     } else {
+        // The name is for the event, which an operational request (a restart) always has.
+        if !response && s.operation.is_operational() {
+            s.function_name = detail::function_name(fc, d.mei);
+        }
         emit_to(sink, false, &s, |_| {});
     }
 }
@@ -225,7 +229,8 @@ fn pdu(
     events: bool,
     sink: &mut dyn PduSink,
 ) {
-    let (s, fc, exception, d) = summarise(f, response);
+    let (mut s, fc, exception, d) = summarise(f, response);
+    s.function_name = detail::function_name(fc, d.mei);
     let tid = f.transaction_id();
     let matched = match pending {
         Some(p) if !response && !exception => {
