@@ -86,12 +86,16 @@ pub(crate) fn emit_to(
                 s.anomalies,
             );
         }
-        sink.pdu_count(crate::PduCount {
-            protocol: s.protocol,
-            operation: s.operation,
-            response: s.response,
-            anomalies: s.anomalies.count(),
-        });
+        crate::count(
+            sink,
+            crate::PduCount {
+                protocol: s.protocol,
+                operation: s.operation,
+                response: s.response,
+                anomalies: s.anomalies.count(),
+            },
+            1,
+        );
         return;
     }
     emit_event(sink, s, fill);

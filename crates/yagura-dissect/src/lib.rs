@@ -106,6 +106,71 @@ pub struct PduCount {
     pub anomalies: u32,
 }
 
+/// What the report keeps of a connection's PDUs, summed as they are counted: a sink that
+/// only aggregates (the engine's) hands out its tally ([`PduSink::tally`]) so that
+/// dissectors count a PDU inline ([`count`]) instead of through a virtual
+/// [`PduSink::pdu_counts`] per PDU. Adding a count here is the same as handing it to such
+/// a sink's `pdu_counts`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// PDUs. 64 bits, so that adding never overflows (at a billion PDUs a second it would
+    /// take 584 years) and needs no saturating arithmetic on the per-PDU path; the report's
+    /// 32-bit counts saturate when they are read ([`Tally::pdus_u32`]).
+    pub pdus: u64,
+    /// PDUs with at least one anomaly (64 bits, as `pdus`).
+    pub anomalous: u64,
+    /// Operation classes of the requests.
+    pub ops: yagura_core::OperationSet,
+    /// A request was counted since the owner last cleared this (the engine times request
+    /// packets: it looks once per chunk of data, which is one packet's).
+    pub requested: bool,
+}
+
+impl Tally {
+    /// Count `n` alike PDUs (`c`'s protocol is not kept).
+    #[inline(always)]
+    pub fn add(&mut self, c: PduCount, n: u32) {
+        if n == 0 {
+            return;
+        }
+        self.pdus += u64::from(n);
+        if c.anomalies > 0 {
+            self.anomalous += u64::from(n);
+        }
+        if !c.response {
+            self.ops.insert(c.operation);
+            self.requested = true;
+        }
+    }
+
+    /// [`Tally::pdus`] as a 32-bit count, saturating.
+    #[inline]
+    pub fn pdus_u32(&self) -> u32 {
+        u32::try_from(self.pdus).unwrap_or(u32::MAX)
+    }
+
+    /// [`Tally::anomalous`] as a 32-bit count, saturating.
+    #[inline]
+    pub fn anomalous_u32(&self) -> u32 {
+        u32::try_from(self.anomalous).unwrap_or(u32::MAX)
+    }
+}
+
+/// Count `n` alike PDUs: into the sink's [`Tally`] when it keeps one (no virtual call but
+/// the one that finds it), else through [`PduSink::pdu_counts`] (test sinks that record
+/// every count).
+#[inline(always)]
+pub(crate) fn count(sink: &mut dyn PduSink, c: PduCount, n: u32) {
+    debug_assert!(
+        c.response || !c.operation.is_operational(),
+        "an operational request is never only counted (see `PduSink::pdu_count`)"
+    );
+    match sink.tally() {
+        Some(t) => t.add(c, n),
+        None => sink.pdu_counts(c, n),
+    }
+}
+
 /// Where a PDU goes: the engine's sink that stamps it with time and endpoints.
 pub trait PduSink {
     /// Take one PDU event (called when [`PduSink::wants_events`] is true, and for every
@@ -126,6 +191,13 @@ pub trait PduSink {
         for _ in 0..n {
             self.pdu_count(pdu);
         }
+    }
+    /// The sink's [`Tally`], when all it keeps of counted PDUs is their sum (the engine's
+    /// sink): dissectors then add their counts to it directly ([`count`]), the same as
+    /// [`PduSink::pdu_counts`] would. `None` (the default) for sinks that look at every
+    /// count.
+    fn tally(&mut self) -> Option<&mut Tally> {
+        None
     }
     /// Take an identity fact (vendor, model, firmware, host name…) the current PDU
     /// reveals. Called whether or not events are wanted, before the PDU's own

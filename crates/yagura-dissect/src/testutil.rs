@@ -16,6 +16,9 @@ pub(crate) struct VecSink {
     pub facts: Vec<yagura_core::IdentityFact>,
     /// A fact memo offered to the dissectors, as the engine does (none by default).
     pub memo: Option<crate::memo::FactMemo>,
+    /// A tally offered to the dissectors ([`PduSink::tally`]), as the engine does (none by
+    /// default: every count is then recorded).
+    pub tally: Option<crate::Tally>,
 }
 
 impl VecSink {
@@ -24,6 +27,24 @@ impl VecSink {
             count_only: true,
             ..VecSink::default()
         }
+    }
+
+    /// Counts only, into a tally as the engine's sink does (operational requests, which
+    /// come as events, are still recorded one by one: see [`VecSink::total`]).
+    pub fn tallying() -> VecSink {
+        VecSink {
+            tally: Some(crate::Tally::default()),
+            ..VecSink::counting()
+        }
+    }
+
+    /// Everything counted, summed: the tally, plus the counts recorded one by one.
+    pub fn total(&self) -> crate::Tally {
+        let mut t = self.tally.unwrap_or_default();
+        for c in &self.counted_full {
+            t.add(*c, 1);
+        }
+        t
     }
 
     /// Counts only, and offers a fact memo.
@@ -119,6 +140,9 @@ impl PduSink for VecSink {
     }
     fn fact_memo(&mut self) -> Option<&mut crate::memo::FactMemo> {
         self.memo.as_mut()
+    }
+    fn tally(&mut self) -> Option<&mut crate::Tally> {
+        self.tally.as_mut()
     }
 }
 

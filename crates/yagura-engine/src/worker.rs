@@ -10,7 +10,7 @@ use yagura_core::{
 };
 use yagura_dissect::link::LinkProtocol;
 use yagura_dissect::memo::{CountMemo, FactMemo};
-use yagura_dissect::{Detect, Dissector, Parsed, PduCount, PduSink, ProtocolId, Registry};
+use yagura_dissect::{Detect, Dissector, Parsed, PduCount, PduSink, ProtocolId, Registry, Tally};
 use yagura_net::decode::{self, DecodeError, Decoded, IpInfo, L3, L4, ethertype, tcp_flags};
 use yagura_net::defrag::{DefragOutcome, Defragmenter, FragKey};
 use yagura_net::flow::{CloseReason, Flow, FlowTable};
@@ -43,10 +43,8 @@ pub(crate) struct App {
     /// that the common case, nothing held, costs 8 bytes per direction instead of 24.
     #[allow(clippy::box_collection)]
     pending: [Option<Box<Vec<u8>>>; 2],
-    pdus: u32,
-    anomalies: u32,
-    /// Operation classes of the requests parsed.
-    ops: OperationSet,
+    /// PDUs, anomalous PDUs and the operation classes of the requests parsed.
+    tally: Tally,
     /// Timing of the request packets (allocated at the first request).
     timing: Option<Box<RequestTiming>>,
     /// TTL (hop limit) of the first packet of each direction.
@@ -62,9 +60,7 @@ impl Default for App {
             dst_group: false,
             dissector: None,
             pending: [None, None],
-            pdus: 0,
-            anomalies: 0,
-            ops: OperationSet::default(),
+            tally: Tally::default(),
             timing: None,
             ttl: [0; 2],
         }
@@ -186,9 +182,9 @@ struct Emit<'a> {
     dir: Direction,
     events: Option<&'a mut EventSpill>,
     error: &'a mut Option<std::io::Error>,
-    pdus: &'a mut u32,
-    anomalies: &'a mut u32,
-    ops: &'a mut OperationSet,
+    /// The connection's tally, which dissectors bump directly ([`PduSink::tally`]); its
+    /// `requested` is cleared after each chunk ([`Emit::parsed`]).
+    tally: &'a mut Tally,
     timing: &'a mut Option<Box<RequestTiming>>,
     facts: &'a mut Facts,
     fact_memo: &'a mut FactMemo,
@@ -225,15 +221,28 @@ impl Emit<'_> {
         HostRef::new(ip, mac).map(|host| host.routed(subject))
     }
 
-    #[inline]
-    fn request(&mut self, op: yagura_core::OperationClass) {
-        self.ops.insert(op);
-        if self.dir == Direction::ToServer {
-            self.timing
-                .get_or_insert_with(Default::default)
-                .add(self.at.ts, self.at.index);
+    /// After the dissector parsed the chunk: a request in it times its packet (once per
+    /// packet however many requests it holds, as `RequestTiming::add` does anyway).
+    #[inline(always)]
+    fn parsed(&mut self) {
+        if self.tally.requested {
+            self.tally.requested = false;
+            if self.dir == Direction::ToServer {
+                time_request(self.timing, self.at);
+            }
         }
     }
+}
+
+/// A request in the packet `at`: one call for the box and the timing (the compiler called
+/// `get_or_insert_with` and `RequestTiming::add` apart from `App::chunk`).
+#[inline(never)]
+fn time_request(timing: &mut Option<Box<RequestTiming>>, at: &Where<'_>) {
+    let t = match timing {
+        Some(t) => t,
+        None => timing.insert(Box::default()),
+    };
+    t.add(at.ts, at.index);
 }
 
 impl Emit<'_> {
@@ -295,13 +304,15 @@ impl PduSink for Emit<'_> {
                 1,
             );
         }
-        *self.pdus = self.pdus.saturating_add(1);
-        if !pdu.anomalies.is_empty() {
-            *self.anomalies = self.anomalies.saturating_add(1);
-        }
-        if !pdu.response {
-            self.request(pdu.operation);
-        }
+        self.tally.add(
+            PduCount {
+                protocol: pdu.protocol,
+                operation: pdu.operation,
+                response: pdu.response,
+                anomalies: u32::from(!pdu.anomalies.is_empty()),
+            },
+            1,
+        );
         if let Some(ev) = self.events.as_deref_mut()
             && let Err(e) = ev.push(&self.at.ctx(self.dir), &pdu)
             && self.error.is_none()
@@ -319,23 +330,18 @@ impl PduSink for Emit<'_> {
     }
 
     // The same as `n` single counts: the sums add `n`, and the class set and the request
-    // timing (per packet) take a request once however many there are.
+    // timing (per packet, after the chunk) take a request once however many there are.
     #[inline]
     fn pdu_counts(&mut self, c: PduCount, n: u32) {
-        if n == 0 {
-            return;
-        }
-        *self.pdus = self.pdus.saturating_add(n);
         // Dissectors give operational requests as events, never only as counts
         // (`PduSink::pdu_count`; their test sinks refuse one, and the corpus report must be
         // the same with and without events).
         debug_assert!(c.response || !c.operation.is_operational());
-        if c.anomalies > 0 {
-            *self.anomalies = self.anomalies.saturating_add(n);
-        }
-        if !c.response {
-            self.request(c.operation);
-        }
+        self.tally.add(c, n);
+    }
+
+    fn tally(&mut self) -> Option<&mut Tally> {
+        Some(self.tally)
     }
 
     fn identity(&mut self, fact: IdentityFact) {
@@ -475,9 +481,7 @@ impl App {
             dir,
             events: sink.events.as_mut(),
             error: &mut sink.event_error,
-            pdus: &mut self.pdus,
-            anomalies: &mut self.anomalies,
-            ops: &mut self.ops,
+            tally: &mut self.tally,
             timing: &mut self.timing,
             facts: &mut sink.facts,
             fact_memo: &mut sink.fact_memo,
@@ -487,6 +491,7 @@ impl App {
         if !stream {
             // A datagram is parsed on its own; nothing carries over.
             dissector.parse(data, dir, &mut emit);
+            emit.parsed();
             return;
         }
         match &mut self.pending[di] {
@@ -502,10 +507,12 @@ impl App {
                     p.extend_from_slice(data);
                 }
                 let Parsed { consumed, .. } = dissector.parse(p, dir, &mut emit);
+                emit.parsed();
                 p.drain(..consumed.min(p.len()));
             }
             slot => {
                 let Parsed { consumed, .. } = dissector.parse(data, dir, &mut emit);
+                emit.parsed();
                 let rest = &data[consumed.min(data.len())..];
                 if !rest.is_empty() {
                     if rest.len() > MAX_PENDING {
@@ -1203,9 +1210,7 @@ pub(crate) struct AppSummary {
     proto: ProtocolId,
     dst_group: bool,
     ttl: [u8; 2],
-    pdus: u32,
-    anomalies: u32,
-    ops: OperationSet,
+    tally: Tally,
     timing: Option<RequestTiming>,
 }
 
@@ -1226,9 +1231,7 @@ fn copy_flow(f: &Flow<App>) -> FlowCopy {
             proto: f.app.proto,
             dst_group: f.app.dst_group,
             ttl: f.app.ttl,
-            pdus: f.app.pdus,
-            anomalies: f.app.anomalies,
-            ops: f.app.ops,
+            tally: f.app.tally,
             timing: f.app.timing.as_deref().cloned(),
         },
     }
@@ -1263,15 +1266,15 @@ macro_rules! fold_app {
             }
             #[inline(always)]
             fn pdus(&self) -> u32 {
-                self.pdus
+                self.tally.pdus_u32()
             }
             #[inline(always)]
             fn anomalies(&self) -> u32 {
-                self.anomalies
+                self.tally.anomalous_u32()
             }
             #[inline(always)]
             fn ops(&self) -> OperationSet {
-                self.ops
+                self.tally.ops
             }
             #[inline(always)]
             fn timing(&$s) -> Option<&RequestTiming> {

@@ -660,7 +660,7 @@ pub(crate) fn count_alone(
     };
     match c {
         Some(c) => {
-            sink.pdu_counts(c.pdu(), 1);
+            crate::count(sink, c.pdu(), 1);
             true
         }
         None => false,
@@ -749,7 +749,7 @@ pub(crate) fn count_msp_request_memo(
         return;
     };
     for (c, n) in counts.runs() {
-        sink.pdu_counts(c, n);
+        crate::count(sink, c, n);
     }
 }
 
@@ -802,7 +802,7 @@ impl PduSink for Recorder<'_> {
         if !self.counts.push(pdu, n) {
             self.spoiled = true;
         }
-        self.to.pdu_counts(pdu, n);
+        crate::count(self.to, pdu, n);
     }
     fn identity(&mut self, fact: yagura_core::IdentityFact) {
         self.spoiled = true;
@@ -909,7 +909,7 @@ impl Tally {
     #[inline(always)]
     fn flush(&mut self, to: &mut dyn PduSink) {
         if self.run_len > 0 {
-            to.pdu_counts(self.run.pdu(), self.run_len);
+            crate::count(to, self.run.pdu(), self.run_len);
             self.run_len = 0;
         }
     }

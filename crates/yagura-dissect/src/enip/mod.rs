@@ -361,12 +361,16 @@ impl Framing for EnipFraming {
             // event's bookkeeping.
             let response = dir == Direction::ToClient;
             let unexpected = h.options() != 0 || (h.status() != 0 && !response);
-            sink.pdu_count(PduCount {
-                protocol: "enip",
-                operation: operation(c),
-                response,
-                anomalies: u32::from(unexpected),
-            });
+            crate::count(
+                sink,
+                PduCount {
+                    protocol: "enip",
+                    operation: operation(c),
+                    response,
+                    anomalies: u32::from(unexpected),
+                },
+                1,
+            );
             self.send_data(EncapHeader(pdu), &cpf, sink, false);
         } else {
             self.full(EncapHeader(pdu), dir, sink, events);
