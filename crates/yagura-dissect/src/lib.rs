@@ -167,8 +167,17 @@ pub(crate) fn count(sink: &mut dyn PduSink, c: PduCount, n: u32) {
     );
     match sink.tally() {
         Some(t) => t.add(c, n),
-        None => sink.pdu_counts(c, n),
+        None => count_each(sink, c, n),
     }
+}
+
+/// [`count`] for a sink without a tally. Apart and cold (only test sinks have none), so
+/// that the common path does not store the count in memory for it before asking for the
+/// tally.
+#[cold]
+#[inline(never)]
+fn count_each(sink: &mut dyn PduSink, c: PduCount, n: u32) {
+    sink.pdu_counts(c, n);
 }
 
 /// Where a PDU goes: the engine's sink that stamps it with time and endpoints.

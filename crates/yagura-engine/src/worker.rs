@@ -234,15 +234,22 @@ impl Emit<'_> {
     }
 }
 
-/// A request in the packet `at`: one call for the box and the timing (the compiler called
-/// `get_or_insert_with` and `RequestTiming::add` apart from `App::chunk`).
+/// A request in the packet `at`: one call for the timing (the compiler called
+/// `get_or_insert_with` and `RequestTiming::add` apart from `App::chunk`), the connection's
+/// first request apart (its allocation would make every call save registers).
 #[inline(never)]
 fn time_request(timing: &mut Option<Box<RequestTiming>>, at: &Where<'_>) {
-    let t = match timing {
-        Some(t) => t,
-        None => timing.insert(Box::default()),
-    };
-    t.add(at.ts, at.index);
+    match timing {
+        Some(t) => t.add(at.ts, at.index),
+        None => first_request(timing, at),
+    }
+}
+
+/// [`time_request`] for a connection's first request.
+#[cold]
+#[inline(never)]
+fn first_request(timing: &mut Option<Box<RequestTiming>>, at: &Where<'_>) {
+    timing.insert(Box::default()).add(at.ts, at.index);
 }
 
 impl Emit<'_> {
