@@ -167,16 +167,29 @@ pub(crate) fn count(sink: &mut dyn PduSink, c: PduCount, n: u32) {
     );
     match sink.tally() {
         Some(t) => t.add(c, n),
-        None => count_each(sink, c, n),
+        None => count_each(sink, c.protocol, c.operation, c.response, c.anomalies, n),
     }
 }
 
-/// [`count`] for a sink without a tally. Apart and cold (only test sinks have none), so
-/// that the common path does not store the count in memory for it before asking for the
-/// tally.
+/// [`count`] for a sink without a tally. Apart and cold (only test sinks have none), and
+/// given the count's fields rather than the count, so that the common path does not store
+/// a count in memory for it before asking for the tally.
 #[cold]
 #[inline(never)]
-fn count_each(sink: &mut dyn PduSink, c: PduCount, n: u32) {
+fn count_each(
+    sink: &mut dyn PduSink,
+    protocol: &'static str,
+    operation: yagura_core::OperationClass,
+    response: bool,
+    anomalies: u32,
+    n: u32,
+) {
+    let c = PduCount {
+        protocol,
+        operation,
+        response,
+        anomalies,
+    };
     sink.pdu_counts(c, n);
 }
 

@@ -517,6 +517,11 @@ pub(crate) fn pdu(
             let (mut s, _) = head();
             let class = st.classes.matched(rosctr, h.param(), dir, h.pdu_ref());
             classify(&mut s, rosctr, class);
+            // The name is for the event, which an operational request (a stop, a
+            // download…) always has: looked up for it alone.
+            if !s.response && s.operation.is_operational() {
+                s.function_name = class.function.and_then(|fc| Function(fc).name());
+            }
             finish(&mut s);
             emit_to(sink, false, &s, |_| {});
         }
@@ -572,7 +577,8 @@ fn finish(s: &mut Summary) {
 }
 
 /// Function, operation class and anomalies of a Job, Ack or Ack_Data from its (matched)
-/// class: all that counting needs, and the common part of its event.
+/// class: all that counting needs, and the common part of its event, but for the
+/// function's name (each caller sets it when it needs it).
 #[inline(always)]
 fn classify(s: &mut Summary, rosctr: Rosctr, class: JobClass) {
     if class.truncated {
@@ -581,7 +587,6 @@ fn classify(s: &mut Summary, rosctr: Rosctr, class: JobClass) {
     if let Some(fc) = class.function {
         let f = Function(fc);
         s.function = Some(u32::from(fc));
-        s.function_name = f.name();
         s.operation = class.operation;
         if f.name().is_none() {
             s.anomalies.set(Anomaly::UnknownFunction);
@@ -643,6 +648,7 @@ fn job_event(
     let param = h.param();
     let info = jobs.matched(rosctr, param, dir, pdu_ref);
     classify(&mut s, rosctr, info.class());
+    s.function_name = info.function.and_then(|fc| Function(fc).name());
     // The items' return codes only set the status and a field of the event: counting
     // does not need them.
     let mut rc = None;
