@@ -176,20 +176,17 @@ impl Where<'_> {
     }
 }
 
-/// The [`PduSink`] handed to a dissector for one chunk of one direction.
+/// The [`PduSink`] handed to a dissector for one chunk of one direction. Five words: it is
+/// built for every chunk parsed (the worker's sink is reached through one reference rather
+/// than a reference per part of it).
 struct Emit<'a> {
     at: &'a Where<'a>,
     dir: Direction,
-    events: Option<&'a mut EventSpill>,
-    error: &'a mut Option<std::io::Error>,
+    sink: &'a mut Sink,
     /// The connection's tally, which dissectors bump directly ([`PduSink::tally`]); its
     /// `requested` is cleared after each chunk ([`Emit::parsed`]).
     tally: &'a mut Tally,
     timing: &'a mut Option<Box<RequestTiming>>,
-    facts: &'a mut Facts,
-    fact_memo: &'a mut FactMemo,
-    count_memo: &'a mut CountMemo,
-    operations: &'a mut Operations,
 }
 
 impl Emit<'_> {
@@ -270,7 +267,7 @@ impl Emit<'_> {
         let ((src, src_port), (dst, dst_port)) = self.at.key.oriented(self.at.lo_is_client);
         // `macs` holds the client's first source MAC, then the server's.
         let mac = |m: MacAddr| (!m.is_zero()).then_some(m);
-        self.operations.record(
+        self.sink.operations.record(
             OperationObservation {
                 operation: op,
                 protocol,
@@ -320,16 +317,16 @@ impl PduSink for Emit<'_> {
             },
             1,
         );
-        if let Some(ev) = self.events.as_deref_mut()
+        if let Some(ev) = self.sink.events.as_mut()
             && let Err(e) = ev.push(&self.at.ctx(self.dir), &pdu)
-            && self.error.is_none()
+            && self.sink.event_error.is_none()
         {
-            *self.error = Some(e);
+            self.sink.event_error = Some(e);
         }
     }
 
     fn wants_events(&self) -> bool {
-        self.events.is_some()
+        self.sink.events.is_some()
     }
 
     fn pdu_count(&mut self, c: PduCount) {
@@ -353,22 +350,24 @@ impl PduSink for Emit<'_> {
 
     fn identity(&mut self, fact: IdentityFact) {
         if let Some(host) = self.fact_host(fact.subject) {
-            self.facts.add(host, fact, self.at.ts, self.at.index);
+            self.sink.facts.add(host, fact, self.at.ts, self.at.index);
         }
     }
 
     fn identity_ref(&mut self, fact: &IdentityFact) {
         if let Some(host) = self.fact_host(fact.subject) {
-            self.facts.add_ref(host, fact, self.at.ts, self.at.index);
+            self.sink
+                .facts
+                .add_ref(host, fact, self.at.ts, self.at.index);
         }
     }
 
     fn fact_memo(&mut self) -> Option<&mut FactMemo> {
-        Some(self.fact_memo)
+        Some(&mut self.sink.fact_memo)
     }
 
     fn count_memo(&mut self) -> Option<&mut CountMemo> {
-        Some(self.count_memo)
+        Some(&mut self.sink.count_memo)
     }
 }
 
@@ -486,14 +485,9 @@ impl App {
         let mut emit = Emit {
             at,
             dir,
-            events: sink.events.as_mut(),
-            error: &mut sink.event_error,
+            sink,
             tally: &mut self.tally,
             timing: &mut self.timing,
-            facts: &mut sink.facts,
-            fact_memo: &mut sink.fact_memo,
-            count_memo: &mut sink.count_memo,
-            operations: &mut sink.operations,
         };
         if !stream {
             // A datagram is parsed on its own; nothing carries over.
