@@ -36,6 +36,13 @@ impl Summary {
         }
     }
 
+    /// An operational request (stop, download, …): never only counted, always a full
+    /// event, which names its function (see [`crate::PduSink::pdu_count`]).
+    #[inline]
+    pub fn operational(&self) -> bool {
+        !self.response && self.operation.is_operational()
+    }
+
     /// A `malformed` PDU of `length` unframeable bytes.
     #[inline]
     pub fn malformed(
@@ -76,7 +83,7 @@ pub(crate) fn emit_to(
         // An operational request (stop, download, …) is always a full event: the alert it
         // raises names its function. Rare, and out of line, so that counting stays as lean
         // as it was.
-        if !s.response && s.operation.is_operational() {
+        if s.operational() {
             return emit_operational(
                 sink,
                 s.protocol,

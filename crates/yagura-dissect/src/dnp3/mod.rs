@@ -526,7 +526,7 @@ impl Dnp3Framing {
         let events = sink.wants_events();
         // The name is for the event, which an operational request (a restart, …) always
         // has (see `PduSink::pdu_count`).
-        let operational = !s.response && s.operation.is_operational();
+        let operational = s.operational();
         if !events && !operational {
             emit_to(sink, false, &s, |_| {});
             return;

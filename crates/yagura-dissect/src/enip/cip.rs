@@ -949,7 +949,7 @@ impl Out<'_> {
     fn emit(&mut self, s: &Summary, fill: impl FnOnce(&mut Fields)) {
         if self.events {
             emit_to(self.to, true, s, fill);
-        } else if !s.response && s.operation.is_operational() {
+        } else if s.operational() {
             // Never only counted (see `PduSink::pdu_count`): `emit_to` gives its event.
             self.flush();
             emit_to(self.to, false, s, fill);

@@ -427,7 +427,7 @@ fn apdu(a: &[u8], dir: Direction, sink: &mut dyn PduSink) {
     }
     let events = sink.wants_events();
     // The name is for the event, which an operational request always has.
-    if (events || (!s.response && s.operation.is_operational()))
+    if (events || s.operational())
         && let Some((t, _, _)) = asdu
     {
         s.function_name = t.name();

@@ -519,7 +519,7 @@ pub(crate) fn pdu(
             classify(&mut s, rosctr, class);
             // The name is for the event, which an operational request (a stop, a
             // download…) always has: looked up for it alone.
-            if !s.response && s.operation.is_operational() {
+            if s.operational() {
                 s.function_name = class.function.and_then(|fc| Function(fc).name());
             }
             finish(&mut s);
@@ -833,8 +833,11 @@ fn userdata_pdu(
         st.szl_current = None;
     }
     s.function = Some(u32::from(g) << 8 | u32::from(sub));
-    s.function_name = wire::userdata_name(g, sub);
     s.operation = userdata_operation(g, sub, op_szl);
+    // The name is for the event, which an operational request always has.
+    if events || s.operational() {
+        s.function_name = wire::userdata_name(g, sub);
+    }
     if perr.is_some_and(|e| e != 0) {
         s.status = PduStatus::Exception;
     }
