@@ -201,7 +201,8 @@ pub trait PduSink {
     /// Does anyone want the event objects? When not, dissectors may skip building them
     /// (they still count PDUs and anomalies through [`PduSink::pdu_count`]).
     fn wants_events(&self) -> bool;
-    /// Count a PDU without building its event (when `wants_events()` is false). An
+    /// Count a PDU without building its event (when `wants_events()` is false). Dissectors
+    /// count into the sink's [`Tally`] instead when it hands one out ([`PduSink::tally`]). An
     /// operational request ([`yagura_core::OperationClass::is_operational`]: stop, program
     /// download, …) is never only counted: it always goes to [`PduSink::pdu`], even when
     /// events are not wanted, so that the alert it raises can name its function.
