@@ -25,7 +25,8 @@ pub enum Mode {
 }
 
 /// The alerts of a run: every engine's raises, folded and numbered. The policy engine
-/// runs only with a baseline that holds something.
+/// runs only with a baseline that was learned (or imported): one that holds assets. An
+/// operation learned from one alert alone does not make every device new.
 pub fn detect(report: &Report, built: &Built, baseline: Option<&Baseline>) -> Alerts {
     let mut book = AlertBook::new();
     let index = baseline.map(BaselineIndex::new);
@@ -35,7 +36,7 @@ pub fn detect(report: &Report, built: &Built, baseline: Option<&Baseline>) -> Al
         &built.inventory.assets,
         index.as_ref(),
     );
-    if let Some(ix) = index.as_ref().filter(|ix| !ix.baseline.is_empty()) {
+    if let Some(ix) = index.as_ref().filter(|ix| !ix.baseline.assets.is_empty()) {
         yagura_detect::policy::raise(&mut book, ix, report, built);
     }
     book.finish()
