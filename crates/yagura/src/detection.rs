@@ -77,11 +77,17 @@ pub fn run_with_db(
     if mode == Mode::Detect && !scopes.is_empty() && !baseline.is_empty() {
         scoped = baseline.learn_where(&built.inventory, |a| scopes.iter().any(|s| in_scope(s, a)));
     }
+    let started = std::time::Instant::now();
     let alerts = match mode {
         Mode::Detect => detect(report, built, Some(&baseline)),
         // While learning, only the engines that need no baseline alert.
         Mode::Learn => detect(report, built, None),
     };
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        alerts = alerts.alerts.len(),
+        "detection engines"
+    );
     let outcome = store
         .ingest(&built.inventory, run)
         .with_context(|| format!("updating the inventory database {}", db.display()))?;
@@ -104,9 +110,15 @@ pub fn run_with_db(
     if already {
         return Ok((alerts, persisted));
     }
+    let started = std::time::Instant::now();
     let packets = evidence(paths, &alerts)?;
     let run_id = persisted.ingest.as_ref().map(|o| o.run_id);
     let recorded = store.record_alerts(&alerts.alerts, &packets, run_id, now)?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        packets = packets.len(),
+        "evidence read and alerts recorded"
+    );
     let mut kept = Vec::with_capacity(alerts.alerts.len());
     for (mut a, id) in alerts.alerts.into_iter().zip(&recorded.ids) {
         if let Some(id) = id {
