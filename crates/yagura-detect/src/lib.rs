@@ -11,6 +11,7 @@
 //! stop, program download, …).
 
 pub mod alert;
+pub mod anomaly;
 pub mod baseline;
 pub mod kinds;
 pub mod operational;

@@ -195,7 +195,27 @@ pub fn raise(book: &mut AlertBook, baseline: &BaselineIndex<'_>, report: &Report
                 .and_then(|p| baseline.masters(&e.dst, p))
                 .filter(|m| !m.contains(e.src.as_str()) && !m.is_empty());
             let pair = baseline.pair(&e.src, &e.dst);
+            // The internet: a public address seen only through a router. Plants that
+            // number their own network from public space (many do) have it on the
+            // segment, with its MAC.
+            let public = [src, dst]
+                .iter()
+                .filter(|a| a.mac.is_none() && a.via.is_none())
+                .flat_map(|a| a.ips.iter())
+                .find(|ip| is_public(**ip))
+                .copied();
             let (kind, description) = match others {
+                _ if public.is_some() => (
+                    AlertKind::UnauthorizedInternetConnectivity,
+                    format!(
+                        "{} and {} exchanged {} and {} is a public internet address; the \
+                         baseline has no such connection.",
+                        who(src),
+                        who(dst),
+                        service,
+                        public.map(|ip| ip.to_string()).unwrap_or_default()
+                    ),
+                ),
                 Some(masters) if industrial => (
                     AlertKind::NewMaster,
                     format!(
@@ -247,6 +267,28 @@ pub fn raise(book: &mut AlertBook, baseline: &BaselineIndex<'_>, report: &Report
                 e.last_seen,
             );
         }
+        if let (Some(c), Some(p)) = (learned, e.polling_period_s)
+            && let (Some(min), Some(max)) = (c.period_min_s, c.period_max_s)
+            && (p < min / POLLING_TOLERANCE || p > max * POLLING_TOLERANCE)
+        {
+            book.raise(Raise {
+                kind: AlertKind::PollingDeviation,
+                time: first.time,
+                src: endpoint(src),
+                dst: endpoint(dst),
+                protocol: e.protocol.clone(),
+                function: None,
+                description: format!(
+                    "{} polled {} over {} every {p:.3} s; the baseline learned a period of \
+                     {min:.3}–{max:.3} s. A changed cycle means a changed program, \
+                     configuration or load on the poller or the device.",
+                    who(src),
+                    who(dst),
+                    service
+                ),
+                evidence: evidence.clone(),
+            });
+        }
         let writes = e
             .operations
             .iter()
@@ -272,6 +314,35 @@ pub fn raise(book: &mut AlertBook, baseline: &BaselineIndex<'_>, report: &Report
                 ),
                 evidence,
             });
+        }
+    }
+}
+
+/// A polling period outside the learned range divided or multiplied by this deviates.
+pub const POLLING_TOLERANCE: f64 = 1.5;
+
+/// An address on the public internet: not private, loopback, link-local, shared
+/// (100.64/10), documentation, benchmarking, multicast, broadcast or unspecified.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            !(a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || a.is_unspecified()
+                || a.is_documentation()
+                || o[0] == 0
+                || o[0] >= 240
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18))
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            // Global unicast is 2000::/3, less documentation (2001:db8::/32).
+            (s[0] & 0xe000) == 0x2000 && !(s[0] == 0x2001 && s[1] == 0x0db8)
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn detect(report: &Report, built: &Built, baseline: Option<&Baseline>) -> Al
         &built.inventory.assets,
         index.as_ref(),
     );
+    yagura_detect::anomaly::raise(&mut book, report, built);
     if let Some(ix) = index.as_ref().filter(|ix| !ix.baseline.assets.is_empty()) {
         yagura_detect::policy::raise(&mut book, ix, report, built);
     }
