@@ -60,6 +60,49 @@ pub enum Status {
     Closed,
 }
 
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::New,
+        Status::Acknowledged,
+        Status::Learned,
+        Status::Muted,
+        Status::Closed,
+    ];
+
+    /// The snake_case id used in reports, the database and the command line.
+    pub const fn id(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Acknowledged => "acknowledged",
+            Status::Learned => "learned",
+            Status::Muted => "muted",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.id() == id)
+    }
+
+    /// Still open: further occurrences fold into it.
+    pub const fn is_open(self) -> bool {
+        matches!(self, Status::New | Status::Acknowledged)
+    }
+}
+
+/// One evidence packet, kept with its alert: the bytes as captured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidencePacket {
+    /// Index in the input it came from.
+    pub index: u64,
+    pub time: Timestamp,
+    /// The pcap `LINKTYPE_*` of the bytes.
+    pub link: u16,
+    /// Length on the wire (`data` may be shorter: the capture's snap length).
+    pub orig_len: u32,
+    pub data: Vec<u8>,
+}
+
 /// What an engine reports when it sees a behaviour worth an alert; the book turns raises
 /// into alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,8 +120,9 @@ pub struct Raise {
     pub evidence: Vec<PacketRef>,
 }
 
-/// An alert: one behaviour, however often it was seen.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An alert: one behaviour, however often it was seen. Serialised with every field and
+/// `time`, when it was raised (its first occurrence, as `first_seen`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     /// 1, 2, … in order of first occurrence (assigned by [`AlertBook::finish`]).
     pub id: u64,
@@ -101,6 +145,51 @@ pub struct Alert {
     pub status: Status,
     /// The first [`MAX_EVIDENCE`] packets (by capture index) of all occurrences.
     pub evidence: Vec<PacketRef>,
+}
+
+impl Serialize for Alert {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            id: u64,
+            time: Timestamp,
+            first_seen: Timestamp,
+            last_seen: Timestamp,
+            count: u64,
+            engine: Engine,
+            kind: AlertKind,
+            severity: Severity,
+            title: &'a str,
+            title_ja: &'a str,
+            description: &'a str,
+            src: &'a Endpoint,
+            dst: &'a Endpoint,
+            protocol: Option<&'a str>,
+            function: Option<&'a Function>,
+            status: Status,
+            evidence: &'a [PacketRef],
+        }
+        View {
+            id: self.id,
+            time: self.first_seen,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            count: self.count,
+            engine: self.engine,
+            kind: self.kind,
+            severity: self.severity,
+            title: &self.title,
+            title_ja: &self.title_ja,
+            description: &self.description,
+            src: &self.src,
+            dst: &self.dst,
+            protocol: self.protocol.as_deref(),
+            function: self.function.as_ref(),
+            status: self.status,
+            evidence: &self.evidence,
+        }
+        .serialize(s)
+    }
 }
 
 /// What makes two raises the same alert. Ports are left out, so that a client's changing

@@ -11,11 +11,14 @@
 //! stop, program download, …).
 
 pub mod alert;
+pub mod anomaly;
+pub mod baseline;
 pub mod kinds;
 pub mod operational;
+pub mod policy;
 
 pub use alert::{
-    Alert, AlertBook, Alerts, DEFAULT_MAX_ALERTS, Endpoint, Function, MAX_EVIDENCE, PacketRef,
-    Raise, Status,
+    Alert, AlertBook, Alerts, DEFAULT_MAX_ALERTS, Endpoint, EvidencePacket, Function, MAX_EVIDENCE,
+    PacketRef, Raise, Status,
 };
 pub use kinds::{AlertKind, Engine, Lang, Severity};

@@ -18,11 +18,20 @@ use yagura_engine::operations::OperationObservation;
 use yagura_model::inventory::{Asset, DeviceType};
 
 use crate::alert::{AlertBook, Endpoint, Function, PacketRef, Raise};
+use crate::baseline::BaselineIndex;
 use crate::kinds::AlertKind;
+use crate::policy::asset_id_of;
 
 /// Raise the operational alerts of `ops` into `book`. `assets` is the inventory built from
-/// the same traffic (or the stored one), to say what the sender is.
-pub fn raise(book: &mut AlertBook, ops: &[OperationObservation], assets: &[Asset]) {
+/// the same traffic (or the stored one), to say what the sender is. With a `baseline`, an
+/// operation learned for that client, server and port (an alert learned by an analyst, or
+/// traffic seen while learning) raises nothing.
+pub fn raise(
+    book: &mut AlertBook,
+    ops: &[OperationObservation],
+    assets: &[Asset],
+    baseline: Option<&BaselineIndex<'_>>,
+) {
     // A side whose MAC one connection did not see (a server that never answered) takes the
     // MAC its address had elsewhere, when it had exactly one: otherwise the same behaviour
     // would split into two alerts, one with the MAC and one without.
@@ -45,6 +54,11 @@ pub fn raise(book: &mut AlertBook, ops: &[OperationObservation], assets: &[Asset
             continue;
         };
         if !ProtocolId::from_name(o.protocol).is_some_and(ProtocolId::is_industrial) {
+            continue;
+        }
+        if let Some(b) = baseline
+            && learned(b, o, assets)
+        {
             continue;
         }
         let raise = Raise {
@@ -77,6 +91,20 @@ pub fn raise(book: &mut AlertBook, ops: &[OperationObservation], assets: &[Asset
         };
         book.raise_repeated(raise, o.count, o.last_seen);
     }
+}
+
+/// Is this operation learned for its client, server and server port?
+fn learned(b: &BaselineIndex<'_>, o: &OperationObservation, assets: &[Asset]) -> bool {
+    let (Some(src), Some(dst)) = (
+        asset_id_of(assets, o.src.ip, o.src.mac),
+        asset_id_of(assets, o.dst.ip, o.dst.mac),
+    ) else {
+        return false;
+    };
+    b.pair(src, dst).iter().any(|c| {
+        (c.port == o.dst.port || c.port == 0)
+            && c.operations.iter().any(|n| n == o.operation.name())
+    })
 }
 
 /// What the operation does to its target, in a few words.

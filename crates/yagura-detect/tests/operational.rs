@@ -21,7 +21,7 @@ fn alerts(rel: &str) -> Vec<Alert> {
     .expect("analyze");
     let built = yagura_model::fusion::build_detailed(&report);
     let mut book = AlertBook::new();
-    operational::raise(
+    raise_ops(
         &mut book,
         &report.observations.operations,
         &built.inventory.assets,
@@ -271,7 +271,7 @@ fn op(
 fn every_operational_class_raises_its_kind_and_no_other_class_does() {
     for class in OperationClass::ALL {
         let mut book = AlertBook::new();
-        operational::raise(
+        raise_ops(
             &mut book,
             &[op(class, "modbus", [10, 0, 0, 1], [10, 0, 0, 2], 5)],
             &[],
@@ -292,7 +292,7 @@ fn every_operational_class_raises_its_kind_and_no_other_class_does() {
     }
     // A firmware update (no corpus capture has one) is critical.
     let mut book = AlertBook::new();
-    operational::raise(
+    raise_ops(
         &mut book,
         &[op(
             OperationClass::FirmwareUpdate,
@@ -310,7 +310,7 @@ fn every_operational_class_raises_its_kind_and_no_other_class_does() {
 fn it_protocols_raise_no_operational_alert() {
     for proto in ["nbns", "dhcp", "snmp", "http", "no_such_protocol"] {
         let mut book = AlertBook::new();
-        operational::raise(
+        raise_ops(
             &mut book,
             &[op(
                 OperationClass::ConfigChange,
@@ -354,7 +354,7 @@ fn repeats_fold_with_their_count_and_times() {
         70,
     );
     let mut book = AlertBook::new();
-    operational::raise(&mut book, &[a, b, c], &[]);
+    raise_ops(&mut book, &[a, b, c], &[]);
     let alerts = book.finish().alerts;
     assert_eq!(alerts.len(), 2);
     let x = &alerts[0];
@@ -368,4 +368,13 @@ fn repeats_fold_with_their_count_and_times() {
         "the earliest's function"
     );
     assert_eq!(alerts[1].dst.ip, Some(IpAddr::from([10, 0, 0, 3])));
+}
+
+/// The operational engine without a baseline (as `yagura analyze` without `--db`).
+fn raise_ops(
+    book: &mut AlertBook,
+    ops: &[yagura_engine::operations::OperationObservation],
+    assets: &[yagura_model::inventory::Asset],
+) {
+    operational::raise(book, ops, assets, None);
 }

@@ -116,6 +116,10 @@ pub struct Connection {
     pub bytes_to_client: u64,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
+    /// Index in the input of the connection's first packet (the evidence of a new
+    /// connection).
+    #[serde(skip)]
+    pub first_packet: u64,
     /// Flows (sessions) folded into this connection.
     pub sessions: u64,
     /// TCP state of the last session (`established`, `closed`, `reset`, …).
@@ -421,6 +425,7 @@ impl Partial {
                     bytes_to_client: c.bytes[1],
                     first_seen: c.first_seen,
                     last_seen: c.last_seen,
+                    first_packet: c.first_id,
                     sessions: c.sessions,
                     tcp_state: c.tcp_state,
                     pdus: c.pdus,

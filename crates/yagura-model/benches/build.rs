@@ -121,6 +121,7 @@ pub fn synthetic(connections: u32) -> Report {
             bytes_to_client: 1000,
             first_seen: t(u64::from(k % 3600)),
             last_seen: t(u64::from(k % 3600) + 2),
+            first_packet: u64::from(k),
             sessions: 1,
             tcp_state: Some("closed"),
             pdus: 8,

@@ -176,6 +176,7 @@ impl R {
             bytes_to_client: 500,
             first_seen: t(start),
             last_seen: t(start + 1),
+            first_packet: start,
             sessions: 1,
             tcp_state: Some("closed"),
             pdus: 4,

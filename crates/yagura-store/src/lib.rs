@@ -23,6 +23,7 @@ use yagura_core::Timestamp;
 use yagura_model::inventory::{DeviceType, Inventory};
 
 pub use sqlite::SqliteStore;
+pub use sqlite::detection::{AlertFilter, RecordOutcome, StatusChange, StoredAlert};
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,9 @@ pub enum StoreError {
     /// No asset with this id.
     #[error("no asset with id {0:?}")]
     NoSuchAsset(String),
+    /// No alert with this id.
+    #[error("no alert with id {0}")]
+    NoSuchAlert(u64),
     /// A value the store refuses (an unknown device type, a Purdue level above 5…).
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },

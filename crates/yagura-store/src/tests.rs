@@ -303,7 +303,7 @@ fn migrates_a_version_2_database_to_routed_modules() {
         );
     }
     let mut s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), SqliteStore::LATEST_SCHEMA);
     let carrier = s.asset(CARRIER).unwrap().expect("asset kept");
     assert_eq!((carrier.via, carrier.route), (None, None));
     assert_eq!(carrier.hostname.as_deref(), Some("ENBT slot 1"));
@@ -945,4 +945,146 @@ fn a_killed_writer_leaves_a_consistent_database() {
             assert_eq!(got.packets, base.packets * n);
         }
     }
+}
+
+/// Version 4: a version-3 database with an inventory gains the baseline and the alerts;
+/// a run's alerts fold into the open alert of the same behaviour, mutes suppress, a closed
+/// alert does not fold, and every change is in the history.
+#[test]
+fn migrates_a_version_3_database_and_keeps_alerts_baseline_and_history() {
+    use std::collections::HashMap;
+    use yagura_detect::{Alert, AlertKind, Endpoint, EvidencePacket, Lang, PacketRef, Status};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    {
+        let mut old = SqliteStore::open_at(&path, 3, true).unwrap();
+        old.ingest(&plant("V1.0", 0, 3600), &run("old", 0, 3600))
+            .unwrap();
+        assert!(old.conn().prepare("SELECT 1 FROM alerts").is_err());
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 4);
+    assert!(s.baseline().unwrap().is_empty());
+    let learned = s
+        .update_baseline(|b| b.learn(&plant("V1.0", 0, 3600)))
+        .unwrap();
+    assert!(learned.assets_new >= 2);
+    assert_eq!(
+        s.baseline().unwrap().assets.len() as u64,
+        learned.assets_new
+    );
+
+    let hmi: IpAddr = "10.0.0.10".parse().unwrap();
+    let plc: IpAddr = "10.0.0.1".parse().unwrap();
+    let alert = |count: u64, at: u64, index: u64| Alert {
+        id: 1,
+        first_seen: Timestamp(T0 + at * S),
+        last_seen: Timestamp(T0 + at * S),
+        count,
+        engine: AlertKind::PlcStop.engine(),
+        kind: AlertKind::PlcStop,
+        severity: AlertKind::PlcStop.severity(),
+        title: AlertKind::PlcStop.title(Lang::En).into(),
+        title_ja: AlertKind::PlcStop.title(Lang::Ja).into(),
+        description: "stop".into(),
+        src: Endpoint {
+            ip: Some(hmi),
+            mac: None,
+            port: Some(50000),
+        },
+        dst: Endpoint {
+            ip: Some(plc),
+            mac: None,
+            port: Some(102),
+        },
+        protocol: Some("s7comm".into()),
+        function: None,
+        status: Status::New,
+        evidence: vec![PacketRef {
+            index,
+            time: Timestamp(T0 + at * S),
+        }],
+    };
+    let packets: HashMap<u64, EvidencePacket> = [7u64, 9]
+        .into_iter()
+        .map(|i| {
+            (
+                i,
+                EvidencePacket {
+                    index: i,
+                    time: Timestamp(T0 + i * S),
+                    link: 1,
+                    orig_len: 60,
+                    data: vec![i as u8; 60],
+                },
+            )
+        })
+        .collect();
+    let now = Timestamp(T0 + 10_000 * S);
+    let r = s
+        .record_alerts(&[alert(2, 7, 7)], &packets, None, now)
+        .unwrap();
+    assert_eq!((r.new, r.folded, r.muted), (1, 0, 0));
+    let id = r.ids[0].unwrap();
+    s.set_alert_status(id, Status::Acknowledged, "sato", Some("known"), now)
+        .unwrap();
+    let r = s
+        .record_alerts(&[alert(3, 9, 9)], &packets, None, now)
+        .unwrap();
+    assert_eq!((r.new, r.folded), (0, 1));
+    let a = s.alert(id).unwrap().unwrap().alert;
+    assert_eq!(a.count, 5);
+    assert_eq!(a.status, Status::Acknowledged);
+    assert_eq!(
+        (a.first_seen, a.last_seen),
+        (Timestamp(T0 + 7 * S), Timestamp(T0 + 9 * S))
+    );
+    let ev = s.alert_evidence(id).unwrap();
+    assert_eq!(ev.iter().map(|p| p.index).collect::<Vec<_>>(), [7, 9]);
+    assert_eq!(ev[1].data, vec![9u8; 60]);
+
+    // Closed: the next occurrence is a new alert; muted: none.
+    s.set_alert_status(id, Status::Closed, "sato", None, now)
+        .unwrap();
+    let r = s
+        .record_alerts(&[alert(1, 11, 9)], &packets, None, now)
+        .unwrap();
+    assert_eq!(r.new, 1);
+    let second = r.ids[0].unwrap();
+    assert_ne!(second, id);
+    assert_eq!(s.mute_alert(second, "sato", None, now).unwrap(), [second]);
+    let r = s
+        .record_alerts(&[alert(1, 12, 9)], &packets, None, now)
+        .unwrap();
+    assert_eq!((r.new, r.folded, r.muted), (0, 0, 1));
+    assert_eq!(r.ids, [None]);
+
+    let h: Vec<(String, Option<Status>, Status)> = s
+        .alert_history(id)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.actor, c.from, c.to))
+        .collect();
+    assert_eq!(
+        h,
+        [
+            ("yagura".into(), None, Status::New),
+            ("sato".into(), Some(Status::New), Status::Acknowledged),
+            ("sato".into(), Some(Status::Acknowledged), Status::Closed),
+        ]
+    );
+    let listed = s
+        .alerts(&AlertFilter {
+            status: Some(Status::Muted),
+            ..AlertFilter::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].alert.id, second);
+    assert!(s.check().unwrap().is_empty());
+    assert!(matches!(
+        s.set_alert_status(999, Status::Closed, "x", None, now),
+        Err(StoreError::NoSuchAlert(999))
+    ));
 }

@@ -3,6 +3,8 @@
 //! compare Yagura with. Test-only (a dev-dependency); it depends on no Yagura crate, so
 //! any crate's tests can use it.
 
+pub mod frames;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

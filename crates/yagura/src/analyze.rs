@@ -82,7 +82,13 @@ fn stop_flag() -> Arc<AtomicBool> {
     stop
 }
 
-pub fn analyze(args: AnalyzeArgs) -> Result<()> {
+pub fn analyze(args: AnalyzeArgs, mode: crate::detection::Mode) -> Result<()> {
+    if mode == crate::detection::Mode::Learn {
+        anyhow::ensure!(
+            args.db.is_some(),
+            "yagura learn needs --db PATH: the database that keeps the baseline"
+        );
+    }
     let started = Instant::now();
     let mut source = yagura_capture::file::open_paths(&args.paths)?;
     let mut cfg = EngineConfig::default();
@@ -105,17 +111,24 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
     for w in &report.capture.warnings {
         eprintln!("warning: {w}");
     }
-    let alerts = detect(&report, &built);
+    let (alerts, persisted) = match &args.db {
+        Some(db) => {
+            let c = &report.capture;
+            let (first, last) = (
+                c.first_seen.unwrap_or_default(),
+                c.last_seen.unwrap_or_default(),
+            );
+            let run = yagura_store::RunInfo::files(&args.paths, first, last, c.packets, c.bytes)
+                .with_context(|| format!("reading the sizes of {:?}", args.paths))?;
+            let (alerts, p) =
+                crate::detection::run_with_db(db, mode, &report, &built, &run, &args.paths)?;
+            (alerts, Some(p))
+        }
+        None => (crate::detection::detect(&report, &built, None), None),
+    };
     write_json(&report, &built, &alerts, args.json.as_ref())?;
-    if let Some(db) = &args.db {
-        let c = &report.capture;
-        let (first, last) = (
-            c.first_seen.unwrap_or_default(),
-            c.last_seen.unwrap_or_default(),
-        );
-        let run = yagura_store::RunInfo::files(&args.paths, first, last, c.packets, c.bytes)
-            .with_context(|| format!("reading the sizes of {:?}", args.paths))?;
-        ingest(db, &built, &run, args.quiet)?;
+    if let (Some(db), Some(p), false) = (&args.db, &persisted, args.quiet) {
+        report_persisted(db, p);
     }
     if !args.quiet {
         let elapsed = started.elapsed();
@@ -131,35 +144,45 @@ pub fn analyze(args: AnalyzeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Merge the run's inventory into the database at `db` (one transaction).
-fn ingest(db: &PathBuf, built: &Built, run: &yagura_store::RunInfo, quiet: bool) -> Result<()> {
-    use yagura_store::InventoryStore;
-    let mut store = yagura_store::SqliteStore::open(db)
-        .with_context(|| format!("opening the inventory database {}", db.display()))?;
-    let o = store
-        .ingest(&built.inventory, run)
-        .with_context(|| format!("updating the inventory database {}", db.display()))?;
-    if !quiet {
-        if o.already_ingested {
-            eprintln!(
-                "inventory {}: this capture was ingested before (run {}); nothing changed",
-                db.display(),
-                o.run_id
-            );
-        } else {
-            eprintln!(
-                "inventory {}: run {}: {} new and {} updated assets, {} new and {} updated edges, {} changes recorded",
-                db.display(),
-                o.run_id,
-                o.assets_new,
-                o.assets_updated,
-                o.edges_new,
-                o.edges_updated,
-                o.changes
-            );
-        }
+/// Say on stderr what the run changed in the database.
+fn report_persisted(db: &std::path::Path, p: &crate::detection::Persisted) {
+    match &p.ingest {
+        Some(o) if o.already_ingested => eprintln!(
+            "database {}: this capture was analysed before (run {}); its inventory and alerts are already there",
+            db.display(),
+            o.run_id
+        ),
+        Some(o) => eprintln!(
+            "inventory {}: run {}: {} new and {} updated assets, {} new and {} updated edges, {} changes recorded",
+            db.display(),
+            o.run_id,
+            o.assets_new,
+            o.assets_updated,
+            o.edges_new,
+            o.edges_updated,
+            o.changes
+        ),
+        None => {}
     }
-    Ok(())
+    if let Some(l) = &p.learned {
+        eprintln!(
+            "baseline {}: learned {} new and {} updated assets, {} new and {} updated connections",
+            db.display(),
+            l.assets_new,
+            l.assets_updated,
+            l.connections_new,
+            l.connections_updated
+        );
+    }
+    if let Some(r) = &p.recorded {
+        eprintln!(
+            "alerts {}: {} new, {} folded into open alerts, {} muted",
+            db.display(),
+            r.new,
+            r.folded,
+            r.muted
+        );
+    }
 }
 
 /// The report document (`yagura.report/1`) as written: the engine's observation-level
@@ -186,17 +209,6 @@ struct ConnectionOut<'a> {
     /// address).
     src_asset: Option<&'a str>,
     dst_asset: Option<&'a str>,
-}
-
-/// The alerts of a run: every engine's raises, folded and numbered.
-pub(crate) fn detect(report: &Report, built: &Built) -> yagura_detect::Alerts {
-    let mut book = yagura_detect::AlertBook::new();
-    yagura_detect::operational::raise(
-        &mut book,
-        &report.observations.operations,
-        &built.inventory.assets,
-    );
-    book.finish()
 }
 
 fn document<'a>(
@@ -396,7 +408,7 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
             );
         }
     }
-    let alerts = detect(&report, &built);
+    let alerts = crate::detection::detect(&report, &built, None);
     write_json(&report, &built, &alerts, args.json.as_ref())?;
     if !args.quiet {
         crate::summary::print(

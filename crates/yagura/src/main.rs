@@ -1,7 +1,10 @@
 //! `yagura`: the command line.
 
+mod alerts;
 mod analyze;
 mod assets;
+mod baseline;
+mod detection;
 mod display;
 mod flush;
 mod map;
@@ -23,12 +26,19 @@ struct Cli {
 enum Command {
     /// Analyse capture files (pcap, pcapng, gzip/zstd-compressed; files or directories).
     Analyze(analyze::AnalyzeArgs),
+    /// Learn the plant's normal behaviour from capture files into the baseline of a
+    /// database (same options as analyze; --db required).
+    Learn(analyze::AnalyzeArgs),
     /// Capture live from a network interface (mirror/SPAN port); never transmits.
     Sensor(analyze::SensorArgs),
     /// List the assets in an inventory database.
     Assets(assets::AssetsArgs),
     /// Set an asset's type, name or Purdue level by hand; show its history.
     Asset(assets::AssetArgs),
+    /// The alerts in a database, and what an analyst does with them (ack, learn, mute…).
+    Alerts(alerts::AlertsArgs),
+    /// The learned baseline: export, import, reopen learning.
+    Baseline(baseline::BaselineArgs),
     /// Export the communication map (Graphviz DOT, GraphML, JSON).
     Map(map::MapArgs),
 }
@@ -43,11 +53,14 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
-        Command::Analyze(a) => analyze::analyze(a),
+        Command::Analyze(a) => analyze::analyze(a, detection::Mode::Detect),
+        Command::Learn(a) => analyze::analyze(a, detection::Mode::Learn),
         Command::Sensor(a) => analyze::sensor(a),
         Command::Assets(a) => assets::assets(a),
         Command::Asset(a) => assets::asset(a),
         Command::Map(a) => map::map(a),
+        Command::Alerts(a) => alerts::alerts(a),
+        Command::Baseline(a) => baseline::baseline(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -118,7 +118,24 @@ fn json_report_has_the_documented_shape_and_is_thread_independent() {
                 .iter()
                 .all(|c| c["dst_port"] == 502 && c["transport"] == "tcp")
     );
-    assert!(r["alerts"].as_array().unwrap().is_empty());
+    // The sample's snap7 session uploads the program, stops and restarts the PLC: the
+    // operational engine's three alerts, with every field the report promises.
+    let alerts = r["alerts"].as_array().unwrap();
+    let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["program_upload", "plc_stop", "plc_restart"]);
+    for a in alerts {
+        for k in [
+            "id", "time", "engine", "kind", "severity", "title", "src", "dst", "protocol",
+            "status", "count",
+        ] {
+            assert!(a.get(k).is_some(), "alert without {k}: {a}");
+        }
+        assert_eq!(a["src"]["ip"], "134.217.61.131");
+        assert_eq!(a["dst"]["ip"], "134.217.61.211");
+        assert_eq!(a["protocol"], "s7comm");
+        assert_eq!(a["engine"], "operational");
+        assert_eq!(a["status"], "new");
+    }
     // Events: one JSON object per line, as many as the report's PDU count.
     let events = std::fs::read_to_string(&ev).unwrap();
     let n = events.lines().count() as u64;

@@ -6,6 +6,7 @@
 //! one. Readers (`yagura assets`) do not block a writer (the sensor) and see the last
 //! committed run.
 
+pub(crate) mod detection;
 pub(crate) mod ingest;
 mod load;
 pub(crate) mod schema;

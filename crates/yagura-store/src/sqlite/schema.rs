@@ -152,8 +152,100 @@ ALTER TABLE assets ADD COLUMN route TEXT;
 CREATE INDEX assets_via ON assets(via) WHERE via IS NOT NULL;
 ";
 
+/// Version 4: detection. The learned baseline (assets and connections, lists as JSON
+/// arrays; a connection's protocol is '' when none was recognised), the scopes where
+/// learning was reopened, and the alerts with their evidence packets, status history and
+/// mutes. `fold_key` is what repeats of one behaviour share (kind, both sides, protocol,
+/// function); at most one open alert (new or acknowledged) holds a key.
+const V4: &str = "
+CREATE TABLE baseline_assets (
+    id           TEXT PRIMARY KEY,
+    ips          TEXT NOT NULL,
+    mac          TEXT,
+    device_type  TEXT,
+    vendor       TEXT,
+    model        TEXT,
+    firmware     TEXT,
+    serves       TEXT NOT NULL,
+    speaks       TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE baseline_connections (
+    src           TEXT NOT NULL,
+    dst           TEXT NOT NULL,
+    transport     TEXT NOT NULL,
+    port          INTEGER NOT NULL,
+    protocol      TEXT NOT NULL,
+    operations    TEXT NOT NULL,
+    period_min_s  REAL,
+    period_max_s  REAL,
+    PRIMARY KEY (src, dst, transport, port, protocol)
+) WITHOUT ROWID;
+CREATE TABLE learning_scopes (
+    scope   TEXT PRIMARY KEY,
+    until   INTEGER,
+    set_by  TEXT NOT NULL,
+    set_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE alerts (
+    id                 INTEGER PRIMARY KEY,
+    fold_key           TEXT NOT NULL,
+    kind               TEXT NOT NULL,
+    engine             TEXT NOT NULL,
+    severity           TEXT NOT NULL,
+    title              TEXT NOT NULL,
+    title_ja           TEXT NOT NULL,
+    description        TEXT NOT NULL,
+    src_ip             TEXT,
+    src_mac            TEXT,
+    src_port           INTEGER,
+    dst_ip             TEXT,
+    dst_mac            TEXT,
+    dst_port           INTEGER,
+    protocol           TEXT,
+    function_code      INTEGER,
+    function_name      TEXT,
+    first_seen         INTEGER NOT NULL,
+    last_seen          INTEGER NOT NULL,
+    count              INTEGER NOT NULL,
+    status             TEXT NOT NULL CHECK (status IN ('new', 'acknowledged', 'learned', 'muted', 'closed')),
+    status_changed_at  INTEGER NOT NULL,
+    first_run          INTEGER REFERENCES runs(id),
+    last_run           INTEGER REFERENCES runs(id)
+);
+CREATE UNIQUE INDEX alerts_open ON alerts(fold_key) WHERE status IN ('new', 'acknowledged');
+CREATE INDEX alerts_last_seen ON alerts(last_seen);
+CREATE TABLE alert_evidence (
+    alert         INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+    packet_index  INTEGER NOT NULL,
+    ts            INTEGER NOT NULL,
+    link          INTEGER,
+    orig_len      INTEGER,
+    data          BLOB,
+    PRIMARY KEY (alert, packet_index)
+) WITHOUT ROWID;
+CREATE TABLE alert_history (
+    pk          INTEGER PRIMARY KEY,
+    alert       INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    old_status  TEXT,
+    new_status  TEXT NOT NULL,
+    note        TEXT
+);
+CREATE INDEX alert_history_alert ON alert_history(alert, at);
+CREATE TABLE alert_mutes (
+    kind    TEXT NOT NULL,
+    src     TEXT NOT NULL,
+    dst     TEXT NOT NULL,
+    set_by  TEXT NOT NULL,
+    set_at  INTEGER NOT NULL,
+    note    TEXT,
+    PRIMARY KEY (kind, src, dst)
+) WITHOUT ROWID;
+";
+
 /// Every migration, in order: applying the first `n` gives schema version `n`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
