@@ -234,8 +234,9 @@ fn arp(book: &mut AlertBook, report: &Report) {
             users.entry(b.ip).or_default().push(b);
         }
     }
-    let overlap =
-        |a: &MacIpBinding, b: &MacIpBinding| a.first_seen <= b.last_seen && b.first_seen <= a.last_seen;
+    let overlap = |a: &MacIpBinding, b: &MacIpBinding| {
+        a.first_seen <= b.last_seen && b.first_seen <= a.last_seen
+    };
     // A MAC answering ARP for addresses other MACs use at the same time.
     let mut claims: BTreeMap<MacAddr, Vec<(&MacIpBinding, &MacIpBinding)>> = BTreeMap::new();
     for list in users.values() {
@@ -254,9 +255,20 @@ fn arp(book: &mut AlertBook, report: &Report) {
             continue;
         }
         spoofed.extend(list.iter().map(|(b, _)| b.ip));
-        let first = list.iter().map(|(b, _)| b.first_seen).min().unwrap_or_default();
-        let last = list.iter().map(|(b, _)| b.last_seen).max().unwrap_or_default();
-        let replies: u64 = list.iter().map(|(b, _)| b.arp_replies + b.arp_gratuitous).sum();
+        let first = list
+            .iter()
+            .map(|(b, _)| b.first_seen)
+            .min()
+            .unwrap_or_default();
+        let last = list
+            .iter()
+            .map(|(b, _)| b.last_seen)
+            .max()
+            .unwrap_or_default();
+        let replies: u64 = list
+            .iter()
+            .map(|(b, _)| b.arp_replies + b.arp_gratuitous)
+            .sum();
         book.raise_repeated(
             Raise {
                 kind: AlertKind::ArpSpoofing,
@@ -335,8 +347,7 @@ fn silent(book: &mut AlertBook, report: &Report, built: &Built) {
         if gap < (SILENT_PERIODS * p).max(SILENT_MIN_S) {
             continue;
         }
-        let (Some(src), Some(dst)) = (by_id.get(e.src.as_str()), by_id.get(e.dst.as_str()))
-        else {
+        let (Some(src), Some(dst)) = (by_id.get(e.src.as_str()), by_id.get(e.dst.as_str())) else {
             continue;
         };
         let end_of = |a: &yagura_model::inventory::Asset| Endpoint {

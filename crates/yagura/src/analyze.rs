@@ -148,7 +148,7 @@ pub fn analyze(args: AnalyzeArgs, mode: crate::detection::Mode) -> Result<()> {
 fn report_persisted(db: &std::path::Path, p: &crate::detection::Persisted) {
     match &p.ingest {
         Some(o) if o.already_ingested => eprintln!(
-            "database {}: this capture was analysed before (run {}); its inventory and alerts are already there",
+            "database {}: this capture was ingested before (run {}); nothing changed in its inventory or alerts",
             db.display(),
             o.run_id
         ),
