@@ -77,7 +77,7 @@ fn is_probe(c: &Connection) -> bool {
     c.transport.name() == "tcp"
         && c.pdus == 0
         && c.packets_to_server <= 3
-        && (c.packets_to_client == 0 || c.tcp_state == Some("reset"))
+        && (c.packets_to_client == 0 || matches!(c.tcp_state, Some("reset" | "rejected")))
         && c.packets_to_client <= 2
 }
 

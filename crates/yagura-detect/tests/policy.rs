@@ -356,3 +356,37 @@ mod props {
         }
     }
 }
+
+/// A cyclic exchange whose period is outside the learned range deviates; inside it, not.
+#[test]
+fn a_polling_period_outside_the_learned_range_is_a_deviation() {
+    let rel = "s7comm/iti__s7comm_varservice_libnodavedemo_bench.pcap";
+    let run = whole(rel);
+    let full = learned(&run.1);
+    let i = full
+        .connections
+        .iter()
+        .position(|c| c.period_min_s.is_some())
+        .expect("a cyclic connection");
+    let p = full.connections[i].period_min_s.unwrap();
+    let mut b = full.clone();
+    b.connections[i].period_min_s = Some(p * 3.0);
+    b.connections[i].period_max_s = Some(p * 4.0);
+    let alerts = policy_alerts(&b, &run);
+    assert_eq!(
+        alerts.iter().map(|a| a.kind).collect::<Vec<_>>(),
+        [AlertKind::PollingDeviation],
+        "{:#?}",
+        summary(&alerts)
+    );
+    assert!(
+        alerts[0]
+            .description
+            .contains("the baseline learned a period")
+    );
+    // Within the tolerance (× 1.5 either way): nothing.
+    let mut b = full.clone();
+    b.connections[i].period_min_s = Some(p * 1.4);
+    b.connections[i].period_max_s = Some(p * 1.4);
+    assert!(policy_alerts(&b, &run).is_empty());
+}
