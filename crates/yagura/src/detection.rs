@@ -89,9 +89,26 @@ pub fn run_with_db(
         alerts = alerts.alerts.len(),
         "detection engines"
     );
-    let outcome = store
-        .ingest(&built.inventory, run)
-        .with_context(|| format!("updating the inventory database {}", db.display()))?;
+    // The evidence packets are read again from the input while the inventory is merged
+    // into the database: the two overlap, on another core when there is one.
+    let (outcome, packets) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let started = std::time::Instant::now();
+            let p = evidence(paths, &alerts);
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "evidence read"
+            );
+            p
+        });
+        let outcome = store.ingest(&built.inventory, run);
+        let packets = reader
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("reading the evidence packets failed")));
+        (outcome, packets)
+    });
+    let outcome =
+        outcome.with_context(|| format!("updating the inventory database {}", db.display()))?;
     match mode {
         Mode::Learn => {
             let inv = &built.inventory;
@@ -112,13 +129,13 @@ pub fn run_with_db(
         return Ok((alerts, persisted));
     }
     let started = std::time::Instant::now();
-    let packets = evidence(paths, &alerts)?;
+    let packets = packets?;
     let run_id = persisted.ingest.as_ref().map(|o| o.run_id);
     let recorded = store.record_alerts(&alerts.alerts, &packets, run_id, now)?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
         packets = packets.len(),
-        "evidence read and alerts recorded"
+        "alerts recorded"
     );
     let mut kept = Vec::with_capacity(alerts.alerts.len());
     for (mut a, id) in alerts.alerts.into_iter().zip(&recorded.ids) {
