@@ -1088,3 +1088,77 @@ fn migrates_a_version_3_database_and_keeps_alerts_baseline_and_history() {
         Err(StoreError::NoSuchAlert(999))
     ));
 }
+
+/// A run is one transaction: when its evidence cannot be read, neither its inventory, nor
+/// what it would teach the baseline, nor its alerts are kept, and the run can be done again.
+#[test]
+fn a_run_that_fails_half_way_leaves_nothing_and_can_be_done_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(dir.path().join("y.db")).unwrap();
+    let inv = plant("V1.0", 0, 3600);
+    let alert = yagura_detect::Alert {
+        id: 1,
+        first_seen: Timestamp(T0),
+        last_seen: Timestamp(T0),
+        count: 1,
+        engine: yagura_detect::AlertKind::PlcStop.engine(),
+        kind: yagura_detect::AlertKind::PlcStop,
+        severity: yagura_detect::AlertKind::PlcStop.severity(),
+        title: "t".into(),
+        title_ja: "t".into(),
+        description: "d".into(),
+        src: yagura_detect::Endpoint::default(),
+        dst: yagura_detect::Endpoint::default(),
+        protocol: None,
+        function: None,
+        status: yagura_detect::Status::New,
+        evidence: Vec::new(),
+    };
+    let learn = |b: &mut yagura_detect::baseline::Baseline| Some(b.learn(&inv));
+    let failed = s.ingest_run(
+        &inv,
+        &run("r", 0, 3600),
+        learn,
+        std::slice::from_ref(&alert),
+        || Err("input gone".to_owned()),
+        Timestamp(T0),
+    );
+    assert!(matches!(
+        failed,
+        Err(StoreError::Invalid {
+            field: "evidence",
+            ..
+        })
+    ));
+    assert!(s.load().unwrap().assets.is_empty());
+    assert!(s.baseline().unwrap().is_empty());
+    assert!(s.alerts(&AlertFilter::default()).unwrap().is_empty());
+    let (o, learned, recorded) = s
+        .ingest_run(
+            &inv,
+            &run("r", 0, 3600),
+            learn,
+            std::slice::from_ref(&alert),
+            || Ok(Default::default()),
+            Timestamp(T0),
+        )
+        .unwrap();
+    assert!(!o.already_ingested);
+    assert!(learned.unwrap().assets_new >= 2);
+    assert_eq!(recorded.unwrap().new, 1);
+    // Again: the run is known; the baseline learns nothing new, no alert is recorded.
+    let (o, learned, recorded) = s
+        .ingest_run(
+            &inv,
+            &run("r", 0, 3600),
+            learn,
+            std::slice::from_ref(&alert),
+            || Ok(Default::default()),
+            Timestamp(T0),
+        )
+        .unwrap();
+    assert!(o.already_ingested);
+    assert_eq!(learned.unwrap(), Default::default());
+    assert!(recorded.is_none());
+    assert_eq!(s.alerts(&AlertFilter::default()).unwrap().len(), 1);
+}

@@ -12,7 +12,7 @@ use yagura_detect::{AlertBook, Alerts, EvidencePacket};
 use yagura_engine::Report;
 use yagura_model::fusion::Built;
 use yagura_model::inventory::Asset;
-use yagura_store::{InventoryStore, SqliteStore};
+use yagura_store::SqliteStore;
 
 /// What a run does with the baseline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +89,11 @@ pub fn run_with_db(
         alerts = alerts.alerts.len(),
         "detection engines"
     );
-    // The evidence packets are read again from the input while the inventory is merged
-    // into the database: the two overlap, on another core when there is one.
-    let (outcome, packets) = std::thread::scope(|scope| {
+    // One transaction for the run: its inventory, what it teaches the baseline and its
+    // alerts (a process killed half-way leaves none of it, and the run is done again).
+    // The evidence packets are read again from the input on another thread meanwhile.
+    let inv = &built.inventory;
+    let (outcome, learned, recorded) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let started = std::time::Instant::now();
             let p = evidence(paths, &alerts);
@@ -101,42 +103,27 @@ pub fn run_with_db(
             );
             p
         });
-        let outcome = store.ingest(&built.inventory, run);
-        let packets = reader
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("reading the evidence packets failed")));
-        (outcome, packets)
-    });
-    let outcome =
-        outcome.with_context(|| format!("updating the inventory database {}", db.display()))?;
-    match mode {
-        Mode::Learn => {
-            let inv = &built.inventory;
-            persisted.learned = Some(store.update_baseline(|b| b.learn(inv))?);
-        }
-        Mode::Detect if scoped != LearnCount::default() => {
-            let inv = &built.inventory;
-            persisted.learned = Some(store.update_baseline(|b| {
-                b.learn_where(inv, |a| scopes.iter().any(|s| in_scope(s, a)))
-            })?);
-        }
-        Mode::Detect => {}
-    }
-    // The same capture again: its alerts are in the database already.
-    let already = outcome.already_ingested;
+        let learn = |b: &mut Baseline| match mode {
+            Mode::Learn => Some(b.learn(inv)),
+            Mode::Detect if scoped != LearnCount::default() => {
+                Some(b.learn_where(inv, |a| scopes.iter().any(|s| in_scope(s, a))))
+            }
+            Mode::Detect => None,
+        };
+        let packets = move || match reader.join() {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(format!("{e:#}")),
+            Err(_) => Err("reading the evidence packets failed".to_owned()),
+        };
+        store.ingest_run(inv, run, learn, &alerts.alerts, packets, now)
+    })
+    .with_context(|| format!("updating the database {}", db.display()))?;
     persisted.ingest = Some(outcome);
-    if already {
+    persisted.learned = learned;
+    let Some(recorded) = recorded else {
+        // The same capture again: its alerts are in the database already.
         return Ok((alerts, persisted));
-    }
-    let started = std::time::Instant::now();
-    let packets = packets?;
-    let run_id = persisted.ingest.as_ref().map(|o| o.run_id);
-    let recorded = store.record_alerts(&alerts.alerts, &packets, run_id, now)?;
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-        packets = packets.len(),
-        "alerts recorded"
-    );
+    };
     let mut kept = Vec::with_capacity(alerts.alerts.len());
     for (mut a, id) in alerts.alerts.into_iter().zip(&recorded.ids) {
         if let Some(id) = id {

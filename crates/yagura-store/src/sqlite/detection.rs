@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use yagura_core::{IpAddr, Timestamp};
-use yagura_detect::baseline::{Baseline, BaselineAsset, BaselineConnection, parse_mac};
+use yagura_detect::baseline::{Baseline, BaselineAsset, BaselineConnection, LearnCount, parse_mac};
 use yagura_detect::{
     Alert, AlertKind, Endpoint, EvidencePacket, Function, Lang, MAX_EVIDENCE, PacketRef, Status,
 };
@@ -138,91 +138,50 @@ impl SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut out = RecordOutcome::default();
-        for a in alerts {
-            if is_muted(&tx, a)? {
-                out.muted += 1;
-                out.ids.push(None);
-                continue;
-            }
-            let key = fold_key(a);
-            let open: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM alerts WHERE fold_key = ?1 AND status IN ('new', 'acknowledged')
-                     ORDER BY id DESC LIMIT 1",
-                    [&key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let id = match open {
-                Some(id) => {
-                    tx.execute(
-                        "UPDATE alerts SET count = count + ?2,
-                             first_seen = MIN(first_seen, ?3), last_seen = MAX(last_seen, ?4),
-                             last_run = COALESCE(?5, last_run)
-                         WHERE id = ?1",
-                        params![
-                            id,
-                            to_sql(a.count),
-                            to_sql(a.first_seen.0),
-                            to_sql(a.last_seen.0),
-                            run
-                        ],
-                    )?;
-                    out.folded += 1;
-                    id
-                }
-                None => {
-                    tx.execute(
-                        "INSERT INTO alerts (fold_key, kind, engine, severity, title, title_ja,
-                             description, src_ip, src_mac, src_port, dst_ip, dst_mac, dst_port,
-                             protocol, function_code, function_name, first_seen, last_seen,
-                             count, status, status_changed_at, first_run, last_run)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                                 ?15, ?16, ?17, ?18, ?19, 'new', ?20, ?21, ?21)",
-                        params![
-                            key,
-                            a.kind.id(),
-                            a.engine.id(),
-                            a.severity.id(),
-                            a.title,
-                            a.title_ja,
-                            a.description,
-                            a.src.ip.map(|i| i.to_string()),
-                            a.src.mac.map(|m| m.to_string()),
-                            a.src.port,
-                            a.dst.ip.map(|i| i.to_string()),
-                            a.dst.mac.map(|m| m.to_string()),
-                            a.dst.port,
-                            a.protocol,
-                            a.function.as_ref().map(|f| f.code),
-                            a.function.as_ref().map(|f| f.name.clone()),
-                            to_sql(a.first_seen.0),
-                            to_sql(a.last_seen.0),
-                            to_sql(a.count),
-                            to_sql(now.0),
-                            run,
-                        ],
-                    )?;
-                    let id = tx.last_insert_rowid();
-                    history(
-                        &tx,
-                        id,
-                        now,
-                        "yagura",
-                        None,
-                        Status::New,
-                        run.map(|r| format!("raised by run {r}")),
-                    )?;
-                    out.new += 1;
-                    id
-                }
-            };
-            add_evidence(&tx, id, &a.evidence, evidence)?;
-            out.ids.push(Some(from_sql(id)));
-        }
+        let out = record_in(&tx, alerts, evidence, run, now)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// A whole run in one transaction, so that a killed process leaves all of it or none:
+    /// merge its inventory (as [`crate::InventoryStore::ingest`]), change the baseline with
+    /// `learn` (`None`: no change), and, unless the run was ingested before, record its
+    /// alerts (as [`SqliteStore::record_alerts`]) with the evidence packets `evidence`
+    /// gives (called after the merge, so that the caller can read them meanwhile; an
+    /// error there undoes the whole run).
+    pub fn ingest_run(
+        &mut self,
+        inventory: &yagura_model::inventory::Inventory,
+        run: &crate::RunInfo,
+        learn: impl FnOnce(&mut Baseline) -> Option<LearnCount>,
+        alerts: &[Alert],
+        evidence: impl FnOnce() -> std::result::Result<HashMap<u64, EvidencePacket>, String>,
+        now: Timestamp,
+    ) -> Result<(
+        crate::IngestOutcome,
+        Option<LearnCount>,
+        Option<RecordOutcome>,
+    )> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcome = super::ingest::ingest_in(&tx, inventory, run)?;
+        let mut b = load_baseline(&tx)?;
+        let learned = learn(&mut b);
+        if learned.is_some() {
+            save_baseline(&tx, &b)?;
+        }
+        let recorded = if outcome.already_ingested {
+            None
+        } else {
+            let packets = evidence().map_err(|reason| StoreError::Invalid {
+                field: "evidence",
+                reason,
+            })?;
+            Some(record_in(&tx, alerts, &packets, Some(outcome.run_id), now)?)
+        };
+        tx.commit()?;
+        Ok((outcome, learned, recorded))
     }
 
     /// Alerts matching `filter`, newest first.
@@ -422,6 +381,100 @@ impl SqliteStore {
             .execute("DELETE FROM learning_scopes WHERE scope = ?1", [scope])?
             > 0)
     }
+}
+
+/// [`SqliteStore::record_alerts`] inside a transaction the caller commits.
+fn record_in(
+    tx: &Transaction<'_>,
+    alerts: &[Alert],
+    evidence: &HashMap<u64, EvidencePacket>,
+    run: Option<i64>,
+    now: Timestamp,
+) -> Result<RecordOutcome> {
+    let mut out = RecordOutcome::default();
+    for a in alerts {
+        if is_muted(tx, a)? {
+            out.muted += 1;
+            out.ids.push(None);
+            continue;
+        }
+        let key = fold_key(a);
+        let open: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM alerts WHERE fold_key = ?1 AND status IN ('new', 'acknowledged')
+                 ORDER BY id DESC LIMIT 1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let id = match open {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE alerts SET count = count + ?2,
+                         first_seen = MIN(first_seen, ?3), last_seen = MAX(last_seen, ?4),
+                         last_run = COALESCE(?5, last_run)
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        to_sql(a.count),
+                        to_sql(a.first_seen.0),
+                        to_sql(a.last_seen.0),
+                        run
+                    ],
+                )?;
+                out.folded += 1;
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO alerts (fold_key, kind, engine, severity, title, title_ja,
+                         description, src_ip, src_mac, src_port, dst_ip, dst_mac, dst_port,
+                         protocol, function_code, function_name, first_seen, last_seen,
+                         count, status, status_changed_at, first_run, last_run)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                             ?15, ?16, ?17, ?18, ?19, 'new', ?20, ?21, ?21)",
+                    params![
+                        key,
+                        a.kind.id(),
+                        a.engine.id(),
+                        a.severity.id(),
+                        a.title,
+                        a.title_ja,
+                        a.description,
+                        a.src.ip.map(|i| i.to_string()),
+                        a.src.mac.map(|m| m.to_string()),
+                        a.src.port,
+                        a.dst.ip.map(|i| i.to_string()),
+                        a.dst.mac.map(|m| m.to_string()),
+                        a.dst.port,
+                        a.protocol,
+                        a.function.as_ref().map(|f| f.code),
+                        a.function.as_ref().map(|f| f.name.clone()),
+                        to_sql(a.first_seen.0),
+                        to_sql(a.last_seen.0),
+                        to_sql(a.count),
+                        to_sql(now.0),
+                        run,
+                    ],
+                )?;
+                let id = tx.last_insert_rowid();
+                history(
+                    tx,
+                    id,
+                    now,
+                    "yagura",
+                    None,
+                    Status::New,
+                    run.map(|r| format!("raised by run {r}")),
+                )?;
+                out.new += 1;
+                id
+            }
+        };
+        add_evidence(tx, id, &a.evidence, evidence)?;
+        out.ids.push(Some(from_sql(id)));
+    }
+    Ok(out)
 }
 
 fn status(s: &str) -> Result<Status> {

@@ -61,6 +61,17 @@ pub(super) fn ingest(
     run: &RunInfo,
 ) -> Result<IngestOutcome> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = ingest_in(&tx, inventory, run)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// [`ingest`] inside a transaction the caller commits (with more in it: a run's alerts).
+pub(super) fn ingest_in(
+    tx: &Transaction<'_>,
+    inventory: &Inventory,
+    run: &RunInfo,
+) -> Result<IngestOutcome> {
     let now = to_sql(crate::now().0);
     let mut out = IngestOutcome {
         run_id: 0,
@@ -131,7 +142,7 @@ pub(super) fn ingest(
 
     let mut pks: HashMap<&str, i64> = HashMap::with_capacity(inventory.assets.len());
     for a in &inventory.assets {
-        let pk = upsert_asset(&tx, a, out.run_id, now, &mut out)?;
+        let pk = upsert_asset(tx, a, out.run_id, now, &mut out)?;
         pks.insert(a.id.as_str(), pk);
     }
     // A routed module's carrier is an asset too (a sensor's later ingest may carry the
@@ -139,7 +150,7 @@ pub(super) fn ingest(
     for a in &inventory.assets {
         if let Some(via) = &a.via {
             ensure_asset(
-                &tx,
+                tx,
                 &mut pks,
                 via,
                 a.first_seen,
@@ -151,7 +162,7 @@ pub(super) fn ingest(
     }
     for e in &inventory.edges {
         let src = ensure_asset(
-            &tx,
+            tx,
             &mut pks,
             &e.src,
             e.first_seen,
@@ -160,7 +171,7 @@ pub(super) fn ingest(
             &mut out,
         )?;
         let dst = ensure_asset(
-            &tx,
+            tx,
             &mut pks,
             &e.dst,
             e.first_seen,
@@ -168,9 +179,8 @@ pub(super) fn ingest(
             out.run_id,
             &mut out,
         )?;
-        upsert_edge(&tx, src, dst, e, out.run_id, &mut out)?;
+        upsert_edge(tx, src, dst, e, out.run_id, &mut out)?;
     }
-    tx.commit()?;
     Ok(out)
 }
 
