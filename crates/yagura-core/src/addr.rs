@@ -34,6 +34,20 @@ impl MacAddr {
     pub fn is_zero(&self) -> bool {
         self.0 == [0; 6]
     }
+
+    /// `00:1b:1b:aa:bb:cc` (or with dashes), as [`fmt::Display`] writes it.
+    pub fn parse(s: &str) -> Option<MacAddr> {
+        let mut b = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for x in &mut b {
+            let p = parts.next()?;
+            if p.len() != 2 {
+                return None;
+            }
+            *x = u8::from_str_radix(p, 16).ok()?;
+        }
+        parts.next().is_none().then_some(MacAddr(b))
+    }
 }
 
 impl fmt::Display for MacAddr {

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use yagura_core::{IpAddr, MacAddr, OperationClass};
+use yagura_core::{IpAddr, MacAddr, OperationClass, Timestamp};
 use yagura_dissect::ProtocolId;
 use yagura_engine::Report;
 use yagura_engine::report::Connection;
@@ -54,6 +54,18 @@ fn evidence<'a>(conns: impl Iterator<Item = &'a Connection>) -> Vec<PacketRef> {
     v.sort_unstable();
     v.truncate(MAX_EVIDENCE);
     v
+}
+
+/// When the first of `conns` began and the last ended.
+fn span<'a>(conns: impl Iterator<Item = &'a Connection> + Clone) -> (Timestamp, Timestamp) {
+    (
+        conns
+            .clone()
+            .map(|c| c.first_seen)
+            .min()
+            .unwrap_or_default(),
+        conns.map(|c| c.last_seen).max().unwrap_or_default(),
+    )
 }
 
 fn ip_end(ip: IpAddr, mac: Option<MacAddr>) -> Endpoint {
@@ -104,8 +116,7 @@ fn port_scans(book: &mut AlertBook, report: &Report) {
         for (dst, ports) in per_host.iter().filter(|(_, p)| p.len() >= PORT_SCAN_PORTS) {
             let conns: Vec<&&Connection> = probes.iter().filter(|c| c.dst == *dst).collect();
             let resets = conns.iter().filter(|c| c.packets_to_client > 0).count();
-            let first = conns.iter().map(|c| c.first_seen).min().unwrap_or_default();
-            let last = conns.iter().map(|c| c.last_seen).max().unwrap_or_default();
+            let (first, last) = span(conns.iter().map(|c| **c));
             book.raise_repeated(
                 Raise {
                     kind: AlertKind::PortScan,
@@ -132,8 +143,7 @@ fn port_scans(book: &mut AlertBook, report: &Report) {
                 .iter()
                 .filter(|c| c.dst_port == *port && network(c.dst) == *net)
                 .collect();
-            let first = conns.iter().map(|c| c.first_seen).min().unwrap_or_default();
-            let last = conns.iter().map(|c| c.last_seen).max().unwrap_or_default();
+            let (first, last) = span(conns.iter().map(|c| **c));
             book.raise_repeated(
                 Raise {
                     kind: AlertKind::PortScan,
@@ -184,8 +194,7 @@ fn plc_scans(book: &mut AlertBook, report: &Report) {
             continue;
         }
         let protocols: BTreeSet<&str> = conns.iter().filter_map(|c| c.protocol).collect();
-        let first = conns.iter().map(|c| c.first_seen).min().unwrap_or_default();
-        let last = conns.iter().map(|c| c.last_seen).max().unwrap_or_default();
+        let (first, last) = span(conns.iter().copied());
         book.raise_repeated(
             Raise {
                 kind: AlertKind::PlcScan,

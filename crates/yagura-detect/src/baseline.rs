@@ -119,26 +119,43 @@ impl BaselineConnection {
     }
 }
 
-/// The port an edge is learned and compared under: 0 (any) for a connection to a dynamic
+/// The port a service is learned and compared under: 0 (any) for a connection to a dynamic
 /// port without a recognised protocol, and for DCE/RPC anywhere but its endpoint mapper
 /// (port 135), which hands out the ports of the services behind it (DCOM, OPC DA) afresh
 /// every time they start.
-pub fn port_key(edge: &Edge) -> u16 {
-    match edge.protocol.as_deref() {
-        None if edge.dst_port >= DYNAMIC_PORTS => 0,
-        Some("dcerpc") if edge.dst_port != 135 => 0,
-        _ => edge.dst_port,
+pub fn port_key(protocol: Option<&str>, port: u16) -> u16 {
+    match protocol {
+        None if port >= DYNAMIC_PORTS => 0,
+        Some("dcerpc") if port != 135 => 0,
+        _ => port,
     }
+}
+
+/// The baseline key of a service from `src` to `dst` (asset ids).
+pub fn conn_key(
+    src: &str,
+    dst: &str,
+    transport: &str,
+    port: u16,
+    protocol: Option<&str>,
+) -> ConnKey {
+    (
+        src.to_owned(),
+        dst.to_owned(),
+        transport.to_owned(),
+        port_key(protocol, port),
+        protocol.map(str::to_owned),
+    )
 }
 
 /// The baseline key of an inventory edge.
 pub fn edge_key(edge: &Edge) -> ConnKey {
-    (
-        edge.src.clone(),
-        edge.dst.clone(),
-        edge.transport.clone(),
-        port_key(edge),
-        edge.protocol.clone(),
+    conn_key(
+        &edge.src,
+        &edge.dst,
+        &edge.transport,
+        edge.dst_port,
+        edge.protocol.as_deref(),
     )
 }
 
@@ -191,7 +208,7 @@ impl Baseline {
                 return Err(BaselineError::DuplicateAsset(a.id.clone()));
             }
             if let Some(m) = &a.mac
-                && parse_mac(m).is_none()
+                && yagura_core::MacAddr::parse(m).is_none()
             {
                 return Err(BaselineError::Mac(m.clone(), a.id.clone()));
             }
@@ -322,7 +339,7 @@ impl Baseline {
                             src: e.src.clone(),
                             dst: e.dst.clone(),
                             transport: e.transport.clone(),
-                            port: port_key(e),
+                            port: port_key(e.protocol.as_deref(), e.dst_port),
                             protocol: e.protocol.clone(),
                             operations,
                             period_min_s: e.polling_period_s,
@@ -545,20 +562,6 @@ pub fn operation_class(name: &str) -> Option<yagura_core::OperationClass> {
     yagura_core::OperationClass::ALL
         .into_iter()
         .find(|c| c.name() == name)
-}
-
-/// Parse `aa:bb:cc:dd:ee:ff` (or with dashes).
-pub fn parse_mac(s: &str) -> Option<yagura_core::MacAddr> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split([':', '-']);
-    for b in &mut out {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(yagura_core::MacAddr(out))
 }
 
 /// Lookups over a baseline, for the engines.

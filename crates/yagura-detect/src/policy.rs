@@ -26,7 +26,7 @@ use yagura_model::fusion::Built;
 use yagura_model::inventory::{Asset, DeviceType, Edge};
 
 use crate::alert::{AlertBook, Endpoint, PacketRef, Raise};
-use crate::baseline::{BaselineIndex, ConnKey, edge_key, parse_mac};
+use crate::baseline::{BaselineIndex, ConnKey, conn_key, edge_key};
 use crate::kinds::AlertKind;
 
 /// Where and when an edge or an asset was first seen in the run.
@@ -66,21 +66,14 @@ pub fn raise(book: &mut AlertBook, baseline: &BaselineIndex<'_>, report: &Report
             First::keep_earliest(&mut asset_first[*i], f);
         }
         if let (Some(s), Some(d)) = (s, d) {
-            let e = Edge {
-                src: assets[*s].id.clone(),
-                dst: assets[*d].id.clone(),
-                transport: c.transport.name().into_owned(),
-                dst_port: c.dst_port,
-                protocol: c.protocol.map(str::to_owned),
-                operations: Vec::new(),
-                packets: 0,
-                bytes: 0,
-                sessions: 0,
-                first_seen: c.first_seen,
-                last_seen: c.last_seen,
-                polling_period_s: None,
-            };
-            let slot = edge_first.entry(edge_key(&e)).or_insert(f);
+            let key = conn_key(
+                &assets[*s].id,
+                &assets[*d].id,
+                &c.transport.name(),
+                c.dst_port,
+                c.protocol,
+            );
+            let slot = edge_first.entry(key).or_insert(f);
             if (f.time, f.packet) < (slot.time, slot.packet) {
                 *slot = f;
             }
@@ -120,18 +113,13 @@ pub fn raise(book: &mut AlertBook, baseline: &BaselineIndex<'_>, report: &Report
                 // An address learned on another MAC: the device behind it changed.
                 let moved = a.ips.iter().find_map(|ip| {
                     let old = baseline.asset_by_ip(*ip)?;
-                    let old_mac = old.mac.as_deref().and_then(parse_mac)?;
+                    let old_mac = old.mac.as_deref().and_then(MacAddr::parse)?;
                     (Some(old_mac) != a.mac && a.mac.is_some()).then_some((*ip, old, old_mac))
                 });
-                if let Some((ip, old, old_mac)) = moved {
-                    book.raise(Raise {
-                        kind: AlertKind::MacChange,
-                        time: asset_first[i].map_or(a.first_seen, |f| f.time),
-                        src: endpoint(a),
-                        dst: Endpoint::default(),
-                        protocol: None,
-                        function: None,
-                        description: format!(
+                let (kind, description) = match moved {
+                    Some((ip, old, old_mac)) => (
+                        AlertKind::MacChange,
+                        format!(
                             "{ip} was learned on MAC {old_mac}{} and is now on MAC {}{}: \
                              the device was replaced, or another host took its address.",
                             old.vendor
@@ -144,24 +132,26 @@ pub fn raise(book: &mut AlertBook, baseline: &BaselineIndex<'_>, report: &Report
                                 .map(|v| format!(" ({v})"))
                                 .unwrap_or_default(),
                         ),
-                        evidence,
-                    });
-                } else {
-                    book.raise(Raise {
-                        kind: AlertKind::NewAsset,
-                        time: asset_first[i].map_or(a.first_seen, |f| f.time),
-                        src: endpoint(a),
-                        dst: Endpoint::default(),
-                        protocol: None,
-                        function: None,
-                        description: format!(
+                    ),
+                    None => (
+                        AlertKind::NewAsset,
+                        format!(
                             "{} is not in the baseline ({} assets learned).",
                             who(a),
                             baseline.baseline.assets.len()
                         ),
-                        evidence,
-                    });
-                }
+                    ),
+                };
+                book.raise(Raise {
+                    kind,
+                    time: asset_first[i].map_or(a.first_seen, |f| f.time),
+                    src: endpoint(a),
+                    dst: Endpoint::default(),
+                    protocol: None,
+                    function: None,
+                    description,
+                    evidence,
+                });
             }
         }
     }

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use yagura_detect::{AlertKind, EvidencePacket, Lang, Status};
 use yagura_store::{AlertFilter, InventoryStore, SqliteStore, StoredAlert};
 
+use crate::assets::{open, user};
 use crate::display::{sanitize, short_time};
 
 #[derive(Args)]
@@ -127,16 +128,6 @@ fn parse_status(s: &str) -> std::result::Result<Status, String> {
 
 fn parse_kind(s: &str) -> std::result::Result<AlertKind, String> {
     AlertKind::from_id(s).ok_or_else(|| format!("unknown alert kind {s:?} (see docs/detection.md)"))
-}
-
-fn open(db: &PathBuf) -> Result<SqliteStore> {
-    SqliteStore::open_existing(db).with_context(|| format!("opening {}", db.display()))
-}
-
-pub fn user(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 pub fn alerts(args: AlertsArgs) -> Result<()> {

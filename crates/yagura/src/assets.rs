@@ -117,8 +117,16 @@ struct ShowArgs {
     id: String,
 }
 
-fn open(db: &PathBuf) -> Result<SqliteStore> {
+/// An existing database, for the commands that read or annotate one.
+pub(crate) fn open(db: &PathBuf) -> Result<SqliteStore> {
     SqliteStore::open_existing(db).with_context(|| format!("opening {}", db.display()))
+}
+
+/// Who acts, for a history: `--by`, else the login name.
+pub(crate) fn user(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 pub fn assets(args: AssetsArgs) -> Result<()> {
@@ -151,11 +159,7 @@ pub fn asset(args: AssetArgs) -> Result<()> {
 
 fn set(args: SetArgs) -> Result<()> {
     let mut store = open(&args.db)?;
-    let by = args
-        .by
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "unknown".into());
+    let by = user(args.by);
     let sets = [
         (OverrideField::DeviceType, args.device_type),
         (OverrideField::Name, args.name),

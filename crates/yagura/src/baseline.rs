@@ -10,6 +10,7 @@ use yagura_core::Timestamp;
 use yagura_detect::baseline::Baseline;
 use yagura_store::SqliteStore;
 
+use crate::assets::open;
 use crate::display::sanitize;
 
 #[derive(Args)]
@@ -99,10 +100,6 @@ pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, Strin
         .ok_or_else(|| format!("duration {s:?} is too long"))
 }
 
-fn open(db: &PathBuf) -> Result<SqliteStore> {
-    SqliteStore::open_existing(db).with_context(|| format!("opening {}", db.display()))
-}
-
 pub fn baseline(args: BaselineArgs) -> Result<()> {
     match args.command {
         BaselineCommand::Export(a) => {
@@ -171,7 +168,7 @@ pub fn baseline(args: BaselineArgs) -> Result<()> {
                         .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
                 )
             });
-            store.reopen_learning(&a.scope, until, &crate::alerts::user(a.by), now)?;
+            store.reopen_learning(&a.scope, until, &crate::assets::user(a.by), now)?;
             match until {
                 Some(t) => println!("learning reopened for {} until {}", a.scope, t.to_rfc3339()),
                 None => println!("learning reopened for {} until closed", a.scope),

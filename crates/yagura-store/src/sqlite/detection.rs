@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 use yagura_core::{IpAddr, Timestamp};
-use yagura_detect::baseline::{Baseline, BaselineAsset, BaselineConnection, LearnCount, parse_mac};
+use yagura_detect::baseline::{Baseline, BaselineAsset, BaselineConnection, LearnCount};
 use yagura_detect::{
     Alert, AlertKind, Endpoint, EvidencePacket, Function, Lang, MAX_EVIDENCE, PacketRef, Status,
 };
@@ -608,7 +608,7 @@ fn read_alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<StoredAlert>> {
     let kind_id: String = r.get(1)?;
     let status_id: String = r.get(15)?;
     let ip = |s: Option<String>| s.and_then(|s| s.parse::<IpAddr>().ok());
-    let mac = |s: Option<String>| s.as_deref().and_then(parse_mac);
+    let mac = |s: Option<String>| s.as_deref().and_then(yagura_core::MacAddr::parse);
     let src = Endpoint {
         ip: ip(r.get(3)?),
         mac: mac(r.get(4)?),

@@ -404,7 +404,9 @@ fn ensure_asset<'a>(
 
 /// An asset known only by its id (an edge's endpoint the inventory does not hold).
 pub(crate) fn bare_asset(id: &str, first_seen: Timestamp, last_seen: Timestamp) -> Asset {
-    let mac = id.strip_prefix("mac:").and_then(parse_mac);
+    let mac = id
+        .strip_prefix("mac:")
+        .and_then(yagura_core::MacAddr::parse);
     Asset {
         id: id.to_string(),
         via: None,
@@ -435,20 +437,6 @@ pub(crate) fn bare_asset(id: &str, first_seen: Timestamp, last_seen: Timestamp) 
         bytes_sent: 0,
         attributes: Vec::new(),
     }
-}
-
-/// `00:1b:1b:aa:bb:cc` (or with dashes) to a MAC.
-pub(crate) fn parse_mac(s: &str) -> Option<yagura_core::MacAddr> {
-    let mut b = [0u8; 6];
-    let mut parts = s.split([':', '-']);
-    for x in &mut b {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *x = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(yagura_core::MacAddr(b))
 }
 
 fn upsert_edge(

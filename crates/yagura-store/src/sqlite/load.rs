@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use yagura_core::IpAddr;
 use yagura_model::inventory::{Asset, AttributeValue, DeviceType, Edge, Source};
 
-use super::ingest::{STATE_COLUMNS, parse_mac, read_state};
+use super::ingest::{STATE_COLUMNS, read_state};
 use super::{from_sql, parse_list, ts};
 use crate::{Override, OverrideField, Result, StoreError};
 
@@ -25,11 +25,15 @@ pub(super) fn assets(conn: &Connection, only: Option<i64>) -> Result<Vec<Asset>>
             let id: String = r.get(1)?;
             let s = read_state(r, 2)?;
             let mac = match &s.mac {
-                Some(m) => Some(parse_mac(m).ok_or_else(|| StoreError::Corrupt {
-                    table: "assets",
-                    column: "mac",
-                    value: m.clone(),
-                })?),
+                Some(m) => {
+                    Some(
+                        yagura_core::MacAddr::parse(m).ok_or_else(|| StoreError::Corrupt {
+                            table: "assets",
+                            column: "mac",
+                            value: m.clone(),
+                        })?,
+                    )
+                }
                 None => None,
             };
             index.insert(pk, out.len());
