@@ -8,6 +8,7 @@ mod addr;
 mod flow;
 mod identity;
 mod linktype;
+mod observable;
 mod observation;
 mod time;
 
@@ -17,5 +18,6 @@ pub use flow::{
 };
 pub use identity::{Attribute, IdentityFact, Route, Subject, Via};
 pub use linktype::LinkType;
+pub use observable::ObservableKind;
 pub use observation::{FieldValue, OperationClass, OperationSet, PduEvent, PduStatus};
 pub use time::Timestamp;

@@ -8,11 +8,13 @@
 //! [`AlertBook`] that folds repeats into one alert with a counter, bounded, and mergeable
 //! across workers with a result that does not depend on the merge order. See
 //! `docs/detection.md`. [`operational`] raises an alert for every operational request (PLC
-//! stop, program download, …).
+//! stop, program download, …); [`intel`] matches the traffic against imported threat
+//! intelligence.
 
 pub mod alert;
 pub mod anomaly;
 pub mod baseline;
+pub mod intel;
 pub mod kinds;
 pub mod operational;
 pub mod policy;

@@ -244,6 +244,27 @@ pub trait PduSink {
     fn count_memo(&mut self) -> Option<&mut memo::CountMemo> {
         None
     }
+    /// Does this sink take observables ([`PduSink::observable`])? Dissectors ask before
+    /// doing work only an observable needs (hashing a certificate). `false` by default.
+    fn wants_observables(&self) -> bool {
+        false
+    }
+    /// Take a value the current PDU shows that threat intelligence can match: a DNS query
+    /// name, an HTTP `Host`, a TLS server name (normalised: lowercase ASCII, no trailing
+    /// dot; never an address literal) or a certificate fingerprint (lowercase hex). Called
+    /// only when the PDU carries one and [`PduSink::wants_observables`] is true, whether or
+    /// not events are wanted.
+    fn observable(&mut self, _kind: yagura_core::ObservableKind, _value: &str) {}
+}
+
+/// Hand the domain name `raw` to the sink as an observable of `kind`, when the sink wants
+/// observables and `raw` is a name ([`text::domain`]).
+pub(crate) fn observe_name(sink: &mut dyn PduSink, kind: yagura_core::ObservableKind, raw: &[u8]) {
+    if sink.wants_observables()
+        && let Some(n) = text::domain(raw)
+    {
+        sink.observable(kind, &n);
+    }
 }
 
 /// One protocol's parser, with the per-flow state it needs (one value per flow).

@@ -19,6 +19,8 @@ pub(crate) struct VecSink {
     /// A tally offered to the dissectors ([`PduSink::tally`]), as the engine does (none by
     /// default: every count is then recorded).
     pub tally: Option<crate::Tally>,
+    /// Observables reported ([`PduSink::observable`]), in order.
+    pub observables: Vec<(yagura_core::ObservableKind, String)>,
 }
 
 impl VecSink {
@@ -143,6 +145,12 @@ impl PduSink for VecSink {
     }
     fn tally(&mut self) -> Option<&mut crate::Tally> {
         self.tally.as_mut()
+    }
+    fn wants_observables(&self) -> bool {
+        true
+    }
+    fn observable(&mut self, kind: yagura_core::ObservableKind, value: &str) {
+        self.observables.push((kind, value.to_owned()));
     }
 }
 

@@ -89,8 +89,38 @@ pub(crate) fn hex(b: &[u8], sep: Option<char>, max: usize) -> String {
     String::from_utf8(s).unwrap_or_default()
 }
 
+/// Longest domain name in text form (RFC 1035 2.3.4, without the trailing dot).
+const MAX_DOMAIN: usize = 253;
+
+/// `raw` as a domain name threat intelligence can match: printable ASCII without blanks,
+/// lowercase, without a trailing dot, at most 253 characters, not an address literal.
+/// `None` for anything else (a name with other bytes is not matched rather than mangled).
+pub(crate) fn domain(raw: &[u8]) -> Option<String> {
+    let raw = raw.strip_suffix(b".").unwrap_or(raw);
+    if raw.is_empty() || raw.len() > MAX_DOMAIN || !raw.iter().all(u8::is_ascii_graphic) {
+        return None;
+    }
+    let s = String::from_utf8_lossy(raw).to_ascii_lowercase();
+    s.parse::<std::net::IpAddr>().is_err().then_some(s)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn domains_are_normalised_and_literals_refused() {
+        use super::domain;
+        assert_eq!(
+            domain(b"WWW.Example.COM.").as_deref(),
+            Some("www.example.com")
+        );
+        assert_eq!(domain(b"10.0.0.1"), None);
+        assert_eq!(domain(b"::1"), None);
+        assert_eq!(domain(b""), None);
+        assert_eq!(domain(b"."), None);
+        assert_eq!(domain(b"a b.example"), None);
+        assert_eq!(domain(&[b'a'; 254]), None);
+        assert_eq!(domain("é.example".as_bytes()), None);
+    }
 
     #[test]
     fn hex_agrees_with_format() {

@@ -9,6 +9,7 @@
 //! merged in an order derived from the input, so the report does not depend on N.
 
 pub mod events;
+pub mod observables;
 pub mod observe;
 pub mod operations;
 pub mod report;

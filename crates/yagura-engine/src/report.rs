@@ -48,6 +48,10 @@ pub struct Observations {
     /// update, configuration change), folded per sender, receiver, protocol and function,
     /// in order of first occurrence.
     pub operations: Vec<crate::operations::OperationObservation>,
+    /// Names clients asked for (DNS queries, HTTP hosts, TLS server names) and TLS
+    /// certificate fingerprints, folded per kind, value, client and server, in order of
+    /// first occurrence: what threat intelligence matches besides addresses.
+    pub observables: Vec<crate::observables::Observable>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -182,6 +186,8 @@ pub struct PipelineStats {
     pub bindings_dropped: u64,
     /// Operational requests not kept: the per-worker table of distinct ones was full.
     pub operations_dropped: u64,
+    /// Names and fingerprints not kept: the per-worker table of distinct ones was full.
+    pub observables_dropped: u64,
 }
 
 impl PipelineStats {
@@ -212,7 +218,8 @@ impl PipelineStats {
             link_pdus,
             identity_facts_dropped,
             bindings_dropped,
-            operations_dropped
+            operations_dropped,
+            observables_dropped
         );
     }
 }
@@ -308,6 +315,7 @@ pub(crate) struct Partial {
     pub facts: Facts,
     pub bindings: Bindings,
     pub operations: crate::operations::Operations,
+    pub observables: crate::observables::Observables,
     pub pipeline: PipelineStats,
 }
 
@@ -343,6 +351,7 @@ impl Partial {
         self.facts.merge(o.facts);
         self.bindings.merge(o.bindings);
         self.operations.merge(o.operations);
+        self.observables.merge(o.observables);
         self.pipeline.add(&o.pipeline);
     }
 
@@ -447,6 +456,8 @@ impl Partial {
         pipeline.identity_facts_dropped = facts_dropped;
         pipeline.bindings_dropped = bindings_dropped;
         pipeline.operations_dropped = operations_dropped;
+        let (observables, observables_dropped) = self.observables.into_report();
+        pipeline.observables_dropped = observables_dropped;
 
         Report {
             schema: SCHEMA,
@@ -475,6 +486,7 @@ impl Partial {
                 identity,
                 bindings,
                 operations,
+                observables,
             },
         }
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use hashbrown::HashMap;
 use yagura_capture::Packet;
 use yagura_core::{
-    Direction, FlowKey, IdentityFact, MacAddr, OperationClass, OperationSet, PduEvent, Subject,
-    Timestamp, Transport, Via, from_ip, to_ip,
+    Direction, FlowKey, IdentityFact, MacAddr, ObservableKind, OperationClass, OperationSet,
+    PduEvent, Subject, Timestamp, Transport, Via, from_ip, to_ip,
 };
 use yagura_dissect::link::LinkProtocol;
 use yagura_dissect::memo::{CountMemo, FactMemo};
@@ -18,6 +18,7 @@ use yagura_net::reassembly::{Chunk, ReassemblyPool};
 
 use crate::EngineConfig;
 use crate::events::{EventCtx, EventSpill};
+use crate::observables::{Observable, Observables};
 use crate::observe::{Bindings, Facts, HostRef, RequestTiming};
 use crate::operations::{OperationEndpoint, OperationObservation, OperationPacket, Operations};
 use crate::report::{ConnAgg, ConnKey, HostAgg, Partial};
@@ -119,6 +120,8 @@ struct Sink {
     bindings: Bindings,
     /// Operational requests (stop, program download, …), for the operational alerts.
     operations: Operations,
+    /// Names and certificate fingerprints, for threat intelligence.
+    observables: Observables,
 }
 
 pub(crate) struct Worker<'r> {
@@ -297,6 +300,50 @@ impl Emit<'_> {
     }
 }
 
+impl Emit<'_> {
+    /// A name or fingerprint seen in this chunk, recorded as the connection's client
+    /// showing it to its server (or the server to its client: a certificate).
+    #[cold]
+    #[inline(never)]
+    fn observed(&mut self, kind: ObservableKind, value: &str) {
+        let ((client, client_port), (server, server_port)) =
+            self.at.key.oriented(self.at.lo_is_client);
+        let mac = |m: MacAddr| (!m.is_zero()).then_some(m);
+        let protocol = match kind {
+            ObservableKind::DnsQuery => "dns",
+            ObservableKind::HttpHost => "http",
+            ObservableKind::TlsSni
+            | ObservableKind::TlsCertSha1
+            | ObservableKind::TlsCertSha256 => "tls",
+        };
+        self.sink.observables.record(
+            Observable {
+                kind,
+                value: value.to_owned(),
+                protocol,
+                client: OperationEndpoint {
+                    ip: to_ip(&client),
+                    port: client_port,
+                    mac: mac(self.at.macs[0]),
+                },
+                server: OperationEndpoint {
+                    ip: to_ip(&server),
+                    port: server_port,
+                    mac: mac(self.at.macs[1]),
+                },
+                first_seen: self.at.ts,
+                last_seen: self.at.ts,
+                count: 1,
+                packets: Vec::new(),
+            },
+            OperationPacket {
+                index: self.at.index,
+                time: self.at.ts,
+            },
+        );
+    }
+}
+
 impl PduSink for Emit<'_> {
     fn pdu(&mut self, pdu: PduEvent) {
         if !pdu.response && pdu.operation.is_operational() {
@@ -368,6 +415,14 @@ impl PduSink for Emit<'_> {
 
     fn count_memo(&mut self) -> Option<&mut CountMemo> {
         Some(&mut self.sink.count_memo)
+    }
+
+    fn wants_observables(&self) -> bool {
+        true
+    }
+
+    fn observable(&mut self, kind: ObservableKind, value: &str) {
+        self.observed(kind, value);
     }
 }
 
@@ -624,6 +679,7 @@ impl<'r> Worker<'r> {
                 count_memo: CountMemo::default(),
                 bindings: Bindings::default(),
                 operations: Operations::default(),
+                observables: Observables::default(),
             },
             now: Timestamp::ZERO,
             owners,
@@ -981,6 +1037,7 @@ impl<'r> Worker<'r> {
             facts,
             bindings,
             operations,
+            observables,
             ..
         } = self.sink;
         let p = partial(
@@ -992,6 +1049,7 @@ impl<'r> Worker<'r> {
                 facts,
                 bindings,
                 operations,
+                observables,
             },
             self.flows.stats(),
             self.pool.stats,
@@ -1024,6 +1082,7 @@ impl<'r> Worker<'r> {
             facts: self.sink.facts.clone(),
             bindings: self.sink.bindings.clone(),
             operations: self.sink.operations.clone(),
+            observables: self.sink.observables.clone(),
         };
         let open: Vec<FlowCopy> = self
             .flows
@@ -1093,6 +1152,7 @@ struct Aggregates {
     facts: Facts,
     bindings: Bindings,
     operations: Operations,
+    observables: Observables,
 }
 
 /// A worker's [`Partial`] from its counters, maps and internal statistics. `ds` is `None`
@@ -1117,6 +1177,7 @@ fn partial(
         facts: a.facts,
         bindings: a.bindings,
         operations: a.operations,
+        observables: a.observables,
         ..Default::default()
     };
     for (i, n) in c.links.iter().enumerate().filter(|(_, n)| **n > 0) {

@@ -24,6 +24,7 @@ use yagura_model::inventory::{DeviceType, Inventory};
 
 pub use sqlite::SqliteStore;
 pub use sqlite::detection::{AlertFilter, RecordOutcome, StatusChange, StoredAlert};
+pub use sqlite::intel::{IntelImportOutcome, StoredIndicator};
 
 /// What can go wrong in a store.
 #[derive(Debug, thiserror::Error)]

@@ -964,7 +964,7 @@ fn migrates_a_version_3_database_and_keeps_alerts_baseline_and_history() {
         assert!(old.conn().prepare("SELECT 1 FROM alerts").is_err());
     }
     let mut s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), SqliteStore::LATEST_SCHEMA);
     assert!(s.baseline().unwrap().is_empty());
     let learned = s
         .update_baseline(|b| b.learn(&plant("V1.0", 0, 3600)))
@@ -1161,4 +1161,147 @@ fn a_run_that_fails_half_way_leaves_nothing_and_can_be_done_again() {
     assert_eq!(learned.unwrap(), Default::default());
     assert!(recorded.is_none());
     assert_eq!(s.alerts(&AlertFilter::default()).unwrap().len(), 1);
+}
+
+fn indicator(
+    kind: &str,
+    value: &str,
+    source: &str,
+    name: Option<&str>,
+) -> yagura_detect::intel::Indicator {
+    yagura_detect::intel::Indicator {
+        kind: yagura_detect::intel::IndicatorKind::from_id(kind).unwrap(),
+        value: value.into(),
+        source: source.into(),
+        name: name.map(Into::into),
+        description: None,
+        stix_id: None,
+        valid_from: None,
+        valid_until: None,
+    }
+}
+
+#[test]
+fn importing_indicators_again_changes_nothing_and_a_source_is_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let feed = |v: Vec<yagura_detect::intel::Indicator>| vec![("feed.txt".to_owned(), v)];
+    let first = vec![
+        indicator("ip", "198.51.100.7", "feed.txt", None),
+        indicator("domain", "evil.example", "feed.txt", Some("C2")),
+        indicator("sha256", &"ab".repeat(32), "feed.txt", None),
+    ];
+    let o = s.import_indicators(&feed(first.clone()), t(10)).unwrap();
+    assert_eq!(
+        (o[0].new, o[0].updated, o[0].unchanged, o[0].removed),
+        (3, 0, 0, 0)
+    );
+    let o = s.import_indicators(&feed(first.clone()), t(20)).unwrap();
+    assert_eq!(
+        (o[0].new, o[0].updated, o[0].unchanged, o[0].removed),
+        (0, 0, 3, 0)
+    );
+    assert_eq!(s.indicators().unwrap().len(), 3);
+    // Another source holding the same value is a row of its own.
+    s.import_indicators(
+        &[(
+            "other".to_owned(),
+            vec![indicator("ip", "198.51.100.7", "other", None)],
+        )],
+        t(25),
+    )
+    .unwrap();
+    // The feed renames one, drops one, adds one.
+    let second = vec![
+        indicator("ip", "198.51.100.7", "feed.txt", None),
+        indicator("domain", "evil.example", "feed.txt", Some("C2 server")),
+        indicator("ip", "203.0.113.0/24", "feed.txt", None),
+    ];
+    let o = s.import_indicators(&feed(second.clone()), t(30)).unwrap();
+    assert_eq!(
+        (o[0].new, o[0].updated, o[0].unchanged, o[0].removed),
+        (1, 1, 1, 1)
+    );
+    let stored = s.indicators().unwrap();
+    let of_feed: Vec<_> = stored
+        .iter()
+        .filter(|i| i.indicator.source == "feed.txt")
+        .collect();
+    assert_eq!(of_feed.len(), 3);
+    let renamed = of_feed
+        .iter()
+        .find(|i| i.indicator.value == "evil.example")
+        .unwrap();
+    assert_eq!(renamed.indicator.name.as_deref(), Some("C2 server"));
+    assert_eq!((renamed.imported_at, renamed.updated_at), (t(10), t(30)));
+    assert_eq!(stored.len(), 4);
+    // A batch whose indicators name another source changes nothing.
+    let bad = vec![(
+        "feed.txt".to_owned(),
+        vec![indicator("ip", "192.0.2.1", "x", None)],
+    )];
+    assert!(s.import_indicators(&bad, t(40)).is_err());
+    assert_eq!(s.indicators().unwrap().len(), 4);
+    assert_eq!(s.remove_indicators("feed.txt").unwrap(), 3);
+    assert_eq!(s.remove_indicators("feed.txt").unwrap(), 0);
+    assert_eq!(s.indicators().unwrap().len(), 1);
+}
+
+#[test]
+fn expired_indicators_are_not_active() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let mut old = indicator("domain", "old.example", "f", None);
+    old.valid_until = Some(t(100));
+    let mut later = indicator("domain", "later.example", "f", None);
+    later.valid_until = Some(t(300));
+    let always = indicator("domain", "always.example", "f", None);
+    s.import_indicators(&[("f".to_owned(), vec![old, later, always])], t(1))
+        .unwrap();
+    let active = |now| -> Vec<String> {
+        s.active_indicators(t(now))
+            .unwrap()
+            .into_iter()
+            .map(|i| i.value)
+            .collect()
+    };
+    assert_eq!(active(50).len(), 3);
+    assert_eq!(active(200), ["always.example", "later.example"]);
+    assert_eq!(active(300), ["always.example"]);
+}
+
+#[test]
+fn migrates_a_version_4_database_to_intel_keeping_its_alerts_and_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v4.db");
+    {
+        let mut old = SqliteStore::open_at(&path, 4, true).unwrap();
+        old.ingest(&plant("V1.0", 0, 3600), &run("old", 0, 3600))
+            .unwrap();
+        old.update_baseline(|b| b.learn(&plant("V1.0", 0, 3600)))
+            .unwrap();
+        assert!(
+            old.conn()
+                .prepare("SELECT 1 FROM intel_indicators")
+                .is_err()
+        );
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 5);
+    assert!(!s.baseline().unwrap().is_empty());
+    assert_eq!(
+        s.load().unwrap().assets.len(),
+        plant("V1.0", 0, 3600).assets.len()
+    );
+    assert!(s.indicators().unwrap().is_empty());
+    s.import_indicators(
+        &[(
+            "f".to_owned(),
+            vec![indicator("md5", &"0".repeat(32), "f", None)],
+        )],
+        t(1),
+    )
+    .unwrap();
+    assert_eq!(s.indicators().unwrap().len(), 1);
+    assert!(s.check().unwrap().is_empty());
 }

@@ -26,14 +26,14 @@ enum Format {
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-enum LangArg {
+pub(crate) enum LangArg {
     #[default]
     En,
     Ja,
 }
 
 impl LangArg {
-    fn lang(self) -> Lang {
+    pub(crate) fn lang(self) -> Lang {
         match self {
             LangArg::En => Lang::En,
             LangArg::Ja => Lang::Ja,
@@ -246,7 +246,7 @@ fn list(args: ListArgs) -> Result<()> {
 }
 
 /// Columns a string takes in a terminal: CJK characters take two.
-fn display_width(s: &str) -> usize {
+pub(crate) fn display_width(s: &str) -> usize {
     s.chars()
         .map(|c| {
             let c = c as u32;

@@ -124,7 +124,7 @@ pub fn analyze(args: AnalyzeArgs, mode: crate::detection::Mode) -> Result<()> {
                 crate::detection::run_with_db(db, mode, &report, &built, &run, &args.paths)?;
             (alerts, Some(p))
         }
-        None => (crate::detection::detect(&report, &built, None), None),
+        None => (crate::detection::detect(&report, &built, None, None), None),
     };
     write_json(&report, &built, &alerts, args.json.as_ref())?;
     if let (Some(db), Some(p), false) = (&args.db, &persisted, args.quiet) {
@@ -408,7 +408,7 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
             );
         }
     }
-    let alerts = crate::detection::detect(&report, &built, None);
+    let alerts = crate::detection::detect(&report, &built, None, None);
     write_json(&report, &built, &alerts, args.json.as_ref())?;
     if !args.quiet {
         crate::summary::print(

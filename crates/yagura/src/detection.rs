@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use yagura_core::IpAddr;
 use yagura_detect::baseline::{Baseline, BaselineIndex, LearnCount};
+use yagura_detect::intel::IntelIndex;
 use yagura_detect::{AlertBook, Alerts, EvidencePacket};
 use yagura_engine::Report;
 use yagura_model::fusion::Built;
@@ -26,8 +27,14 @@ pub enum Mode {
 
 /// The alerts of a run: every engine's raises, folded and numbered. The policy engine
 /// runs only with a baseline that was learned (or imported): one that holds assets. An
-/// operation learned from one alert alone does not make every device new.
-pub fn detect(report: &Report, built: &Built, baseline: Option<&Baseline>) -> Alerts {
+/// operation learned from one alert alone does not make every device new. Threat
+/// intelligence runs when the database holds indicators.
+pub fn detect(
+    report: &Report,
+    built: &Built,
+    baseline: Option<&Baseline>,
+    intel: Option<&IntelIndex<'_>>,
+) -> Alerts {
     let mut book = AlertBook::new();
     let index = baseline.map(BaselineIndex::new);
     yagura_detect::operational::raise(
@@ -39,6 +46,9 @@ pub fn detect(report: &Report, built: &Built, baseline: Option<&Baseline>) -> Al
     yagura_detect::anomaly::raise(&mut book, report, built);
     if let Some(ix) = index.as_ref().filter(|ix| !ix.baseline.assets.is_empty()) {
         yagura_detect::policy::raise(&mut book, ix, report, built);
+    }
+    if let Some(ix) = intel {
+        yagura_detect::intel::raise(&mut book, ix, report, built);
     }
     book.finish()
 }
@@ -78,11 +88,15 @@ pub fn run_with_db(
     if mode == Mode::Detect && !scopes.is_empty() && !baseline.is_empty() {
         scoped = baseline.learn_where(&built.inventory, |a| scopes.iter().any(|s| in_scope(s, a)));
     }
+    // Threat intelligence needs no baseline: it runs while learning too.
+    let indicators = store.active_indicators(now)?;
+    let intel = IntelIndex::new(&indicators);
+    let intel = (!intel.is_empty()).then_some(&intel);
     let started = std::time::Instant::now();
     let alerts = match mode {
-        Mode::Detect => detect(report, built, Some(&baseline)),
+        Mode::Detect => detect(report, built, Some(&baseline), intel),
         // While learning, only the engines that need no baseline alert.
-        Mode::Learn => detect(report, built, None),
+        Mode::Learn => detect(report, built, None, intel),
     };
     tracing::debug!(
         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,

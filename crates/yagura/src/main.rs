@@ -7,6 +7,7 @@ mod baseline;
 mod detection;
 mod display;
 mod flush;
+mod intel;
 mod map;
 mod summary;
 
@@ -39,6 +40,8 @@ enum Command {
     Alerts(alerts::AlertsArgs),
     /// The learned baseline: export, import, reopen learning.
     Baseline(baseline::BaselineArgs),
+    /// Threat intelligence: import, list and remove indicators (plain lists, STIX 2.1).
+    Intel(intel::IntelArgs),
     /// Export the communication map (Graphviz DOT, GraphML, JSON).
     Map(map::MapArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Map(a) => map::map(a),
         Command::Alerts(a) => alerts::alerts(a),
         Command::Baseline(a) => baseline::baseline(a),
+        Command::Intel(a) => intel::intel(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

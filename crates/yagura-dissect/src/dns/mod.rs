@@ -217,6 +217,17 @@ fn message(f: &mut DnsFraming, m: &[u8], wire_len: usize, dir: Direction, sink: 
         s.status = PduStatus::Exception;
     }
     facts::report(id, m, sink, &mut f.role_reported);
+    // The name a client asks the resolver for (unicast DNS only: mDNS and LLMNR names are
+    // the segment's own).
+    if id == ProtocolId::DNS
+        && !s.response
+        && op == Opcode::QUERY
+        && be16(m, field::QDCOUNT).unwrap_or(0) > 0
+        && sink.wants_observables()
+        && let Some((wire, _)) = rr::name(m, field::QUESTION)
+    {
+        crate::observe_name(sink, yagura_core::ObservableKind::DnsQuery, &wire);
+    }
     emit(sink, &s, |fields| {
         fields.push(("transaction_id", u(be16(m, field::ID).unwrap_or(0))));
         fields.push(("rcode", u(rcode)));
@@ -257,6 +268,25 @@ mod tests {
             probe(&hex("6dd30000000100000000000004777061640000010001")),
             Probe::Match
         );
+    }
+
+    #[test]
+    fn queries_name_what_the_client_asked_for() {
+        use yagura_core::ObservableKind;
+        let mut d = DnsDissector::new(ProtocolId::DNS, true);
+        let mut s = VecSink::counting();
+        d.parse(&hex(Q), Direction::ToServer, &mut s);
+        // The answer repeats the question: only the query counts.
+        d.parse(&hex(R), Direction::ToClient, &mut s);
+        assert_eq!(
+            s.observables,
+            [(ObservableKind::DnsQuery, "mail.google.com".to_owned())]
+        );
+        // The same query as mDNS names nothing.
+        let mut d = DnsDissector::new(ProtocolId::MDNS, true);
+        let mut s = VecSink::counting();
+        d.parse(&hex(Q), Direction::ToServer, &mut s);
+        assert!(s.observables.is_empty());
     }
 
     #[test]

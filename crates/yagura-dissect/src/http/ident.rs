@@ -146,7 +146,7 @@ fn upnp_type(v: &[u8]) -> Option<String> {
 }
 
 /// The host part of a `Host` header, unless it is an address literal.
-fn host_name(v: &[u8]) -> Option<String> {
+pub(super) fn host_name(v: &[u8]) -> Option<String> {
     let h = printable(v)?;
     if h.starts_with('[') {
         return None;

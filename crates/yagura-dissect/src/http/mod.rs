@@ -329,6 +329,13 @@ fn head(
     }
     if name == "http" {
         info.scan = status.and_then(|c| ident::scan_for(c, &headers));
+        // The host a request names (through a proxy too: then the proxy is the server).
+        if m.is_some()
+            && sink.wants_observables()
+            && let Some(host) = headers.host.and_then(ident::host_name)
+        {
+            crate::observe_name(sink, yagura_core::ObservableKind::HttpHost, host.as_bytes());
+        }
     }
     emit(sink, &s, |fields| {
         if let Some(c) = status {
@@ -670,6 +677,34 @@ mod tests {
                     "Apache/2.4.3 (Fedora)".to_string()
                 ),
             ]
+        );
+    }
+
+    /// A request names its host as an observable (without the port), an address literal
+    /// none, and a response nothing.
+    #[test]
+    fn requests_name_their_host() {
+        use yagura_core::ObservableKind;
+        let mut s = VecSink::counting();
+        let mut d = HttpDissector::new(ProtocolId::HTTP, false);
+        d.parse(
+            b"GET / HTTP/1.1\r\nHost: Plant.Example:8080\r\n\r\n",
+            Direction::ToServer,
+            &mut s,
+        );
+        d.parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nHost: other.example\r\n\r\n",
+            Direction::ToClient,
+            &mut s,
+        );
+        d.parse(
+            b"GET / HTTP/1.1\r\nHost: 10.0.0.1\r\n\r\n",
+            Direction::ToServer,
+            &mut s,
+        );
+        assert_eq!(
+            s.observables,
+            [(ObservableKind::HttpHost, "plant.example".to_owned())]
         );
     }
 

@@ -13,7 +13,9 @@
 
 pub mod x509;
 
-use yagura_core::{Attribute, Direction, FieldValue, OperationClass, PduStatus, Subject};
+use yagura_core::{
+    Attribute, Direction, FieldValue, ObservableKind, OperationClass, PduStatus, Subject,
+};
 
 use crate::emit::{Summary, emit, u};
 use crate::text::{fact, printable};
@@ -320,6 +322,7 @@ fn message(d: &mut Dir, t: u8, b: &[u8], dir: Direction, sink: &mut dyn PduSink)
                     && n.parse::<std::net::IpAddr>().is_err()
                 {
                     let n = n.trim_end_matches('.').to_ascii_lowercase();
+                    crate::observe_name(sink, ObservableKind::TlsSni, n.as_bytes());
                     fact(sink, "tls", Subject::Receiver, Attribute::Hostname, n);
                 }
             } else if version == Some(0x0304) {
@@ -349,6 +352,15 @@ fn message(d: &mut Dir, t: u8, b: &[u8], dir: Direction, sink: &mut dyn PduSink)
             if leaf.is_some() && names.is_none() {
                 s.anomalies.set(Anomaly::BadEncoding);
                 s.status = PduStatus::Malformed;
+            }
+            // The leaf's fingerprints, for certificate indicators (whichever side sent it:
+            // a client certificate is as telling as a server's).
+            if let Some(der) = leaf.filter(|d| !d.is_empty())
+                && sink.wants_observables()
+            {
+                let (sha1, sha256) = x509::fingerprints(der);
+                sink.observable(ObservableKind::TlsCertSha1, &sha1);
+                sink.observable(ObservableKind::TlsCertSha256, &sha256);
             }
             if let Some(n) = &names
                 && dir == Direction::ToClient

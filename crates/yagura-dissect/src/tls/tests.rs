@@ -170,3 +170,30 @@ proptest::proptest! {
         proptest::prop_assert_eq!(a.facts, c.facts);
     }
 }
+
+/// A certificate's fingerprints are those openssl gives (`openssl x509 -inform der
+/// -fingerprint -sha1 / -sha256` of `CERT`), handed over whether or not events are wanted;
+/// the client's server name is one too.
+#[test]
+fn certificates_and_server_names_are_observables() {
+    use yagura_core::ObservableKind;
+    let mut s = VecSink::counting();
+    TlsDissector::new(false).parse(&server_flight(), Direction::ToClient, &mut s);
+    assert_eq!(
+        s.observables,
+        [
+            (
+                ObservableKind::TlsCertSha1,
+                "0d44dd8c3c8c1a1a58756481e90f2e2affb3d26e".to_owned()
+            ),
+            (
+                ObservableKind::TlsCertSha256,
+                "18ce6cfe7bf14e60b2e347b8dfe868cb31d02ebb3ada271569f50343b46db3a4".to_owned()
+            ),
+        ]
+    );
+    // A ClientHello without a server name names nothing.
+    let mut s = VecSink::counting();
+    TlsDissector::new(false).parse(&hex(CLIENT_HELLO), Direction::ToServer, &mut s);
+    assert!(s.observables.is_empty());
+}

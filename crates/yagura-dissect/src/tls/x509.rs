@@ -48,6 +48,18 @@ pub struct Names {
     pub self_signed: bool,
 }
 
+/// The SHA-1 and SHA-256 fingerprints of a certificate (over its DER encoding, as
+/// `openssl x509 -fingerprint` computes them), in lowercase hex.
+pub fn fingerprints(der: &[u8]) -> (String, String) {
+    use sha1::Digest;
+    let sha1 = sha1::Sha1::digest(der);
+    let sha256 = sha2::Sha256::digest(der);
+    (
+        crate::text::hex(&sha1, None, sha1.len()),
+        crate::text::hex(&sha256, None, sha256.len()),
+    )
+}
+
 /// One DER TLV at `at`: (tag, content start, content end).
 fn tlv(d: &[u8], at: usize) -> Option<(u8, usize, usize)> {
     let tag = *d.get(at)?;

@@ -8,6 +8,7 @@
 
 pub(crate) mod detection;
 pub(crate) mod ingest;
+pub(crate) mod intel;
 mod load;
 pub(crate) mod schema;
 

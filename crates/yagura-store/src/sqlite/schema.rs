@@ -244,8 +244,31 @@ CREATE TABLE alert_mutes (
 ) WITHOUT ROWID;
 ";
 
+/// Version 5: threat intelligence. One row per indicator and source (the file or feed it
+/// was imported from): `kind` is `ip` (an address or a CIDR network), `domain`, `md5`,
+/// `sha1` or `sha256`, and `value` is normalised (networks with their host bits zero,
+/// lowercase names without a trailing dot, lowercase hex). An import replaces its sources'
+/// indicators whole. `imported_at` is when the row first came, `updated_at` when it last
+/// changed; `valid_from` and `valid_until` come from STIX.
+const V5: &str = "
+CREATE TABLE intel_indicators (
+    source       TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('ip', 'domain', 'md5', 'sha1', 'sha256')),
+    value        TEXT NOT NULL,
+    name         TEXT,
+    description  TEXT,
+    stix_id      TEXT,
+    valid_from   INTEGER,
+    valid_until  INTEGER,
+    imported_at  INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (source, kind, value)
+) WITHOUT ROWID;
+CREATE INDEX intel_indicators_value ON intel_indicators(kind, value);
+";
+
 /// Every migration, in order: applying the first `n` gives schema version `n`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
