@@ -269,6 +269,11 @@ for t in sorted(counts):
     print(f"{t:16} {counts[t]:5} inputs")
 PY
 
+# intel_import: the indicator files of the tests and the tracked seeds (lists, bundles,
+# bare patterns).
+mkdir -p corpus/intel_import
+cp "$root"/testdata/intel/*.txt "$root"/testdata/intel/*.json seeds/intel_import/* corpus/intel_import/
+
 if [ "${1:-}" = "--seeds" ]; then
   # A handful of small inputs per target, spread over the size range.
   for d in corpus/*/; do

@@ -118,11 +118,13 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// One source's indicators, and the (kind, value) pairs it already holds.
+type Batch = (Vec<Indicator>, HashSet<(IndicatorKind, String)>);
+
 fn import_files(a: ImportArgs) -> Result<()> {
     let lang = a.lang.lang();
     let now = yagura_store::now();
-    let mut batches: BTreeMap<String, (Vec<Indicator>, HashSet<(IndicatorKind, String)>)> =
-        BTreeMap::new();
+    let mut batches: BTreeMap<String, Batch> = BTreeMap::new();
     let mut total = 0usize;
     let mut out = std::io::stdout().lock();
     for path in &a.files {
