@@ -371,11 +371,18 @@ fn learned_service(c: &crate::baseline::BaselineConnection) -> String {
 
 /// What the inventory says of an asset, for descriptions: address, name, type and model.
 pub(crate) fn who(a: &Asset) -> String {
-    let mut s = match (a.ips.first(), a.mac) {
+    let label = match (a.ips.first(), a.mac) {
         (Some(ip), _) => ip.to_string(),
         (None, Some(m)) => m.to_string(),
         (None, None) => a.id.clone(),
     };
+    who_as(a, label)
+}
+
+/// [`who`], naming the asset by `label` (the address it used in the traffic described,
+/// for an asset with several) instead of its first address.
+pub(crate) fn who_as(a: &Asset, label: String) -> String {
+    let mut s = label;
     if let Some(n) = a
         .hostname
         .as_deref()

@@ -24,7 +24,7 @@ pub mod pattern;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
-use yagura_core::{IpAddr, ObservableKind, Timestamp};
+use yagura_core::{IpAddr, MacAddr, ObservableKind, Timestamp};
 use yagura_engine::Report;
 use yagura_engine::observables::Observable;
 use yagura_model::fusion::Built;
@@ -344,10 +344,38 @@ pub fn raise(book: &mut AlertBook, ix: &IntelIndex<'_>, report: &Report, built: 
     let who = |ip: IpAddr| {
         by_ip
             .get(&ip)
-            .map_or(ip.to_string(), |a| crate::policy::who(a))
+            .map_or(ip.to_string(), |a| crate::policy::who_as(a, ip.to_string()))
     };
     // The connections of each (indicator, client, server), folded first so that the
     // description sums them: one alert per behaviour, not one per session.
+    // A side whose MAC one flow did not see (a server that never answered) takes the MAC
+    // its address had elsewhere, when it had exactly one: otherwise one behaviour would
+    // split into an alert with the MAC and one without (as in the operational engine).
+    let mut macs: HashMap<IpAddr, Option<MacAddr>> = HashMap::new();
+    let known = report
+        .connections
+        .iter()
+        .flat_map(|c| [(c.src, c.src_mac), (c.dst, c.dst_mac)])
+        .chain(
+            report
+                .observations
+                .observables
+                .iter()
+                .flat_map(|o| [(o.client.ip, o.client.mac), (o.server.ip, o.server.mac)]),
+        );
+    for (ip, mac) in known {
+        if let Some(m) = mac {
+            macs.entry(ip)
+                .and_modify(|k| {
+                    if *k != Some(m) {
+                        *k = None;
+                    }
+                })
+                .or_insert(Some(m));
+        }
+    }
+    let mac_of =
+        |ip: IpAddr, mac: Option<MacAddr>| mac.or_else(|| macs.get(&ip).copied().flatten());
     let mut pairs: BTreeMap<(usize, Endpoint, Endpoint), Pair> = BTreeMap::new();
     let mut matched_ips = HashSet::new();
     for c in &report.connections {
@@ -360,12 +388,12 @@ pub fn raise(book: &mut AlertBook, ix: &IntelIndex<'_>, report: &Report, built: 
                 matched_ips.insert(ip);
                 let src = Endpoint {
                     ip: Some(c.src),
-                    mac: c.src_mac,
+                    mac: mac_of(c.src, c.src_mac),
                     port: None,
                 };
                 let dst = Endpoint {
                     ip: Some(c.dst),
-                    mac: c.dst_mac,
+                    mac: mac_of(c.dst, c.dst_mac),
                     port: None,
                 };
                 let p = pairs.entry((g, src, dst)).or_insert_with(|| Pair {
@@ -447,7 +475,7 @@ pub fn raise(book: &mut AlertBook, ix: &IntelIndex<'_>, report: &Report, built: 
                     description: format!(
                         "{} is on the network (seen without a connection, from {} to {}); its \
                          address matches {}.",
-                        crate::policy::who(a),
+                        crate::policy::who_as(a, ip.to_string()),
                         a.first_seen.to_rfc3339_micros(),
                         a.last_seen.to_rfc3339_micros(),
                         indicator_text(group),
@@ -457,6 +485,11 @@ pub fn raise(book: &mut AlertBook, ix: &IntelIndex<'_>, report: &Report, built: 
             }
         }
     }
+    // The names (or certificates) of each (indicator, kind, client, server), folded first
+    // so that the description lists them with their total: `google.com` and
+    // `mail.google.com` asked of one resolver are one alert about the `google.com`
+    // indicator.
+    let mut seen: BTreeMap<(usize, ObservableKind, Endpoint, Endpoint), Sighting> = BTreeMap::new();
     for o in &report.observations.observables {
         let groups = if o.kind.is_name() {
             ix.name(&o.value)
@@ -468,37 +501,58 @@ pub fn raise(book: &mut AlertBook, ix: &IntelIndex<'_>, report: &Report, built: 
                 .collect()
         };
         for g in groups {
-            let group = &ix.groups[g];
-            book.raise_repeated(
-                Raise {
-                    kind: AlertKind::IntelMatch,
-                    time: o.first_seen,
-                    src: Endpoint {
-                        ip: Some(o.client.ip),
-                        mac: o.client.mac,
-                        port: Some(o.client.port),
-                    },
-                    dst: Endpoint {
-                        ip: Some(o.server.ip),
-                        mac: o.server.mac,
-                        port: Some(o.server.port),
-                    },
-                    protocol: Some(o.protocol.to_owned()),
-                    function: Some(function(group)),
-                    description: describe_observable(o, group, &who),
-                    evidence: o
-                        .packets
-                        .iter()
-                        .map(|p| PacketRef {
-                            index: p.index,
-                            time: p.time,
-                        })
-                        .collect(),
-                },
-                o.count,
-                o.last_seen,
-            );
+            let src = Endpoint {
+                ip: Some(o.client.ip),
+                mac: mac_of(o.client.ip, o.client.mac),
+                port: None,
+            };
+            let dst = Endpoint {
+                ip: Some(o.server.ip),
+                mac: mac_of(o.server.ip, o.server.mac),
+                port: None,
+            };
+            let e = seen
+                .entry((g, o.kind, src, dst))
+                .or_insert_with(|| Sighting {
+                    first: o,
+                    last_seen: o.last_seen,
+                    count: 0,
+                    values: BTreeSet::new(),
+                    evidence: Vec::new(),
+                });
+            if (o.first_seen, o.packets.first()) < (e.first.first_seen, e.first.packets.first()) {
+                e.first = o;
+            }
+            e.last_seen = e.last_seen.max(o.last_seen);
+            e.count = e.count.saturating_add(o.count);
+            e.values.insert(o.value.as_str());
+            e.evidence.extend(o.packets.iter().map(|p| PacketRef {
+                index: p.index,
+                time: p.time,
+            }));
+            e.evidence.sort_unstable();
+            e.evidence.dedup();
+            e.evidence.truncate(MAX_EVIDENCE);
         }
+    }
+    for ((g, _, mut src, mut dst), e) in seen {
+        let group = &ix.groups[g];
+        src.port = Some(e.first.client.port);
+        dst.port = Some(e.first.server.port);
+        book.raise_repeated(
+            Raise {
+                kind: AlertKind::IntelMatch,
+                time: e.first.first_seen,
+                src,
+                dst,
+                protocol: Some(e.first.protocol.to_owned()),
+                function: Some(function(group)),
+                description: describe_sighting(&e, group, &who),
+                evidence: e.evidence,
+            },
+            e.count,
+            e.last_seen,
+        );
     }
 }
 
@@ -523,39 +577,59 @@ fn function(g: &Group<'_>) -> Function {
     }
 }
 
-fn describe_observable(o: &Observable, g: &Group<'_>, who: &dyn Fn(IpAddr) -> String) -> String {
+/// The names or certificates of one indicator between one client and one server.
+struct Sighting<'r> {
+    /// The earliest.
+    first: &'r Observable,
+    last_seen: Timestamp,
+    count: u64,
+    /// The names (or fingerprints) seen.
+    values: BTreeSet<&'r str>,
+    evidence: Vec<PacketRef>,
+}
+
+/// How many names a description lists.
+const NAMES_SHOWN: usize = 5;
+
+fn describe_sighting(e: &Sighting<'_>, g: &Group<'_>, who: &dyn Fn(IpAddr) -> String) -> String {
+    let o = e.first;
     let (client, server) = (who(o.client.ip), who(o.server.ip));
+    let mut values: Vec<&str> = e.values.iter().copied().take(NAMES_SHOWN).collect();
+    let more = e.values.len().saturating_sub(NAMES_SHOWN);
+    let more_text = format!("{more} more names");
+    if more > 0 {
+        values.push(&more_text);
+    }
+    let values = values.join(", ");
     let seen = match o.kind {
         ObservableKind::DnsQuery => {
-            format!("{client} asked the DNS server {server} for {}", o.value)
+            format!("{client} asked the DNS server {server} for {values}")
         }
         ObservableKind::HttpHost => {
-            format!(
-                "{client} sent {server} an HTTP request for the host {}",
-                o.value
-            )
+            format!("{client} sent {server} HTTP requests for the host {values}")
         }
         ObservableKind::TlsSni => {
-            format!(
-                "{client} opened TLS to {server} for the server name {}",
-                o.value
-            )
+            format!("{client} opened TLS to {server} for the server name {values}")
         }
         ObservableKind::TlsCertSha1 | ObservableKind::TlsCertSha256 => format!(
-            "A TLS certificate between {client} and {server} (port {}) has the {} fingerprint {}",
+            "A TLS certificate between {client} and {server} (port {}) has the {} fingerprint {values}",
             o.server.port,
             if o.kind == ObservableKind::TlsCertSha1 {
                 "SHA-1"
             } else {
                 "SHA-256"
             },
-            o.value
         ),
     };
+    let verb = if e.values.len() > 1 {
+        "match"
+    } else {
+        "matches"
+    };
     format!(
-        "{seen}, which matches {}. {}",
+        "{seen}, which {verb} {}. {}",
         indicator_text(g),
-        times(o.count, "time", o.first_seen, o.last_seen)
+        times(e.count, "time", o.first_seen, e.last_seen)
     )
 }
 

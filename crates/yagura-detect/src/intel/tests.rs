@@ -1,4 +1,5 @@
 use super::*;
+use yagura_core::MacAddr;
 
 fn ind(kind: IndicatorKind, value: &str, source: &str) -> Indicator {
     Indicator {
@@ -136,5 +137,88 @@ fn codes_are_stable_and_tell_indicators_apart() {
     assert_ne!(
         code(IndicatorKind::Domain, "evil.example"),
         code(IndicatorKind::Domain, "evil.examplf")
+    );
+}
+
+/// A report holding only `observables` (no connection, no asset).
+fn report_of(observables: Vec<Observable>) -> Report {
+    Report {
+        schema: yagura_engine::report::SCHEMA,
+        generator: yagura_engine::report::Generator {
+            name: "yagura",
+            version: "test",
+        },
+        capture: Default::default(),
+        assets: Vec::new(),
+        connections: Vec::new(),
+        protocols: Vec::new(),
+        pipeline: Default::default(),
+        observations: yagura_engine::report::Observations {
+            observables,
+            ..Default::default()
+        },
+    }
+}
+
+fn dns(name: &str, ts: u64, index: u64, count: u64, server_mac: Option<MacAddr>) -> Observable {
+    use yagura_engine::operations::{OperationEndpoint, OperationPacket};
+    Observable {
+        kind: ObservableKind::DnsQuery,
+        value: name.into(),
+        protocol: "dns",
+        client: OperationEndpoint {
+            ip: ip("10.0.0.8"),
+            port: 40000,
+            mac: MacAddr::parse("00:e0:18:00:00:08"),
+        },
+        server: OperationEndpoint {
+            ip: ip("10.0.0.53"),
+            port: 53,
+            mac: server_mac,
+        },
+        first_seen: Timestamp(ts),
+        last_seen: Timestamp(ts + 10),
+        count,
+        packets: vec![OperationPacket {
+            index,
+            time: Timestamp(ts),
+        }],
+    }
+}
+
+/// Names below one indicator asked of one resolver are one alert with their total, whether
+/// or not the resolver's MAC was seen on every flow; a sibling name raises nothing.
+#[test]
+fn names_of_one_indicator_and_pair_fold_into_one_alert() {
+    let resolver = MacAddr::parse("00:c0:9f:00:00:53");
+    let report = report_of(vec![
+        dns("a.evil.example", 1_000, 5, 3, resolver),
+        dns("evil.example", 2_000, 9, 2, None),
+        dns("notevil.example", 3_000, 12, 1, resolver),
+    ]);
+    let built = yagura_model::fusion::build_detailed(&report);
+    let all = [ind(IndicatorKind::Domain, "evil.example", "feed.txt")];
+    let ix = IntelIndex::new(&all);
+    let mut book = AlertBook::new();
+    raise(&mut book, &ix, &report, &built);
+    let alerts = book.finish().alerts;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let a = &alerts[0];
+    assert_eq!(a.count, 5);
+    assert_eq!(a.dst.mac, resolver);
+    assert_eq!(a.protocol.as_deref(), Some("dns"));
+    assert_eq!(
+        a.function.as_ref().map(|f| f.name.as_str()),
+        Some("domain evil.example")
+    );
+    let idx: Vec<u64> = a.evidence.iter().map(|p| p.index).collect();
+    assert_eq!(idx, [5, 9]);
+    assert!(
+        a.description.contains(
+            "asked the DNS server 10.0.0.53 for a.evil.example, evil.example, which match the \
+             domain indicator evil.example from feed.txt. Seen 5 times"
+        ),
+        "{}",
+        a.description
     );
 }
