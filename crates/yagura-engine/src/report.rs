@@ -48,6 +48,10 @@ pub struct Observations {
     /// update, configuration change), folded per sender, receiver, protocol and function,
     /// in order of first occurrence.
     pub operations: Vec<crate::operations::OperationObservation>,
+    /// Hosts that broadcast ARP requests for other addresses, with the addresses asked
+    /// for (the first [`MAX_ARP_TARGETS_PER_SENDER`](crate::arp::MAX_ARP_TARGETS_PER_SENDER)
+    /// per host), sorted by MAC and address.
+    pub arp_requests: Vec<crate::arp::ArpRequester>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -182,6 +186,9 @@ pub struct PipelineStats {
     pub bindings_dropped: u64,
     /// Operational requests not kept: the per-worker table of distinct ones was full.
     pub operations_dropped: u64,
+    /// ARP requests for targets not kept: the per-worker table of (sender, target) pairs
+    /// was full.
+    pub arp_targets_dropped: u64,
 }
 
 impl PipelineStats {
@@ -212,7 +219,8 @@ impl PipelineStats {
             link_pdus,
             identity_facts_dropped,
             bindings_dropped,
-            operations_dropped
+            operations_dropped,
+            arp_targets_dropped
         );
     }
 }
@@ -308,6 +316,7 @@ pub(crate) struct Partial {
     pub facts: Facts,
     pub bindings: Bindings,
     pub operations: crate::operations::Operations,
+    pub arp: crate::arp::ArpRequests,
     pub pipeline: PipelineStats,
 }
 
@@ -343,6 +352,7 @@ impl Partial {
         self.facts.merge(o.facts);
         self.bindings.merge(o.bindings);
         self.operations.merge(o.operations);
+        self.arp.merge(o.arp);
         self.pipeline.add(&o.pipeline);
     }
 
@@ -443,10 +453,12 @@ impl Partial {
         let (identity, facts_dropped) = self.facts.into_report();
         let (bindings, bindings_dropped) = self.bindings.into_report();
         let (operations, operations_dropped) = self.operations.into_report();
+        let (arp_requests, arp_targets_dropped) = self.arp.into_report();
         let mut pipeline = self.pipeline;
         pipeline.identity_facts_dropped = facts_dropped;
         pipeline.bindings_dropped = bindings_dropped;
         pipeline.operations_dropped = operations_dropped;
+        pipeline.arp_targets_dropped = arp_targets_dropped;
 
         Report {
             schema: SCHEMA,
@@ -475,6 +487,7 @@ impl Partial {
                 identity,
                 bindings,
                 operations,
+                arp_requests,
             },
         }
     }

@@ -17,6 +17,7 @@ use yagura_net::flow::{CloseReason, Flow, FlowTable};
 use yagura_net::reassembly::{Chunk, ReassemblyPool};
 
 use crate::EngineConfig;
+use crate::arp::ArpRequests;
 use crate::events::{EventCtx, EventSpill};
 use crate::observe::{Bindings, Facts, HostRef, RequestTiming};
 use crate::operations::{OperationEndpoint, OperationObservation, OperationPacket, Operations};
@@ -119,6 +120,8 @@ struct Sink {
     bindings: Bindings,
     /// Operational requests (stop, program download, …), for the operational alerts.
     operations: Operations,
+    /// Broadcast ARP requests per sender, for the ARP scan alert.
+    arp: ArpRequests,
 }
 
 pub(crate) struct Worker<'r> {
@@ -624,6 +627,7 @@ impl<'r> Worker<'r> {
                 count_memo: CountMemo::default(),
                 bindings: Bindings::default(),
                 operations: Operations::default(),
+                arp: ArpRequests::default(),
             },
             now: Timestamp::ZERO,
             owners,
@@ -693,6 +697,8 @@ impl<'r> Worker<'r> {
                     self.sink
                         .bindings
                         .arp(a.op, a.sender_mac, a.sender_ip, a.target_ip, pkt.ts);
+                    let broadcast = d.dst_mac.is_group() || d.dst_mac.is_zero();
+                    self.sink.arp.message(a, broadcast, pkt.index, pkt.ts);
                 }
                 L3::Other(payload) => {
                     if d.ethertype == ethertype::LLC {
@@ -981,6 +987,7 @@ impl<'r> Worker<'r> {
             facts,
             bindings,
             operations,
+            arp,
             ..
         } = self.sink;
         let p = partial(
@@ -992,6 +999,7 @@ impl<'r> Worker<'r> {
                 facts,
                 bindings,
                 operations,
+                arp,
             },
             self.flows.stats(),
             self.pool.stats,
@@ -1024,6 +1032,7 @@ impl<'r> Worker<'r> {
             facts: self.sink.facts.clone(),
             bindings: self.sink.bindings.clone(),
             operations: self.sink.operations.clone(),
+            arp: self.sink.arp.clone(),
         };
         let open: Vec<FlowCopy> = self
             .flows
@@ -1093,6 +1102,7 @@ struct Aggregates {
     facts: Facts,
     bindings: Bindings,
     operations: Operations,
+    arp: ArpRequests,
 }
 
 /// A worker's [`Partial`] from its counters, maps and internal statistics. `ds` is `None`
@@ -1117,6 +1127,7 @@ fn partial(
         facts: a.facts,
         bindings: a.bindings,
         operations: a.operations,
+        arp: a.arp,
         ..Default::default()
     };
     for (i, n) in c.links.iter().enumerate().filter(|(_, n)| **n > 0) {

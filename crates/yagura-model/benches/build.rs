@@ -148,6 +148,7 @@ pub fn synthetic(connections: u32) -> Report {
             identity,
             bindings,
             operations: Vec::new(),
+            arp_requests: Vec::new(),
         },
     }
 }
