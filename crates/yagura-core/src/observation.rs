@@ -14,6 +14,11 @@ pub enum OperationClass {
     Restart,
     FirmwareUpdate,
     ConfigChange,
+    /// Changing a controller's operating mode without stopping or starting its logic: a
+    /// test or communication mode (Modbus "force listen only", BACnet
+    /// DeviceCommunicationControl, PCCC test modes). A change to a mode in which the logic
+    /// no longer runs (program, stop) is a `Stop`, one to run a `Start`.
+    ModeChange,
     /// Setting a device's clock (time synchronisation): routine on most plants, so kept
     /// apart from configuration changes.
     ClockSync,
@@ -27,7 +32,7 @@ pub enum OperationClass {
 
 impl OperationClass {
     /// Every class, in declaration order (bit `i` of an [`OperationSet`] is `ALL[i]`).
-    pub const ALL: [OperationClass; 16] = [
+    pub const ALL: [OperationClass; 17] = [
         OperationClass::Read,
         OperationClass::Write,
         OperationClass::ProgramDownload,
@@ -37,6 +42,7 @@ impl OperationClass {
         OperationClass::Restart,
         OperationClass::FirmwareUpdate,
         OperationClass::ConfigChange,
+        OperationClass::ModeChange,
         OperationClass::ClockSync,
         OperationClass::ControlCommand,
         OperationClass::Identify,
@@ -47,9 +53,9 @@ impl OperationClass {
     ];
 
     /// Does this class change what a controller does, or take its logic away (stop, start,
-    /// restart, program download or upload, firmware update, configuration change)? Such a
-    /// request raises an operational alert, so dissectors always report it as a full event
-    /// (with its function), never only as a count.
+    /// restart, program download or upload, firmware update, configuration or mode
+    /// change)? Such a request raises an operational alert, so dissectors always report it
+    /// as a full event (with its function), never only as a count.
     pub const fn is_operational(self) -> bool {
         matches!(
             self,
@@ -60,6 +66,7 @@ impl OperationClass {
                 | OperationClass::ProgramUpload
                 | OperationClass::FirmwareUpdate
                 | OperationClass::ConfigChange
+                | OperationClass::ModeChange
         )
     }
 
@@ -75,6 +82,7 @@ impl OperationClass {
             OperationClass::Restart => "restart",
             OperationClass::FirmwareUpdate => "firmware_update",
             OperationClass::ConfigChange => "config_change",
+            OperationClass::ModeChange => "mode_change",
             OperationClass::ClockSync => "clock_sync",
             OperationClass::ControlCommand => "control_command",
             OperationClass::Identify => "identify",
@@ -89,12 +97,15 @@ impl OperationClass {
 /// A set of operation classes (a bit per class), e.g. the classes a connection's requests
 /// had.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct OperationSet(u16);
+pub struct OperationSet(u32);
+
+// Every class has its bit.
+const _: () = assert!(OperationClass::ALL.len() <= u32::BITS as usize);
 
 impl OperationSet {
     #[inline]
     pub fn insert(&mut self, op: OperationClass) {
-        self.0 |= 1 << op as u16;
+        self.0 |= 1 << op as u32;
     }
 
     #[inline]
@@ -104,7 +115,7 @@ impl OperationSet {
 
     #[inline]
     pub fn contains(self, op: OperationClass) -> bool {
-        self.0 & (1 << op as u16) != 0
+        self.0 & (1 << op as u32) != 0
     }
 
     pub fn is_empty(self) -> bool {
@@ -199,5 +210,27 @@ impl PduEvent {
             anomalies: Vec::new(),
             fields: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_class_has_its_own_bit_in_declaration_order() {
+        let mut all = OperationSet::default();
+        for (i, op) in OperationClass::ALL.into_iter().enumerate() {
+            assert_eq!(op as usize, i, "{}", op.name());
+            let mut one = OperationSet::default();
+            one.insert(op);
+            assert_eq!(one.iter().collect::<Vec<_>>(), [op]);
+            assert!(!all.contains(op));
+            all.insert(op);
+        }
+        assert!(all.iter().eq(OperationClass::ALL));
+        let names: std::collections::BTreeSet<&str> =
+            OperationClass::ALL.iter().map(|o| o.name()).collect();
+        assert_eq!(names.len(), OperationClass::ALL.len());
     }
 }

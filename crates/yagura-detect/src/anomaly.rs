@@ -4,6 +4,8 @@
 //!   many hosts (horizontal), with connections that never carried data;
 //! - `plc_scan`: one host asking many devices who they are over industrial protocols
 //!   (Modbus read device identification, CIP ListIdentity, S7 SZL reads, BACnet Who-Is…);
+//! - `arp_scan`: one host asking the segment, by broadcast ARP, for many addresses that
+//!   do not answer, within a minute (a sweep for hosts);
 //! - `arp_spoofing`: one MAC claiming, in ARP, several addresses that other MACs use;
 //! - `ip_conflict`: two MACs using one address on the local segment at the same time;
 //! - `asset_silent`: a cyclic exchange (a poller and its device) that stopped while the
@@ -14,9 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use yagura_core::{IpAddr, MacAddr, OperationClass, Timestamp};
+use yagura_core::{Attribute, IpAddr, MacAddr, OperationClass, Timestamp};
 use yagura_dissect::ProtocolId;
 use yagura_engine::Report;
+use yagura_engine::arp::{ArpTarget, MAX_ARP_TARGETS_PER_SENDER};
 use yagura_engine::report::Connection;
 use yagura_model::fusion::Built;
 
@@ -30,6 +33,11 @@ pub const PORT_SCAN_PORTS: usize = 20;
 pub const PORT_SCAN_HOSTS: usize = 20;
 /// Distinct devices asked for their identity that make an identity sweep.
 pub const PLC_SCAN_TARGETS: usize = 5;
+/// Distinct addresses that never answered, asked for by one host by broadcast ARP within
+/// [`ARP_SCAN_WINDOW_S`], that make an ARP sweep.
+pub const ARP_SCAN_TARGETS: usize = 16;
+/// The window of an ARP sweep (seconds).
+pub const ARP_SCAN_WINDOW_S: u64 = 60;
 /// A cyclic exchange is silent after this many of its periods without a packet…
 pub const SILENT_PERIODS: f64 = 10.0;
 /// …and at least this long (seconds).
@@ -39,6 +47,7 @@ pub const SILENT_MIN_S: f64 = 60.0;
 pub fn raise(book: &mut AlertBook, report: &Report, built: &Built) {
     port_scans(book, report);
     plc_scans(book, report);
+    arp_scans(book, report);
     arp(book, report);
     silent(book, report, built);
 }
@@ -220,6 +229,93 @@ fn plc_scans(book: &mut AlertBook, report: &Report) {
                 evidence: evidence(conns.iter().copied()),
             },
             conns.len() as u64,
+            last,
+        );
+    }
+}
+
+/// The most targets of `targets` (sorted by first request) that did not answer and were
+/// first asked for within one window, and the window's first and last target.
+fn densest_unanswered(targets: &[&ArpTarget]) -> (usize, usize, usize) {
+    let window = ARP_SCAN_WINDOW_S * 1_000_000_000;
+    let (mut best, mut from, mut to) = (0, 0, 0);
+    let mut i = 0;
+    for j in 0..targets.len() {
+        while targets[j].first_seen.since(targets[i].first_seen) > window {
+            i += 1;
+        }
+        if j + 1 - i > best {
+            (best, from, to) = (j + 1 - i, i, j);
+        }
+    }
+    (best, from, to)
+}
+
+fn arp_scans(book: &mut AlertBook, report: &Report) {
+    // A DHCP server may check by ARP that an address is free before offering it: many at
+    // once when a plant's devices start together.
+    let dhcp_servers: BTreeSet<IpAddr> = report
+        .observations
+        .identity
+        .iter()
+        .filter(|f| f.attribute == Attribute::Role && f.value == "dhcp_server")
+        .filter_map(|f| f.ip)
+        .collect();
+    for r in &report.observations.arp_requests {
+        if dhcp_servers.contains(&r.ip) {
+            continue;
+        }
+        let mut silent: Vec<&ArpTarget> = r.targets.iter().filter(|t| !t.answered).collect();
+        if silent.len() < ARP_SCAN_TARGETS {
+            continue;
+        }
+        silent.sort_by_key(|t| (t.first_seen, t.first_packet));
+        let (n, from, to) = densest_unanswered(&silent);
+        if n < ARP_SCAN_TARGETS {
+            continue;
+        }
+        let sweep = &silent[from..=to];
+        let (first, last) = (sweep[0].first_seen, sweep[n - 1].first_seen);
+        let (low, high) = (
+            sweep.iter().map(|t| t.ip).min().unwrap_or(r.ip),
+            sweep.iter().map(|t| t.ip).max().unwrap_or(r.ip),
+        );
+        let mut evidence: Vec<PacketRef> = sweep
+            .iter()
+            .map(|t| PacketRef {
+                index: t.first_packet,
+                time: t.first_seen,
+            })
+            .collect();
+        evidence.sort_unstable();
+        evidence.truncate(MAX_EVIDENCE);
+        let answered = r.targets.iter().filter(|t| t.answered).count();
+        book.raise_repeated(
+            Raise {
+                kind: AlertKind::ArpScan,
+                time: first,
+                src: ip_end(r.ip, Some(r.mac)),
+                dst: Endpoint::default(),
+                protocol: Some("arp".into()),
+                function: None,
+                description: format!(
+                    "{} ({}) asked by broadcast ARP for {n} addresses that did not answer \
+                     within {:.0} s ({low} to {high}); in all it asked for {}{} addresses \
+                     ({answered} answered) in {} requests: a sweep for hosts.",
+                    r.ip,
+                    r.mac,
+                    last.since(first) as f64 / 1e9,
+                    if r.targets.len() >= MAX_ARP_TARGETS_PER_SENDER {
+                        "at least "
+                    } else {
+                        ""
+                    },
+                    r.targets.len(),
+                    r.requests,
+                ),
+                evidence,
+            },
+            n as u64,
             last,
         );
     }

@@ -330,14 +330,16 @@ alert_kinds! {
         severity: Major,
         title: "PLC operating mode changed",
         title_ja: "PLC 動作モードの変更",
-        remediation: "Ask the operators whether the controller was meant to change mode (for \
-            example from RUN to PROGRAM), and check the key switch or mode setting on the \
-            device. A controller left in a programming mode accepts changes: if this was not \
-            planned, set it back to RUN and find out who used the source host.",
-        remediation_ja: "PLC の動作モード変更 (例: RUN から PROGRAM) が予定されていたかを\
-            オペレーターに確認し、機器のキースイッチやモード設定を確認してください。プログラム\
-            モードのままの PLC は変更を受け付けてしまいます。計画外であれば RUN に戻し、送信元\
-            ホストを誰が使用していたかを確認してください。",
+        remediation: "Ask the operators whether the device was meant to change its operating \
+            mode (for example to a test mode, or to a listen-only mode in which it stops \
+            communicating), and check the mode on the device itself. A device left in such a \
+            mode no longer does its normal work: if this was not planned, set it back to its \
+            normal mode and find out who used the source host.",
+        remediation_ja: "デバイスの動作モードの変更 (例: テストモードや、通信を停止する\
+            リスンオンリーモードへの切替え) が予定されていたかをオペレーターに確認し、機器上で\
+            モードを確認してください。このようなモードのままでは、機器は通常の動作を行いません。\
+            計画外であれば通常のモードに戻し、送信元ホストを誰が使用していたかを確認して\
+            ください。",
     },
     // ---- policy (baseline) ----
     NewAsset {
@@ -674,10 +676,6 @@ alert_kinds! {
 
 impl AlertKind {
     /// The operational kind an operation of this class raises, if any.
-    ///
-    /// `mode_change` has no operation class yet (`OperationClass` has no mode-change
-    /// class), so no class maps to it: a dissector that sees a mode change cannot say so
-    /// until the class is added to yagura-core.
     pub const fn for_operation(class: OperationClass) -> Option<AlertKind> {
         match class {
             OperationClass::Stop => Some(AlertKind::PlcStop),
@@ -687,6 +685,7 @@ impl AlertKind {
             OperationClass::ProgramUpload => Some(AlertKind::ProgramUpload),
             OperationClass::FirmwareUpdate => Some(AlertKind::FirmwareUpdate),
             OperationClass::ConfigChange => Some(AlertKind::ConfigChange),
+            OperationClass::ModeChange => Some(AlertKind::ModeChange),
             // Setting a clock is routine (time synchronisation), not an operational change.
             OperationClass::ClockSync
             | OperationClass::Read
@@ -911,6 +910,7 @@ mod tests {
             (C::ProgramUpload, "program_upload"),
             (C::FirmwareUpdate, "firmware_update"),
             (C::ConfigChange, "config_change"),
+            (C::ModeChange, "mode_change"),
         ];
         for class in OperationClass::ALL {
             let want = expected

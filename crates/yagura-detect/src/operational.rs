@@ -1,6 +1,6 @@
 //! The operational engine: an alert for every operational request the traffic carried
 //! (a PLC stopped, started or restarted, a program downloaded or uploaded, a firmware
-//! update, a configuration change), saying who did it, to which device, with which
+//! update, a configuration or operating-mode change), saying who did it, to which device, with which
 //! protocol function, and whether the sender is an engineering workstation.
 //!
 //! It needs no baseline: these operations matter whenever they happen. Only industrial
@@ -117,6 +117,10 @@ fn effect(op: OperationClass) -> &'static str {
         OperationClass::ProgramUpload => "reads the program out of the controller",
         OperationClass::FirmwareUpdate => "replaces the device's firmware",
         OperationClass::ConfigChange => "changes the device's configuration",
+        OperationClass::ModeChange => {
+            "changes the device's operating mode (it keeps running, in another mode: a test \
+             mode, or one in which it stops communicating)"
+        }
         _ => "changes what the device does",
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::AtomicBool;
 
 use yagura_detect::{Alert, AlertBook, AlertKind, anomaly};
-use yagura_testkit::frames::{ACK, PSH, RST, SYN, arp, mac, pcap, tcp_frame};
+use yagura_testkit::frames::{ACK, PSH, RST, SYN, arp, ethernet, ipv4, mac, pcap, tcp_frame, udp};
 
 fn alerts_of(frames: &[(u64, Vec<u8>)]) -> Vec<Alert> {
     let dir = tempfile::tempdir().unwrap();
@@ -14,15 +14,22 @@ fn alerts_of(frames: &[(u64, Vec<u8>)]) -> Vec<Alert> {
     alerts_of_file(&path)
 }
 
-fn alerts_of_file(path: &std::path::Path) -> Vec<Alert> {
+fn report_of(path: &std::path::Path, threads: usize) -> yagura_engine::Report {
     let mut src = yagura_capture::file::open_paths(&[path.to_path_buf()]).expect("open");
-    let report = yagura_engine::run(
+    yagura_engine::run(
         src.as_mut(),
-        &yagura_engine::EngineConfig::default(),
+        &yagura_engine::EngineConfig {
+            threads,
+            ..Default::default()
+        },
         &yagura_engine::Progress::default(),
         &AtomicBool::new(false),
     )
-    .expect("analyze");
+    .expect("analyze")
+}
+
+fn alerts_of_file(path: &std::path::Path) -> Vec<Alert> {
+    let report = report_of(path, 1);
     let built = yagura_model::fusion::build_detailed(&report);
     let mut book = AlertBook::new();
     anomaly::raise(&mut book, &report, &built);
@@ -181,6 +188,123 @@ fn one_mac_claiming_others_addresses_is_arp_spoofing_and_two_users_of_one_addres
         talk(mac(9), a_ip, 30),
     ];
     assert!(alerts_of(&f).is_empty(), "{:#?}", alerts_of(&f));
+}
+
+/// Broadcast ARP requests from `(m, ip)` for 10.0.0.`hosts`, one every `gap` µs from `t0`;
+/// the hosts in `live` answer.
+fn arp_asks(
+    (m, ip): ([u8; 6], [u8; 4]),
+    hosts: impl Iterator<Item = u8>,
+    live: &[u8],
+    t0: u64,
+    gap: u64,
+) -> Vec<(u64, Vec<u8>)> {
+    let mut f = Vec::new();
+    for (i, h) in hosts.enumerate() {
+        let t = t0 + i as u64 * gap;
+        let target = [10, 0, 0, h];
+        f.push((t, arp(m, ip, [0; 6], target, false)));
+        if live.contains(&h) {
+            f.push((t + 50, arp(mac(h), target, m, ip, true)));
+        }
+    }
+    f
+}
+
+#[test]
+fn a_host_asking_arp_for_a_range_of_silent_addresses_is_an_arp_scan() {
+    // nmap -sn over 10.0.0.1-100: a request every 20 ms; three hosts answer. The request
+    // for its own address (10.0.0.66, as a gratuitous ARP) is not a question to others.
+    let f = arp_asks((mac(66), SCANNER), 1..=100, &[1, 2, 3], 1_000_000, 20_000);
+    let a = alerts_of(&f);
+    assert_eq!(kinds(&a), [AlertKind::ArpScan], "{a:#?}");
+    let a = &a[0];
+    assert_eq!(a.src.ip, Some(SCANNER.into()));
+    assert_eq!(a.src.mac, Some(yagura_core::MacAddr(mac(66))));
+    assert_eq!(a.protocol.as_deref(), Some("arp"));
+    assert_eq!(a.count, 96);
+    for part in [
+        "96 addresses that did not answer",
+        "10.0.0.4 to 10.0.0.100",
+        "99 addresses (3 answered) in 99 requests",
+    ] {
+        assert!(a.description.contains(part), "{part:?}: {}", a.description);
+    }
+    // Evidence: the first requests for silent addresses (10.0.0.4 is the fourth request,
+    // packet 6 after three answered requests).
+    assert_eq!(a.evidence.len(), 8);
+    assert_eq!(a.evidence[0].index, 6);
+    // Just under the threshold: 15 silent addresses.
+    let f = arp_asks((mac(66), SCANNER), 1..=15, &[], 1_000_000, 20_000);
+    assert!(alerts_of(&f).is_empty());
+}
+
+#[test]
+fn a_router_refreshing_its_neighbours_or_announcements_are_not_an_arp_scan() {
+    let router = (mac(254), [10, 0, 0, 254]);
+    // A gateway asking for 40 hosts it routes to within a minute, all answering.
+    let live: Vec<u8> = (1..=40).collect();
+    assert!(alerts_of(&arp_asks(router, 1..=40, &live, 0, 1_000_000)).is_empty());
+    // The same hosts asked for across 30 minutes (a cache refreshed as traffic needs it),
+    // the replies not captured (a SPAN port that sees only the broadcasts).
+    assert!(alerts_of(&arp_asks(router, 1..=40, &[], 0, 45_000_000)).is_empty());
+    // 40 hosts announcing themselves by gratuitous ARP at power-up, within seconds.
+    let f: Vec<(u64, Vec<u8>)> = (1..=40u8)
+        .map(|h| {
+            let ip = [10, 0, 0, h];
+            (u64::from(h) * 10_000, arp(mac(h), ip, [0; 6], ip, false))
+        })
+        .collect();
+    assert!(alerts_of(&f).is_empty());
+}
+
+/// A DHCP OFFER from `server` naming itself (option 54) as the server.
+fn dhcp_offer(server: ([u8; 6], [u8; 4]), t: u64) -> (u64, Vec<u8>) {
+    let mut b = vec![0u8; 236];
+    b[0] = 2; // BOOTREPLY
+    b[1] = 1;
+    b[2] = 6;
+    b[16..20].copy_from_slice(&[10, 0, 0, 77]); // yiaddr
+    b[28..34].copy_from_slice(&mac(77)); // chaddr
+    b.extend_from_slice(&[99, 130, 83, 99, 53, 1, 2, 54, 4]);
+    b.extend_from_slice(&server.1);
+    b.push(255);
+    let ip = ipv4(server.1, [255; 4], 17, &udp(67, 68, &b));
+    (t, ethernet(server.0, [0xff; 6], 0x0800, &ip))
+}
+
+#[test]
+fn a_dhcp_server_checking_the_addresses_it_offers_is_not_an_arp_scan() {
+    let server = (mac(250), [10, 0, 0, 250]);
+    // A plant powering up: the server checks 20 free addresses in a minute.
+    let checks = arp_asks(server, 100..=119, &[], 0, 2_000_000);
+    assert_eq!(kinds(&alerts_of(&checks)), [AlertKind::ArpScan]);
+    let mut f = checks.clone();
+    f.push(dhcp_offer(server, 100_000));
+    f.sort_by_key(|x| x.0);
+    assert!(alerts_of(&f).is_empty(), "{:#?}", alerts_of(&f));
+}
+
+#[test]
+fn arp_requests_are_reported_alike_whatever_the_threads() {
+    let mut f = arp_asks((mac(66), SCANNER), 1..=250, &[7, 9, 200], 0, 5_000);
+    f.extend(arp_asks((mac(254), [10, 0, 0, 254]), 1..=30, &[], 3, 7_000));
+    f.sort_by_key(|x| x.0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.pcap");
+    std::fs::write(&path, pcap(&f)).unwrap();
+    let one = report_of(&path, 1).observations.arp_requests;
+    assert_eq!(one.len(), 2);
+    // The scanner's own address is not among its targets.
+    assert_eq!(one[0].targets.len(), 249);
+    assert_eq!(one[0].targets.iter().filter(|t| t.answered).count(), 3);
+    for threads in [2, 3, 4] {
+        assert_eq!(
+            report_of(&path, threads).observations.arp_requests,
+            one,
+            "{threads} threads"
+        );
+    }
 }
 
 /// A client polling a Modbus server every second from `from` to `until` (s), on one

@@ -10,7 +10,11 @@ use yagura_engine::{EngineConfig, Progress};
 
 /// Alerts of one corpus capture, as `yagura analyze` raises them.
 fn alerts(rel: &str) -> Vec<Alert> {
-    let path = yagura_testkit::corpus(rel);
+    alerts_of_path(&yagura_testkit::corpus(rel))
+}
+
+fn alerts_of_path(path: &std::path::Path) -> Vec<Alert> {
+    let path = path.to_path_buf();
     let mut src = yagura_capture::file::open_paths(std::slice::from_ref(&path)).expect("open");
     let report = yagura_engine::run(
         src.as_mut(),
@@ -117,7 +121,9 @@ fn attack_captures_raise_exactly_the_expected_alerts() {
             )],
         ),
         (
-            // The "remote mode change" is a CIP Stop to the controller.
+            // The "remote mode change" is a CIP Stop (0x07) to the Logix controller object
+            // (class 0x8e): Remote Run to Remote Program, in which the controller no longer
+            // runs its logic. A stop, not a `mode_change` (a mode in which it keeps running).
             "pcap/enip/iti__CL5000EIP-Remote_Mode_Change_Attempt.pcap",
             vec![row(
                 PlcStop,
@@ -172,6 +178,54 @@ fn attack_captures_raise_exactly_the_expected_alerts() {
             ],
         ),
         (
+            // Modbus diagnostics from 10.0.0.57: three "force listen only mode" (answered
+            // with exception 11, the gateway's target did not respond), three "restart
+            // communications option" (which leaves listen-only mode), and two "clear
+            // counters" (diagnostic, no alert).
+            "pcap/modbus/sv__modbus.pcap",
+            vec![
+                row(
+                    ModeChange,
+                    "10.0.0.57",
+                    "10.0.0.3",
+                    "modbus",
+                    "diagnostics",
+                    3,
+                ),
+                row(
+                    PlcRestart,
+                    "10.0.0.57",
+                    "10.0.0.3",
+                    "modbus",
+                    "diagnostics",
+                    3,
+                ),
+            ],
+        ),
+        (
+            // Four DeviceCommunicationControl requests (frames 265-271: disable and enable,
+            // without and with a password) and four ReinitializeDevice.
+            "pcap/bacnet/icsnpp-bacnet__bacnet_services.pcap",
+            vec![
+                row(
+                    ModeChange,
+                    "192.168.0.50",
+                    "192.168.0.24",
+                    "bacnet",
+                    "device_communication_control",
+                    4,
+                ),
+                row(
+                    PlcRestart,
+                    "192.168.0.50",
+                    "192.168.0.24",
+                    "bacnet",
+                    "reinitialize_device",
+                    4,
+                ),
+            ],
+        ),
+        (
             "pcap/dnp3/iti__warm_restart_and_response.pcap",
             vec![row(
                 PlcRestart,
@@ -197,6 +251,60 @@ fn attack_captures_raise_exactly_the_expected_alerts() {
     for (rel, want) in cases {
         assert_eq!(&summary(&alerts(rel)), want, "{rel}");
     }
+}
+
+/// Alerts of hand-built traffic: a Modbus client sending each FC 8 request of `subs`
+/// (sub-function, data) to a server, answered with an echo.
+fn modbus_diagnostics(subs: &[(u16, u16)]) -> Vec<Alert> {
+    use yagura_testkit::frames::{ACK, PSH, SYN, mac, pcap, tcp_frame};
+    let c = (mac(10), [10, 0, 0, 10], 40001);
+    let s = (mac(1), [10, 0, 0, 1], 502);
+    let mut f = vec![
+        (0, tcp_frame(c, s, 1, 0, SYN, &[])),
+        (10, tcp_frame(s, c, 1, 2, SYN | ACK, &[])),
+        (20, tcp_frame(c, s, 2, 2, ACK, &[])),
+    ];
+    let (mut cs, mut ss) = (2u32, 2u32);
+    for (i, (sub, data)) in subs.iter().enumerate() {
+        let t = 1000 + i as u64 * 1000;
+        let [s0, s1] = sub.to_be_bytes();
+        let [d0, d1] = data.to_be_bytes();
+        let pdu = [0, i as u8, 0, 0, 0, 6, 1, 8, s0, s1, d0, d1];
+        f.push((t, tcp_frame(c, s, cs, ss, PSH | ACK, &pdu)));
+        cs += pdu.len() as u32;
+        f.push((t + 100, tcp_frame(s, c, ss, cs, PSH | ACK, &pdu)));
+        ss += pdu.len() as u32;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.pcap");
+    std::fs::write(&path, pcap(&f)).unwrap();
+    alerts_of_path(&path)
+}
+
+#[test]
+fn modbus_force_listen_only_is_a_mode_change_and_an_echo_is_not() {
+    // FC 8 sub-function 4, Force Listen Only Mode (data 0).
+    let a = modbus_diagnostics(&[(4, 0)]);
+    assert_eq!(
+        summary(&a),
+        [row(
+            AlertKind::ModeChange,
+            "10.0.0.10",
+            "10.0.0.1",
+            "modbus",
+            "diagnostics",
+            1
+        )]
+    );
+    assert_eq!(a[0].severity, Severity::Major);
+    assert!(
+        a[0].description.contains("operating mode"),
+        "{}",
+        a[0].description
+    );
+    // Its neighbours: sub-function 0 (Return Query Data, an echo) and 0x0A (clear
+    // counters), diagnostics.
+    assert_eq!(summary(&modbus_diagnostics(&[(0, 0xa537), (0x0a, 0)])), []);
 }
 
 #[test]

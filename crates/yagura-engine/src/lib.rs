@@ -8,6 +8,7 @@
 //! pair, to the worker that owns its flows. Workers share nothing, and every aggregate is
 //! merged in an order derived from the input, so the report does not depend on N.
 
+pub mod arp;
 pub mod events;
 pub mod observables;
 pub mod observe;

@@ -52,6 +52,10 @@ pub struct Observations {
     /// certificate fingerprints, folded per kind, value, client and server, in order of
     /// first occurrence: what threat intelligence matches besides addresses.
     pub observables: Vec<crate::observables::Observable>,
+    /// Hosts that broadcast ARP requests for other addresses, with the addresses asked
+    /// for (the first [`MAX_ARP_TARGETS_PER_SENDER`](crate::arp::MAX_ARP_TARGETS_PER_SENDER)
+    /// per host), sorted by MAC and address.
+    pub arp_requests: Vec<crate::arp::ArpRequester>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -188,6 +192,9 @@ pub struct PipelineStats {
     pub operations_dropped: u64,
     /// Names and fingerprints not kept: the per-worker table of distinct ones was full.
     pub observables_dropped: u64,
+    /// ARP requests for targets not kept: the per-worker table of (sender, target) pairs
+    /// was full.
+    pub arp_targets_dropped: u64,
 }
 
 impl PipelineStats {
@@ -219,7 +226,8 @@ impl PipelineStats {
             identity_facts_dropped,
             bindings_dropped,
             operations_dropped,
-            observables_dropped
+            observables_dropped,
+            arp_targets_dropped
         );
     }
 }
@@ -316,6 +324,7 @@ pub(crate) struct Partial {
     pub bindings: Bindings,
     pub operations: crate::operations::Operations,
     pub observables: crate::observables::Observables,
+    pub arp: crate::arp::ArpRequests,
     pub pipeline: PipelineStats,
 }
 
@@ -352,6 +361,7 @@ impl Partial {
         self.bindings.merge(o.bindings);
         self.operations.merge(o.operations);
         self.observables.merge(o.observables);
+        self.arp.merge(o.arp);
         self.pipeline.add(&o.pipeline);
     }
 
@@ -452,12 +462,14 @@ impl Partial {
         let (identity, facts_dropped) = self.facts.into_report();
         let (bindings, bindings_dropped) = self.bindings.into_report();
         let (operations, operations_dropped) = self.operations.into_report();
+        let (arp_requests, arp_targets_dropped) = self.arp.into_report();
         let mut pipeline = self.pipeline;
         pipeline.identity_facts_dropped = facts_dropped;
         pipeline.bindings_dropped = bindings_dropped;
         pipeline.operations_dropped = operations_dropped;
         let (observables, observables_dropped) = self.observables.into_report();
         pipeline.observables_dropped = observables_dropped;
+        pipeline.arp_targets_dropped = arp_targets_dropped;
 
         Report {
             schema: SCHEMA,
@@ -487,6 +499,7 @@ impl Partial {
                 bindings,
                 operations,
                 observables,
+                arp_requests,
             },
         }
     }

@@ -17,6 +17,7 @@ use yagura_net::flow::{CloseReason, Flow, FlowTable};
 use yagura_net::reassembly::{Chunk, ReassemblyPool};
 
 use crate::EngineConfig;
+use crate::arp::ArpRequests;
 use crate::events::{EventCtx, EventSpill};
 use crate::observables::{Observable, Observables};
 use crate::observe::{Bindings, Facts, HostRef, RequestTiming};
@@ -122,6 +123,8 @@ struct Sink {
     operations: Operations,
     /// Names and certificate fingerprints, for threat intelligence.
     observables: Observables,
+    /// Broadcast ARP requests per sender, for the ARP scan alert.
+    arp: ArpRequests,
 }
 
 pub(crate) struct Worker<'r> {
@@ -680,6 +683,7 @@ impl<'r> Worker<'r> {
                 bindings: Bindings::default(),
                 operations: Operations::default(),
                 observables: Observables::default(),
+                arp: ArpRequests::default(),
             },
             now: Timestamp::ZERO,
             owners,
@@ -749,6 +753,8 @@ impl<'r> Worker<'r> {
                     self.sink
                         .bindings
                         .arp(a.op, a.sender_mac, a.sender_ip, a.target_ip, pkt.ts);
+                    let broadcast = d.dst_mac.is_group() || d.dst_mac.is_zero();
+                    self.sink.arp.message(a, broadcast, pkt.index, pkt.ts);
                 }
                 L3::Other(payload) => {
                     if d.ethertype == ethertype::LLC {
@@ -1038,6 +1044,7 @@ impl<'r> Worker<'r> {
             bindings,
             operations,
             observables,
+            arp,
             ..
         } = self.sink;
         let p = partial(
@@ -1050,6 +1057,7 @@ impl<'r> Worker<'r> {
                 bindings,
                 operations,
                 observables,
+                arp,
             },
             self.flows.stats(),
             self.pool.stats,
@@ -1083,6 +1091,7 @@ impl<'r> Worker<'r> {
             bindings: self.sink.bindings.clone(),
             operations: self.sink.operations.clone(),
             observables: self.sink.observables.clone(),
+            arp: self.sink.arp.clone(),
         };
         let open: Vec<FlowCopy> = self
             .flows
@@ -1153,6 +1162,7 @@ struct Aggregates {
     bindings: Bindings,
     operations: Operations,
     observables: Observables,
+    arp: ArpRequests,
 }
 
 /// A worker's [`Partial`] from its counters, maps and internal statistics. `ds` is `None`
@@ -1178,6 +1188,7 @@ fn partial(
         bindings: a.bindings,
         operations: a.operations,
         observables: a.observables,
+        arp: a.arp,
         ..Default::default()
     };
     for (i, n) in c.links.iter().enumerate().filter(|(_, n)| **n > 0) {

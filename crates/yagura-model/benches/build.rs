@@ -149,6 +149,7 @@ pub fn synthetic(connections: u32) -> Report {
             bindings,
             operations: Vec::new(),
             observables: Vec::new(),
+            arp_requests: Vec::new(),
         },
     }
 }

@@ -139,9 +139,12 @@ pub fn confirmed_operation(s: ConfirmedService) -> OperationClass {
         8 | 9 | 15 | 16 => O::Write,
         10 | 11 => O::ConfigChange,
         6 | 7 => O::FileTransfer,
-        // DeviceCommunicationControl disables/enables a device's communication;
+        // DeviceCommunicationControl (16.1) tells a device to stop initiating, and
+        // optionally answering, all but DCC and ReinitializeDevice requests (or to resume):
+        // a communication mode of a device that keeps running, as Modbus listen-only.
+        17 => O::ModeChange,
         // LifeSafetyOperation silences/resets life-safety objects.
-        17 | 27 => O::ControlCommand,
+        27 => O::ControlCommand,
         20 => O::Restart,
         24 | 25 => O::Auth,
         _ => O::Other,

@@ -52,6 +52,26 @@ fn parses_errors_rejects_aborts() {
 }
 
 #[test]
+fn device_communication_control_is_a_mode_change() {
+    // icsnpp-bacnet__bacnet_services.pcap frames 267/268: DeviceCommunicationControl
+    // (disable, with a password), acknowledged.
+    let s = one(
+        "810a001e01240003016cff02038511090119012d090066696c6973746572",
+        Direction::ToServer,
+    );
+    assert_eq!(
+        s.events[0].function_name,
+        Some("device_communication_control")
+    );
+    assert_eq!(s.events[0].operation, OperationClass::ModeChange);
+    assert!(!s.events[0].response);
+    let s = one("810a000d01080003016c208511", Direction::ToClient);
+    assert!(s.events[0].response);
+    assert_eq!(s.events[0].operation, OperationClass::ModeChange);
+    // Its neighbour, a ReadProperty of the same device, is a read (above).
+}
+
+#[test]
 fn parses_unconfirmed_and_bvlc_only() {
     // I-Am from the same capture; BVLC-Result and Read-BDT from bacnet_test.pcap.
     let s = one(

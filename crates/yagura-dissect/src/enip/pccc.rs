@@ -98,14 +98,16 @@ pub fn operation(cmd: u8, fnc: Option<u8>, mode: Option<u8>) -> OperationClass {
             | "protected_typed_logical_write_3"
             | "protected_typed_logical_masked_write",
         ) => O::Write,
+        // To program mode the logic stops, to run it starts; the other modes (the test
+        // modes, which scan the logic with outputs disabled) are mode changes.
         Some("change_mode") => match mode {
             Some(MODE_PROGRAM) => O::Stop,
             Some(MODE_RUN) => O::Start,
-            _ => O::ConfigChange,
+            _ => O::ModeChange,
         },
-        Some("set_cpu_mode" | "set_variables" | "set_timeout" | "set_naks" | "set_enqs") => {
-            O::ConfigChange
-        }
+        // PLC-5's set CPU mode: its mode byte's values are not told apart here.
+        Some("set_cpu_mode") => O::ModeChange,
+        Some("set_variables" | "set_timeout" | "set_naks" | "set_enqs") => O::ConfigChange,
         Some("download_all_request" | "download_completed" | "initialize_memory") => {
             O::ProgramDownload
         }

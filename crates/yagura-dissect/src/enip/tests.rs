@@ -387,9 +387,12 @@ fn pccc_mode_change_and_program_transfer() {
     assert_eq!(s.events[p].function_name, Some("change_mode"));
     assert_eq!(s.events[p].status, PduStatus::Exception);
     assert_eq!(s.field(p, "pccc_status"), Some(0x10));
-    // Run mode (0x06): start; upload and download requests.
-    let cases: [(&[u8], OperationClass); 5] = [
+    // Run mode (0x06): start; a test mode (0x07, continuous scan with outputs disabled)
+    // and PLC-5's set CPU mode: mode changes; upload and download requests.
+    let cases: [(&[u8], OperationClass); 7] = [
         (&[0x0f, 0, 1, 0, 0x80, 0x06], OperationClass::Start),
+        (&[0x0f, 0, 1, 0, 0x80, 0x07], OperationClass::ModeChange),
+        (&[0x0f, 0, 1, 0, 0x3a, 0x02], OperationClass::ModeChange),
         (&[0x0f, 0, 1, 0, 0x53], OperationClass::ProgramUpload),
         (&[0x0f, 0, 1, 0, 0x50], OperationClass::ProgramDownload),
         (&[0x06, 0, 1, 0, 0x03], OperationClass::Identify),

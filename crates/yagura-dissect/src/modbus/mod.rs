@@ -60,7 +60,8 @@ fn length_ok(len: u16) -> bool {
 ///
 /// FC 8 is `diagnostic` except sub-function 1 (Restart Communications Option: the server
 /// restarts its serial port and leaves listen-only mode), `restart`, and 4 (Force Listen Only
-/// Mode: the server stops answering), `control_command` — both change the device's state.
+/// Mode: the server keeps running but stops answering until restarted), `mode_change` —
+/// both change the device's state.
 pub fn operation(fc: FunctionCode, mei: Option<u8>, sub_function: Option<u16>) -> OperationClass {
     use OperationClass as O;
     match fc.0 {
@@ -70,7 +71,7 @@ pub fn operation(fc: FunctionCode, mei: Option<u8>, sub_function: Option<u16>) -
         5 | 6 | 15 | 16 | 21 | 22 | 23 => O::Write,
         8 => match sub_function {
             Some(1) => O::Restart,
-            Some(4) => O::ControlCommand,
+            Some(4) => O::ModeChange,
             _ => O::Diagnostic,
         },
         7 | 11 | 12 => O::Diagnostic,

@@ -294,7 +294,7 @@ fn diagnostics_sub_functions() {
     );
     assert_eq!(r.field(0, "sub_function"), Some(2));
     let (q, r) = exchange("0000000000060a0800040000", "0000000000030a880b");
-    assert_eq!(q.events[0].operation, OperationClass::ControlCommand);
+    assert_eq!(q.events[0].operation, OperationClass::ModeChange);
     assert_eq!(q.field(0, "sub_function"), Some(4));
     assert_eq!(r.events[0].status, PduStatus::Exception);
     assert_eq!(r.field(0, "exception_code"), Some(11));
