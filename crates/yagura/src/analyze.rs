@@ -466,7 +466,7 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
                     o.edges
                 );
                 eprintln!(
-                    "alerts {}: {} new, {} raises folded into open alerts; {} evidence packet(s) kept without bytes (gone from the --evidence-buffer)",
+                    "alerts {}: {} new, {} raises folded into open alerts; {} evidence packet(s) of this run's alerts kept without bytes (gone from the --evidence-buffer)",
                     db.display(),
                     o.alerts_new,
                     o.alerts_folded,

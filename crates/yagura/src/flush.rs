@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use yagura_core::Timestamp;
+use yagura_detect::baseline::LearnCount;
 use yagura_detect::{Alert, Alerts};
 use yagura_engine::{Report, SnapshotRequests};
 use yagura_model::fusion::{Built, build_detailed};
@@ -77,10 +78,11 @@ pub struct Outcome {
     /// The run's alerts as the database holds them (its ids and statuses; muted ones left
     /// out).
     pub alerts: Alerts,
-    /// Over the run: alerts created, raises folded into open ones, evidence packets kept
-    /// without their bytes (gone from the buffer, or ambiguous).
+    /// Over the run: alerts created, and raises folded into open ones.
     pub alerts_new: u64,
     pub alerts_folded: u64,
+    /// Evidence packets of the run's alerts kept without their bytes (gone from the
+    /// buffer, or ambiguous).
     pub evidence_without_bytes: u64,
 }
 
@@ -184,6 +186,11 @@ impl Flusher {
             .map(|a| ingester.seen.get(&fold_key(a)).and_then(|s| s.id))
             .collect();
         let alerts = detection::as_stored(&ingester.store, alerts, &ids)?;
+        let mut evidence_without_bytes = 0;
+        for a in &alerts.alerts {
+            evidence_without_bytes +=
+                ingester.store.alert_evidence_without_bytes(a.id)?.len() as u64;
+        }
         Ok(Outcome {
             run_id: ingester.run_id,
             ingests: ingester.ingests,
@@ -192,7 +199,7 @@ impl Flusher {
             alerts,
             alerts_new: ingester.alerts_new,
             alerts_folded: ingester.alerts_folded,
-            evidence_without_bytes: ingester.evidence_without_bytes,
+            evidence_without_bytes,
         })
     }
 }
@@ -254,7 +261,6 @@ struct Ingester {
     seen: HashMap<String, Seen>,
     alerts_new: u64,
     alerts_folded: u64,
-    evidence_without_bytes: u64,
 }
 
 /// An alert of the cumulative report as the last successful flush recorded it.
@@ -297,7 +303,6 @@ impl Ingester {
             seen: HashMap::new(),
             alerts_new: 0,
             alerts_folded: 0,
-            evidence_without_bytes: 0,
         })
     }
 
@@ -371,11 +376,23 @@ impl Ingester {
                 ..Default::default()
             },
         };
-        let without_bytes = (found.gone + found.ambiguous) as u64;
+        if found.gone + found.ambiguous > 0 {
+            tracing::debug!(
+                gone = found.gone,
+                ambiguous = found.ambiguous,
+                "evidence packets not in the buffer"
+            );
+        }
         let (o, _, recorded) = self.store.ingest_run(
             &delta,
             &run,
-            |b| decided.learn(&current.inventory, b),
+            // The baseline is written again only when the report taught it something: a
+            // cumulative report mostly repeats what the last flush learned.
+            |b| {
+                decided
+                    .learn(&current.inventory, b)
+                    .filter(|c| *c != LearnCount::default())
+            },
             &changed,
             || Ok(found.packets),
             now,
@@ -395,7 +412,6 @@ impl Ingester {
             }
             self.alerts_new += r.new;
             self.alerts_folded += r.folded;
-            self.evidence_without_bytes += without_bytes;
         }
         self.packets = capture.packets;
         self.bytes = capture.bytes;
