@@ -839,4 +839,44 @@ mod tests {
             "{kinds:?}"
         );
     }
+
+    /// Learning reopened for a scope (`yagura baseline reopen`) applies to the sensor as
+    /// to analyze: what the assets in it do is learned, not alerted.
+    #[test]
+    fn a_reopened_scope_is_learned_not_alerted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        let normal = report_of("pcap/s7comm/iti__s7comm_reading_plc_status.pcap");
+        let new = report_of("pcap/modbus/zeek__modbusSmall.pcap");
+        let new_built = build_detailed(&new);
+        {
+            let mut s = SqliteStore::open(&db).unwrap();
+            s.update_baseline(|b| b.learn(&build_detailed(&normal).inventory))
+                .unwrap();
+            for a in &new_built.inventory.assets {
+                for ip in &a.ips {
+                    s.reopen_learning(&ip.to_string(), None, "op", yagura_store::now())
+                        .unwrap();
+                }
+            }
+        }
+        let mut ing = ingester(&db, None);
+        ing.periodic(new_built, &new);
+        assert_eq!(ing.mode, Some(Mode::Detect));
+        let raised: Vec<_> = stored(&db)
+            .into_iter()
+            .filter(|a| a.alert.engine == yagura_detect::Engine::Policy)
+            .collect();
+        assert!(raised.is_empty(), "{raised:?}");
+        let b = SqliteStore::open_existing(&db).unwrap().baseline().unwrap();
+        for a in &build_detailed(&new).inventory.assets {
+            if !a.ips.is_empty() {
+                assert!(
+                    b.assets.iter().any(|l| l.id == a.id),
+                    "{} not learned",
+                    a.id
+                );
+            }
+        }
+    }
 }
