@@ -116,17 +116,27 @@ impl Flusher {
         let thread = std::thread::Builder::new()
             .name("yagura-flush".into())
             .spawn(move || {
+                // The last report of the learning period is asked for just before its
+                // end, so that it learns the traffic up to there.
+                let learn_end = learning.and_then(|p| {
+                    let left = p.until.0.checked_sub(yagura_store::now().0)?;
+                    Some(Instant::now() + Duration::from_nanos(left.saturating_sub(1_000_000)))
+                });
                 let mut due = Instant::now() + every;
                 loop {
+                    if let Some(end) = learn_end.filter(|&e| e > Instant::now()) {
+                        due = due.min(end);
+                    }
                     // Rest until the next report is wanted (or the sensor stops), then ask
                     // the engine for it.
                     s.rest(due.saturating_duration_since(Instant::now()));
                     let asked = Instant::now();
+                    let asked_at = yagura_store::now();
                     s.requests.request();
                     let Some(report) = s.take() else { break };
                     let began = Instant::now();
                     let built = build_detailed(&report);
-                    ingester.periodic(built, &report);
+                    ingester.periodic(built, &report, asked_at);
                     // However large the plant, flushing takes at most 1/FLUSH_SHARE of the
                     // time: rest FLUSH_SHARE - 1 times what this flush took, and ask no
                     // sooner than `every` after the last request.
@@ -177,9 +187,11 @@ impl Flusher {
             .join()
             .map_err(|_| anyhow::anyhow!("the inventory flusher panicked"))?;
         // The last ingest: nothing is compared with this inventory afterwards.
-        let alerts = ingester.flush(built, report, true).with_context(|| {
-            format!("updating the inventory database {}", ingester.db.display())
-        })?;
+        let alerts = ingester
+            .flush(built, report, yagura_store::now(), true)
+            .with_context(|| {
+                format!("updating the inventory database {}", ingester.db.display())
+            })?;
         let ids: Vec<Option<u64>> = alerts
             .alerts
             .iter()
@@ -310,8 +322,10 @@ impl Ingester {
     /// ingested, it becomes the one the next flush is compared with (moved there, not
     /// copied: on a large plant an inventory is hundreds of megabytes). An error is printed;
     /// the capture goes on.
-    fn periodic(&mut self, current: Built, report: &Report) {
-        match self.flush(&current, report, false) {
+    /// `asked` is when the report was asked for: what it holds is learned if the learning
+    /// period was open then.
+    fn periodic(&mut self, current: Built, report: &Report, asked: Timestamp) {
+        match self.flush(&current, report, asked, false) {
             // Ingested, or skipped as nothing changed: either way what it holds is in the
             // database.
             Ok(_) => self.previous = current.inventory,
@@ -319,7 +333,8 @@ impl Ingester {
         }
     }
 
-    /// Learning or detecting at `now`; says so when the learning period ends.
+    /// Learning or detecting for a report asked for at `now`; says so when the learning
+    /// period ends.
     fn mode(&mut self, now: Timestamp) -> Mode {
         let mode = match self.learning {
             Some(p) if p.is_open(now) => Mode::Learn,
@@ -342,10 +357,16 @@ impl Ingester {
     /// nothing is remembered, so the next ingest carries the missed counters and alerts
     /// too. Skipped when nothing changed, except for the last ingest of a run never
     /// ingested (an idle run is recorded as before).
-    fn flush(&mut self, current: &Built, report: &Report, last: bool) -> Result<Alerts> {
+    fn flush(
+        &mut self,
+        current: &Built,
+        report: &Report,
+        asked: Timestamp,
+        last: bool,
+    ) -> Result<Alerts> {
         let capture = &report.capture;
         let now = yagura_store::now();
-        let mode = self.mode(now);
+        let mode = self.mode(asked);
         let decided = detection::decide(&self.store, mode, report, current, now)?;
         let (changed, seen) = self.since_last(&decided.alerts.alerts);
         let packets = capture.packets.saturating_sub(self.packets);
@@ -651,10 +672,10 @@ mod tests {
             },
         )
         .unwrap();
-        ingester.periodic(built, &report);
+        ingester.periodic(built, &report, yagura_store::now());
         assert_eq!(ingester.ingests, 1);
         assert_eq!(ingester.previous, inventory);
-        ingester.periodic(build_detailed(&report), &report);
+        ingester.periodic(build_detailed(&report), &report, yagura_store::now());
         assert_eq!(ingester.ingests, 1, "nothing changed, nothing ingested");
         drop(ingester);
         let single = dir.path().join("single.db");
@@ -743,7 +764,7 @@ mod tests {
         let mut report = report_of("pcap/s7comm/iti__snap7_s300_stop.pcapng");
         let mut ing = ingester(&db, None);
         for _ in 0..3 {
-            ing.periodic(build_detailed(&report), &report);
+            ing.periodic(build_detailed(&report), &report, yagura_store::now());
         }
         let alerts = stored(&db);
         assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -771,7 +792,7 @@ mod tests {
         drop(s);
         // More packets of other traffic: a flush, but the stop is old news.
         report.capture.packets += 10;
-        ing.periodic(build_detailed(&report), &report);
+        ing.periodic(build_detailed(&report), &report, yagura_store::now());
         let alerts = stored(&db);
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].alert.status, yagura_detect::Status::Closed);
@@ -781,8 +802,8 @@ mod tests {
         op.last_seen = Timestamp(op.last_seen.0 + 60_000_000_000);
         report.capture.packets += 2;
         let last = op.last_seen;
-        ing.periodic(build_detailed(&report), &report);
-        ing.periodic(build_detailed(&report), &report);
+        ing.periodic(build_detailed(&report), &report, yagura_store::now());
+        ing.periodic(build_detailed(&report), &report, yagura_store::now());
         let alerts = stored(&db);
         assert_eq!(alerts.len(), 2, "{alerts:?}");
         let again = &alerts[0].alert;
@@ -792,7 +813,9 @@ mod tests {
         assert_eq!(ing.alerts_new, 2);
         // The final flush keeps the database's ids for the report.
         let built = build_detailed(&report);
-        let out = ing.flush(&built, &report, true).unwrap();
+        let out = ing
+            .flush(&built, &report, yagura_store::now(), true)
+            .unwrap();
         assert_eq!(out.alerts.len(), 1);
         assert_eq!(ing.seen[&fold_key(&out.alerts[0])].id, Some(again.id));
     }
@@ -808,7 +831,7 @@ mod tests {
         let normal = report_of("pcap/s7comm/iti__s7comm_reading_plc_status.pcap");
         let mut ing = ingester(&db, Some(Duration::from_millis(600)));
         let period = ing.learning.unwrap();
-        ing.periodic(build_detailed(&normal), &normal);
+        ing.periodic(build_detailed(&normal), &normal, yagura_store::now());
         assert_eq!(ing.mode, Some(Mode::Learn));
         let learned = SqliteStore::open_existing(&db).unwrap().baseline().unwrap();
         assert!(!learned.assets.is_empty() && !learned.connections.is_empty());
@@ -819,7 +842,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(700));
         let mut more = normal.clone();
         more.capture.packets += 1;
-        ing.periodic(build_detailed(&more), &more);
+        ing.periodic(build_detailed(&more), &more, yagura_store::now());
         assert_eq!(ing.mode, Some(Mode::Detect));
         assert!(
             stored(&db).is_empty(),
@@ -832,7 +855,7 @@ mod tests {
             "detecting learns nothing"
         );
         let new = report_of("pcap/modbus/zeek__modbusSmall.pcap");
-        ing.periodic(build_detailed(&new), &new);
+        ing.periodic(build_detailed(&new), &new, yagura_store::now());
         let kinds: Vec<_> = stored(&db).iter().map(|a| a.alert.kind).collect();
         assert!(
             kinds.contains(&yagura_detect::AlertKind::NewAsset),
@@ -861,7 +884,7 @@ mod tests {
             }
         }
         let mut ing = ingester(&db, None);
-        ing.periodic(new_built, &new);
+        ing.periodic(new_built, &new, yagura_store::now());
         assert_eq!(ing.mode, Some(Mode::Detect));
         let raised: Vec<_> = stored(&db)
             .into_iter()
