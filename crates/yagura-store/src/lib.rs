@@ -23,7 +23,9 @@ use yagura_core::Timestamp;
 use yagura_model::inventory::{DeviceType, Inventory};
 
 pub use sqlite::SqliteStore;
-pub use sqlite::detection::{AlertFilter, RecordOutcome, StatusChange, StoredAlert};
+pub use sqlite::detection::{
+    AlertFilter, LearningPeriod, RecordOutcome, StatusChange, StoredAlert, fold_key,
+};
 pub use sqlite::intel::{IntelImportOutcome, StoredIndicator};
 
 /// What can go wrong in a store.

@@ -1287,7 +1287,7 @@ fn migrates_a_version_4_database_to_intel_keeping_its_alerts_and_baseline() {
         );
     }
     let mut s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 5);
+    assert_eq!(s.schema_version().unwrap(), SqliteStore::LATEST_SCHEMA);
     assert!(!s.baseline().unwrap().is_empty());
     assert_eq!(
         s.load().unwrap().assets.len(),
@@ -1304,4 +1304,114 @@ fn migrates_a_version_4_database_to_intel_keeping_its_alerts_and_baseline() {
     .unwrap();
     assert_eq!(s.indicators().unwrap().len(), 1);
     assert!(s.check().unwrap().is_empty());
+}
+
+/// Version 6: the sensor's learning period is begun once and then kept: a second begin
+/// (a restarted sensor, whatever length it asks for) gets the first period back.
+#[test]
+fn a_learning_period_is_begun_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    {
+        // A version-4 database gains the table.
+        let old = SqliteStore::open_at(&path, 4, true).unwrap();
+        assert!(old.conn().prepare("SELECT 1 FROM learning_period").is_err());
+    }
+    let mut s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.learning_period().unwrap(), None);
+    let day = std::time::Duration::from_secs(86_400);
+    let (p, begun) = s
+        .begin_learning_period(Timestamp(T0), 14 * day, "sensor")
+        .unwrap();
+    assert!(begun);
+    assert_eq!(p.started, Timestamp(T0));
+    assert_eq!(p.until, Timestamp(T0 + 14 * 86_400 * S));
+    assert!(p.is_open(Timestamp(T0 + 13 * 86_400 * S)));
+    assert!(!p.is_open(p.until));
+    drop(s);
+    let mut s = SqliteStore::open(&path).unwrap();
+    let (again, begun) = s
+        .begin_learning_period(Timestamp(T0 + 3 * 86_400 * S), day, "sensor")
+        .unwrap();
+    assert!(!begun);
+    assert_eq!(again, p);
+    assert_eq!(s.learning_period().unwrap(), Some(p));
+    // A length beyond the clock's range ends at its end instead of wrapping.
+    let far = dir.path().join("far.db");
+    let mut f = SqliteStore::open(&far).unwrap();
+    let (p, _) = f
+        .begin_learning_period(Timestamp(T0), std::time::Duration::MAX, "sensor")
+        .unwrap();
+    assert!(p.is_open(Timestamp(T0 + 100 * 365 * 86_400 * S)));
+}
+
+/// A sensor records the increase of an alert since its last flush: a fold of 0 more moves
+/// `last_seen` and adds nothing; a new alert counts at least one. Evidence kept without
+/// bytes is listed as such.
+#[test]
+fn a_repeat_with_nothing_more_adds_nothing_and_evidence_without_bytes_is_listed() {
+    use std::collections::HashMap;
+    use yagura_detect::{AlertKind, Endpoint, EvidencePacket, PacketRef, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(dir.path().join("y.db")).unwrap();
+    let kind = AlertKind::PlcStop;
+    let mut a = yagura_detect::Alert {
+        id: 1,
+        first_seen: Timestamp(T0),
+        last_seen: Timestamp(T0),
+        count: 3,
+        engine: kind.engine(),
+        kind,
+        severity: kind.severity(),
+        title: "t".into(),
+        title_ja: "t".into(),
+        description: "d".into(),
+        src: Endpoint {
+            ip: Some("10.0.0.1".parse().unwrap()),
+            mac: None,
+            port: None,
+        },
+        dst: Endpoint::default(),
+        protocol: Some("s7comm".into()),
+        function: None,
+        status: Status::New,
+        evidence: vec![
+            PacketRef {
+                index: 10,
+                time: Timestamp(T0),
+            },
+            PacketRef {
+                index: 11,
+                time: Timestamp(T0 + 1),
+            },
+        ],
+    };
+    let kept = HashMap::from([(
+        10,
+        EvidencePacket {
+            index: 10,
+            time: Timestamp(T0),
+            link: 1,
+            orig_len: 60,
+            data: vec![0xab; 60],
+        },
+    )]);
+    let now = Timestamp(T0);
+    let r = s.record_alerts(&[a.clone()], &kept, None, now).unwrap();
+    let id = r.ids[0].unwrap();
+    assert_eq!(s.alert(id).unwrap().unwrap().alert.evidence.len(), 2);
+    assert_eq!(s.alert_evidence(id).unwrap().len(), 1);
+    assert_eq!(s.alert_evidence_without_bytes(id).unwrap(), vec![11]);
+    a.count = 0;
+    a.last_seen = Timestamp(T0 + 5 * S);
+    let r = s.record_alerts(&[a.clone()], &kept, None, now).unwrap();
+    assert_eq!((r.new, r.folded), (0, 1));
+    let stored = s.alert(id).unwrap().unwrap().alert;
+    assert_eq!(stored.count, 3);
+    assert_eq!(stored.last_seen, Timestamp(T0 + 5 * S));
+    s.set_alert_status(id, Status::Closed, "op", None, now)
+        .unwrap();
+    let r = s.record_alerts(&[a], &kept, None, now).unwrap();
+    assert_eq!(r.new, 1);
+    assert_eq!(s.alert(r.ids[0].unwrap()).unwrap().unwrap().alert.count, 1);
 }

@@ -38,6 +38,13 @@
 #[path = "../src/flush.rs"]
 #[allow(dead_code)]
 mod flush;
+// What the flusher runs at each flush (the detection engines) and its evidence buffer.
+#[path = "../src/detection.rs"]
+#[allow(dead_code)]
+mod detection;
+#[path = "../src/evidence.rs"]
+#[allow(dead_code)]
+mod evidence;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -425,6 +432,13 @@ fn run_one() -> anyhow::Result<()> {
             &db,
             RunInfo::sensor("scale0", yagura_store::now()),
             flush_every,
+            // As `yagura sensor --db` without --learn-for on a new database: the engines
+            // that need no baseline (no evidence buffer: alerts keep their evidence without
+            // bytes).
+            flush::Detection {
+                learn_for: None,
+                evidence: None,
+            },
         )?)
     } else {
         None
@@ -547,7 +561,7 @@ fn run_one() -> anyhow::Result<()> {
     if let Some(f) = flusher {
         let t = Instant::now();
         let built = build_detailed(&report);
-        let o = f.finish(&built.inventory, &report.capture)?;
+        let o = f.finish(&report, &built)?;
         m.insert("final_flush_s", t.elapsed().as_secs_f64());
         m.insert("ingests_total", o.ingests as f64);
         m.insert("inventory_assets", o.assets as f64);

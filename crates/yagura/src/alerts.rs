@@ -276,6 +276,8 @@ fn show(args: ShowArgs) -> Result<()> {
     let store = open(&args.db)?;
     let s = get(&store, args.id)?;
     let history = store.alert_history(args.id)?;
+    // Evidence packets a live sensor no longer held when it recorded the alert.
+    let without_bytes = store.alert_evidence_without_bytes(args.id)?;
     let mut out = std::io::stdout().lock();
     if let Format::Json = args.format {
         #[derive(serde::Serialize)]
@@ -285,6 +287,7 @@ fn show(args: ShowArgs) -> Result<()> {
             remediation: &'static str,
             remediation_ja: &'static str,
             history: &'a [yagura_store::StatusChange],
+            evidence_without_bytes: &'a [u64],
         }
         serde_json::to_writer_pretty(
             &mut out,
@@ -293,6 +296,7 @@ fn show(args: ShowArgs) -> Result<()> {
                 remediation: s.alert.kind.remediation(Lang::En),
                 remediation_ja: s.alert.kind.remediation(Lang::Ja),
                 history: &history,
+                evidence_without_bytes: &without_bytes,
             },
         )?;
         writeln!(out)?;
@@ -376,7 +380,15 @@ fn show(args: ShowArgs) -> Result<()> {
         )
     )?;
     for p in &a.evidence {
-        writeln!(out, "    #{} {}", p.index, p.time.to_rfc3339())?;
+        let gone = if without_bytes.contains(&p.index) {
+            l(
+                " (bytes not kept: gone from the sensor's evidence buffer)",
+                " (パケット内容なし: センサーの証跡バッファから消去済み)",
+            )
+        } else {
+            ""
+        };
+        writeln!(out, "    #{} {}{gone}", p.index, p.time.to_rfc3339())?;
     }
     writeln!(out, "  {}:", l("history", "履歴"))?;
     for h in &history {
@@ -449,8 +461,21 @@ fn evidence(args: EvidenceArgs) -> Result<()> {
     let store = open(&args.db)?;
     get(&store, args.id)?;
     let packets = store.alert_evidence(args.id)?;
+    let without_bytes = store.alert_evidence_without_bytes(args.id)?.len();
+    if packets.is_empty() && without_bytes > 0 {
+        bail!(
+            "alert {} keeps no evidence packet bytes: its {without_bytes} packet(s) were gone from the sensor's evidence buffer (--evidence-buffer) when it was recorded",
+            args.id
+        );
+    }
     if packets.is_empty() {
         bail!("alert {} keeps no evidence packets", args.id);
+    }
+    if without_bytes > 0 {
+        eprintln!(
+            "warning: {without_bytes} evidence packet(s) of alert {} left out: gone from the sensor's evidence buffer (--evidence-buffer) when it was recorded",
+            args.id
+        );
     }
     match &args.output {
         Some(path) => {

@@ -68,6 +68,17 @@ pub struct SensorArgs {
     /// share of the CPU at 5 %.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0, requires = "db")]
     flush_every: f64,
+    /// Learn what is normal into the database's baseline for this long (e.g. 14d, 12h,
+    /// 30m), then detect against it. The period is kept in the database: a restarted
+    /// sensor continues it, and once it is over, detects. Without it, the sensor detects
+    /// against the baseline the database holds (with none, only the engines that need no
+    /// baseline run).
+    #[arg(long, value_name = "DURATION", requires = "db", value_parser = crate::baseline::parse_duration)]
+    learn_for: Option<Duration>,
+    /// Memory for the recent packets an alert keeps as evidence (e.g. 64MiB, 1GiB; 0: keep
+    /// no packet bytes). Packets older than what it holds are kept without their bytes.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = crate::evidence::parse_size)]
+    evidence_buffer: usize,
     /// No periodic statistics and no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -140,6 +151,41 @@ pub fn analyze(args: AnalyzeArgs, mode: crate::detection::Mode) -> Result<()> {
     }
     if stop.load(Ordering::Relaxed) {
         eprintln!("interrupted: the report covers the packets read so far");
+    }
+    Ok(())
+}
+
+/// Say on stderr whether the sensor learns or detects.
+fn say_mode(db: &std::path::Path, learning: Option<yagura_store::LearningPeriod>) -> Result<()> {
+    let now = yagura_store::now();
+    match learning {
+        Some(p) if p.is_open(now) => eprintln!(
+            "baseline {}: learning since {} until {}, then detecting",
+            db.display(),
+            p.started.to_rfc3339(),
+            p.until.to_rfc3339()
+        ),
+        Some(p) => eprintln!(
+            "baseline {}: the learning period ended at {}; detecting against the baseline",
+            db.display(),
+            p.until.to_rfc3339()
+        ),
+        None => {
+            let b = yagura_store::SqliteStore::open_existing(db)?.baseline()?;
+            if b.assets.is_empty() {
+                eprintln!(
+                    "baseline {}: empty (no --learn-for): only the engines that need no baseline run",
+                    db.display()
+                );
+            } else {
+                eprintln!(
+                    "baseline {}: detecting against {} learned assets and {} connections",
+                    db.display(),
+                    b.assets.len(),
+                    b.connections.len()
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -315,15 +361,24 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         .context("--flush-every must be a positive number of seconds")?;
     let sources = open_live(&live)?;
     // The database is opened before the capture starts (a wrong path fails now, not at
-    // the end), and kept up to date while it runs.
+    // the end), and kept up to date while it runs, with the alerts.
+    let evidence = (args.db.is_some() && args.evidence_buffer > 0)
+        .then(|| crate::evidence::EvidenceBuffer::new(args.evidence_buffer, sources.len()));
     let flusher = match &args.db {
         Some(db) => Some(crate::flush::Flusher::start(
             db,
             yagura_store::RunInfo::sensor(&args.interface, yagura_store::now()),
             flush_every,
+            crate::flush::Detection {
+                learn_for: args.learn_for,
+                evidence: evidence.clone(),
+            },
         )?),
         None => None,
     };
+    if let (Some(f), Some(db), false) = (&flusher, &args.db, args.quiet) {
+        say_mode(db, f.learning())?;
+    }
     let stop = sources
         .first()
         .map(|s| s.stop_handle())
@@ -374,10 +429,13 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         });
     }
     let started = Instant::now();
-    let boxed: Vec<Box<dyn yagura_capture::PacketSource>> = sources
+    let mut boxed: Vec<Box<dyn yagura_capture::PacketSource>> = sources
         .into_iter()
         .map(|s| Box::new(s) as Box<dyn yagura_capture::PacketSource>)
         .collect();
+    if let Some(e) = &evidence {
+        boxed = e.record(boxed);
+    }
     let offer = |r: Report| {
         if let Some(f) = &flusher {
             f.offer(r);
@@ -394,21 +452,31 @@ pub fn sensor(args: SensorArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     // The database first: it is what a stop must not lose.
-    if let (Some(f), Some(db)) = (flusher, &args.db) {
-        let o = f.finish(&built.inventory, &report.capture)?;
-        if !args.quiet {
-            eprintln!(
-                "inventory {}: sensor run {}: {} update{} ({} assets and {} edges seen by this run)",
-                db.display(),
-                o.run_id.map_or_else(|| "-".into(), |id| id.to_string()),
-                o.ingests,
-                if o.ingests == 1 { "" } else { "s" },
-                o.assets,
-                o.edges
-            );
+    let alerts = match (flusher, &args.db) {
+        (Some(f), Some(db)) => {
+            let o = f.finish(&report, &built)?;
+            if !args.quiet {
+                eprintln!(
+                    "inventory {}: sensor run {}: {} update{} ({} assets and {} edges seen by this run)",
+                    db.display(),
+                    o.run_id.map_or_else(|| "-".into(), |id| id.to_string()),
+                    o.ingests,
+                    if o.ingests == 1 { "" } else { "s" },
+                    o.assets,
+                    o.edges
+                );
+                eprintln!(
+                    "alerts {}: {} new, {} raises folded into open alerts; {} evidence packet(s) of this run's alerts kept without bytes (gone from the --evidence-buffer)",
+                    db.display(),
+                    o.alerts_new,
+                    o.alerts_folded,
+                    o.evidence_without_bytes
+                );
+            }
+            o.alerts
         }
-    }
-    let alerts = crate::detection::detect(&report, &built, None, None);
+        _ => crate::detection::detect(&report, &built, None, None),
+    };
     write_json(&report, &built, &alerts, args.json.as_ref())?;
     if !args.quiet {
         crate::summary::print(

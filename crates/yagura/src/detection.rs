@@ -12,7 +12,7 @@ use yagura_detect::intel::IntelIndex;
 use yagura_detect::{AlertBook, Alerts, EvidencePacket};
 use yagura_engine::Report;
 use yagura_model::fusion::Built;
-use yagura_model::inventory::Asset;
+use yagura_model::inventory::{Asset, Inventory};
 use yagura_store::SqliteStore;
 
 /// What a run does with the baseline.
@@ -61,32 +61,38 @@ pub struct Persisted {
     pub recorded: Option<yagura_store::RecordOutcome>,
 }
 
-/// Detect (and learn) against the database at `db`, merge the run's inventory into it and
-/// record the alerts with their evidence. The alerts' ids become the database's and muted
-/// ones are dropped, so that the report shows what the database holds.
-pub fn run_with_db(
-    db: &PathBuf,
+/// What a run decided against the stored baseline before its transaction: its alerts, and
+/// what it will teach the baseline. `yagura analyze|learn --db` and every flush of the
+/// live sensor go through here.
+pub struct Decided {
+    pub alerts: Alerts,
+    mode: Mode,
+    /// Learning reopened for these scopes (asset ids, addresses, subnets).
+    scopes: Vec<String>,
+    /// The reopened scopes teach the baseline something.
+    scoped: bool,
+}
+
+/// Run the engines over a run's report and inventory against the baseline of `store`
+/// (`mode`: detect, or learn). Where learning was reopened, what the assets in the scope
+/// do is learned first, so that it does not alert.
+pub fn decide(
+    store: &SqliteStore,
     mode: Mode,
     report: &Report,
     built: &Built,
-    run: &yagura_store::RunInfo,
-    paths: &[PathBuf],
-) -> Result<(Alerts, Persisted)> {
-    let mut store = SqliteStore::open(db)
-        .with_context(|| format!("opening the inventory database {}", db.display()))?;
-    let now = yagura_store::now();
+    now: yagura_core::Timestamp,
+) -> Result<Decided> {
     let mut baseline = store.baseline()?;
-    let mut persisted = Persisted::default();
     let scopes: Vec<String> = store
         .learning_scopes(now)?
         .into_iter()
         .map(|(s, _)| s)
         .collect();
-    // Learning reopened for some assets: learn them first, so that what they do does not
-    // alert.
-    let mut scoped = LearnCount::default();
+    let mut scoped = false;
     if mode == Mode::Detect && !scopes.is_empty() && !baseline.is_empty() {
-        scoped = baseline.learn_where(&built.inventory, |a| scopes.iter().any(|s| in_scope(s, a)));
+        scoped = baseline.learn_where(&built.inventory, |a| scopes.iter().any(|s| in_scope(s, a)))
+            != LearnCount::default();
     }
     // Threat intelligence needs no baseline: it runs while learning too.
     let indicators = store.active_indicators(now)?;
@@ -103,6 +109,45 @@ pub fn run_with_db(
         alerts = alerts.alerts.len(),
         "detection engines"
     );
+    Ok(Decided {
+        alerts,
+        mode,
+        scopes,
+        scoped,
+    })
+}
+
+impl Decided {
+    /// What the run teaches `baseline` (inside the run's transaction; `None`: nothing):
+    /// all of `inventory` while learning, the reopened scopes while detecting.
+    pub fn learn(&self, inventory: &Inventory, baseline: &mut Baseline) -> Option<LearnCount> {
+        match self.mode {
+            Mode::Learn => Some(baseline.learn(inventory)),
+            Mode::Detect if self.scoped => Some(
+                baseline.learn_where(inventory, |a| self.scopes.iter().any(|s| in_scope(s, a))),
+            ),
+            Mode::Detect => None,
+        }
+    }
+}
+
+/// Detect (and learn) against the database at `db`, merge the run's inventory into it and
+/// record the alerts with their evidence. The alerts' ids become the database's and muted
+/// ones are dropped, so that the report shows what the database holds.
+pub fn run_with_db(
+    db: &PathBuf,
+    mode: Mode,
+    report: &Report,
+    built: &Built,
+    run: &yagura_store::RunInfo,
+    paths: &[PathBuf],
+) -> Result<(Alerts, Persisted)> {
+    let mut store = SqliteStore::open(db)
+        .with_context(|| format!("opening the inventory database {}", db.display()))?;
+    let now = yagura_store::now();
+    let mut persisted = Persisted::default();
+    let decided = decide(&store, mode, report, built, now)?;
+    let alerts = &decided.alerts;
     // One transaction for the run: its inventory, what it teaches the baseline and its
     // alerts (a process killed half-way leaves none of it, and the run is done again).
     // The evidence packets are read again from the input on another thread meanwhile.
@@ -110,36 +155,45 @@ pub fn run_with_db(
     let (outcome, learned, recorded) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| {
             let started = std::time::Instant::now();
-            let p = evidence(paths, &alerts);
+            let p = evidence(paths, alerts);
             tracing::debug!(
                 elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                 "evidence read"
             );
             p
         });
-        let learn = |b: &mut Baseline| match mode {
-            Mode::Learn => Some(b.learn(inv)),
-            Mode::Detect if scoped != LearnCount::default() => {
-                Some(b.learn_where(inv, |a| scopes.iter().any(|s| in_scope(s, a))))
-            }
-            Mode::Detect => None,
-        };
         let packets = move || match reader.join() {
             Ok(Ok(p)) => Ok(p),
             Ok(Err(e)) => Err(format!("{e:#}")),
             Err(_) => Err("reading the evidence packets failed".to_owned()),
         };
-        store.ingest_run(inv, run, learn, &alerts.alerts, packets, now)
+        store.ingest_run(
+            inv,
+            run,
+            |b| decided.learn(inv, b),
+            &alerts.alerts,
+            packets,
+            now,
+        )
     })
     .with_context(|| format!("updating the database {}", db.display()))?;
     persisted.ingest = Some(outcome);
     persisted.learned = learned;
+    let alerts = decided.alerts;
     let Some(recorded) = recorded else {
         // The same capture again: its alerts are in the database already.
         return Ok((alerts, persisted));
     };
+    let ids: Vec<Option<u64>> = recorded.ids.clone();
+    persisted.recorded = Some(recorded);
+    Ok((as_stored(&store, alerts, &ids)?, persisted))
+}
+
+/// `alerts` with the database's ids (`ids`, in the same order; `None`: muted, left out)
+/// and statuses.
+pub fn as_stored(store: &SqliteStore, alerts: Alerts, ids: &[Option<u64>]) -> Result<Alerts> {
     let mut kept = Vec::with_capacity(alerts.alerts.len());
-    for (mut a, id) in alerts.alerts.into_iter().zip(&recorded.ids) {
+    for (mut a, id) in alerts.alerts.into_iter().zip(ids) {
         if let Some(id) = id {
             if let Some(s) = store.alert(*id)? {
                 a.status = s.alert.status;
@@ -148,14 +202,10 @@ pub fn run_with_db(
             kept.push(a);
         }
     }
-    persisted.recorded = Some(recorded);
-    Ok((
-        Alerts {
-            alerts: kept,
-            overflow: alerts.overflow,
-        },
-        persisted,
-    ))
+    Ok(Alerts {
+        alerts: kept,
+        overflow: alerts.overflow,
+    })
 }
 
 /// The evidence packets of `alerts`, read again from the input: one pass over the records

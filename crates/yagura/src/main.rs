@@ -6,6 +6,7 @@ mod assets;
 mod baseline;
 mod detection;
 mod display;
+mod evidence;
 mod flush;
 mod intel;
 mod map;

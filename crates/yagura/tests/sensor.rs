@@ -425,3 +425,151 @@ fn a_stopped_sensor_leaves_what_one_ingest_of_the_captures_gives() {
     );
     assert_eq!(live, expected);
 }
+
+/// An alert as the sensor tests compare it: (kind, source, destination) with its count and
+/// its evidence packets' bytes.
+type AlertsSeen = BTreeMap<(String, String, String), (u64, Vec<Vec<u8>>)>;
+
+fn alerts_of(path: &Path) -> Result<AlertsSeen, String> {
+    let s = SqliteStore::open_existing(path).map_err(|e| e.to_string())?;
+    let list = s
+        .alerts(&yagura_store::AlertFilter::default())
+        .map_err(|e| e.to_string())?;
+    let mut out = BTreeMap::new();
+    for a in list {
+        let a = a.alert;
+        let side = |e: &yagura_detect::Endpoint| format!("{:?}/{:?}", e.ip, e.mac);
+        let data = s
+            .alert_evidence(a.id)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|p| p.data)
+            .collect();
+        out.insert(
+            (a.kind.id().to_owned(), side(&a.src), side(&a.dst)),
+            (a.count, data),
+        );
+    }
+    Ok(out)
+}
+
+fn learning_period(path: &Path) -> Option<yagura_store::LearningPeriod> {
+    SqliteStore::open_existing(path)
+        .ok()?
+        .learning_period()
+        .ok()?
+}
+
+fn baseline_assets(path: &Path) -> Vec<String> {
+    SqliteStore::open_existing(path)
+        .and_then(|s| s.baseline())
+        .map(|b| b.assets.iter().map(|a| a.id.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn yagura(args: &[&str]) {
+    let ok = Command::new(env!("CARGO_BIN_EXE_yagura"))
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "yagura {args:?}");
+}
+
+/// `--learn-for`: the sensor learns for the period, then detects by itself. The period is
+/// kept in the database, so a restarted sensor continues it. After the switch, the learned
+/// traffic raises nothing and an S7 PLC stop between two new devices raises what `yagura
+/// learn` + `yagura analyze` of the same files raise, with the same evidence bytes (taken
+/// from the sensor's evidence buffer, not from a file). A SIGKILL keeps all of it.
+#[test]
+fn a_learning_sensor_switches_to_detection_and_keeps_alerts_with_evidence() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: live capture test needs root and iproute2+tcpreplay ({why})");
+        return;
+    }
+    // Two devices reading a PLC's status over S7comm (240 packets); then an S7 PLC stop
+    // between two other devices (2 packets).
+    let normal = corpus("pcap/s7comm/iti__s7comm_reading_plc_status.pcap");
+    let stop = corpus("pcap/s7comm/iti__snap7_s300_stop.pcapng");
+    let pair = Pair::create().expect("create veth pair in a test namespace");
+    let tmp = tempfile::tempdir().unwrap();
+    let (live_db, file_db) = (tmp.path().join("live.db"), tmp.path().join("file.db"));
+    let (live, file) = (live_db.to_str().unwrap(), file_db.to_str().unwrap());
+    yagura(&["learn", "--quiet", normal.to_str().unwrap(), "--db", file]);
+    yagura(&["analyze", "--quiet", stop.to_str().unwrap(), "--db", file]);
+    let expected = alerts_of(&file_db).unwrap();
+    assert!(
+        expected.keys().any(|k| k.0 == "plc_stop") && expected.keys().any(|k| k.0 == "new_asset"),
+        "{expected:?}"
+    );
+
+    // The first sensor learns the normal traffic and is stopped within its period.
+    let first = Sensor::start(
+        &pair,
+        &["--db", live, "--learn-for", "10s", "--flush-every", "0.2"],
+    );
+    let period = learning_period(&live_db).expect("the period is begun at the start");
+    replay(&pair, &normal, "--topspeed");
+    let t0 = Instant::now();
+    while baseline_assets(&live_db) != baseline_assets(&file_db) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(8),
+            "the learning sensor's baseline {:?}, expected {:?}",
+            baseline_assets(&live_db),
+            baseline_assets(&file_db)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = first.signal("-INT");
+    assert!(
+        out.status.success(),
+        "sensor failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        yagura_store::now() < period.until,
+        "the test is too slow: the period ended before the restart"
+    );
+    assert_eq!(alerts_of(&live_db).unwrap(), AlertsSeen::new());
+
+    // A second sensor continues the same period (whatever length it asks for), then
+    // detects.
+    let second = Sensor::start(
+        &pair,
+        &["--db", live, "--learn-for", "1h", "--flush-every", "0.2"],
+    );
+    assert_eq!(learning_period(&live_db), Some(period));
+    while yagura_store::now() < period.until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // One flush in detection first, so that the replay falls after the switch.
+    std::thread::sleep(Duration::from_millis(500));
+    replay(&pair, &normal, "--topspeed");
+    replay(&pair, &stop, "--topspeed");
+    let t0 = Instant::now();
+    loop {
+        let got = alerts_of(&live_db);
+        if got.as_ref() == Ok(&expected) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "the sensor's alerts {got:?}\nexpected {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // At least two more flushes: the cumulative report raises the same alerts again, and
+    // they are not counted again.
+    std::thread::sleep(Duration::from_millis(1000));
+    let out = second.signal("-KILL");
+    assert!(!out.status.success(), "the sensor should have been killed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the learning period ended"),
+        "the switch is not logged: {stderr}"
+    );
+    let store = SqliteStore::open_existing(&live_db).expect("open after kill");
+    assert_eq!(store.check().unwrap(), Vec::<String>::new());
+    drop(store);
+    assert_eq!(alerts_of(&live_db).unwrap(), expected);
+    assert_eq!(baseline_assets(&live_db), baseline_assets(&file_db));
+}

@@ -1,4 +1,4 @@
-//! The baseline and the alerts in the SQLite store (schema version 4).
+//! The baseline and the alerts in the SQLite store (schema versions 4 and 5).
 //!
 //! The baseline is small (one row per learned asset and connection) and is replaced whole
 //! in one transaction when it changes. Alerts fold: an occurrence of a behaviour that has an
@@ -17,6 +17,20 @@ use yagura_detect::{
 
 use super::{SqliteStore, from_sql, to_sql, ts};
 use crate::{Result, StoreError};
+
+/// The live sensor's learning period (`yagura sensor --learn-for`), wall-clock times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LearningPeriod {
+    pub started: Timestamp,
+    pub until: Timestamp,
+}
+
+impl LearningPeriod {
+    /// Is the sensor still learning at `now`?
+    pub fn is_open(&self, now: Timestamp) -> bool {
+        now < self.until
+    }
+}
 
 /// What recording a run's alerts did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -66,8 +80,9 @@ pub struct AlertFilter {
     pub limit: usize,
 }
 
-/// The key under which repeats fold (the same as the alert book's).
-fn fold_key(a: &Alert) -> String {
+/// The key under which repeats fold (the same as the alert book's): a raise with this key
+/// folds into the open alert that holds it.
+pub fn fold_key(a: &Alert) -> String {
     format!(
         "{}|{}|{}|{}|{}|{}|{}",
         a.kind.id(),
@@ -374,6 +389,61 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The learning period of the live sensor, if one was ever begun.
+    pub fn learning_period(&self) -> Result<Option<LearningPeriod>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT started, until FROM learning_period WHERE id = 1",
+                [],
+                |r| {
+                    Ok(LearningPeriod {
+                        started: ts(r.get(0)?),
+                        until: ts(r.get(1)?),
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Begin the live sensor's learning period, from `now` for `length`, unless one was
+    /// begun before: then that one is kept (a restarted sensor continues its period, and
+    /// one already over means detection). Returns the period in force and whether it was
+    /// begun now. Two sensors starting at once get the same period.
+    pub fn begin_learning_period(
+        &mut self,
+        now: Timestamp,
+        length: std::time::Duration,
+        actor: &str,
+    ) -> Result<(LearningPeriod, bool)> {
+        let until = Timestamp(
+            now.0
+                .saturating_add(u64::try_from(length.as_nanos()).unwrap_or(u64::MAX)),
+        );
+        let begun = self.conn.execute(
+            "INSERT OR IGNORE INTO learning_period (id, started, until, set_by)
+             VALUES (1, ?1, ?2, ?3)",
+            params![to_sql(now.0), to_sql(until.0), actor],
+        )? > 0;
+        let p = self.learning_period()?.ok_or_else(|| StoreError::Corrupt {
+            table: "learning_period",
+            column: "id",
+            value: "missing after insert".into(),
+        })?;
+        Ok((p, begun))
+    }
+
+    /// The capture indices of an alert's evidence packets kept without their bytes (a live
+    /// sensor's packets already gone from its buffer), in capture order.
+    pub fn alert_evidence_without_bytes(&self, id: u64) -> Result<Vec<u64>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT packet_index FROM alert_evidence WHERE alert = ?1 AND data IS NULL
+             ORDER BY packet_index",
+        )?;
+        let rows = st.query_map([to_sql(id)], |r| r.get::<_, i64>(0))?;
+        rows.map(|r| Ok(from_sql(r?))).collect()
+    }
+
     /// Close learning for `scope`; returns whether it was open.
     pub fn close_learning(&mut self, scope: &str) -> Result<bool> {
         Ok(self
@@ -432,7 +502,7 @@ fn record_in(
                          protocol, function_code, function_name, first_seen, last_seen,
                          count, status, status_changed_at, first_run, last_run)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                             ?15, ?16, ?17, ?18, ?19, 'new', ?20, ?21, ?21)",
+                             ?15, ?16, ?17, ?18, MAX(?19, 1), 'new', ?20, ?21, ?21)",
                     params![
                         key,
                         a.kind.id(),

@@ -267,8 +267,19 @@ CREATE TABLE intel_indicators (
 CREATE INDEX intel_indicators_value ON intel_indicators(kind, value);
 ";
 
+/// Version 6: the live sensor's learning period (`yagura sensor --learn-for`): one row,
+/// so that a restarted sensor continues the period it began instead of starting over.
+const V6: &str = "
+CREATE TABLE learning_period (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    started  INTEGER NOT NULL,
+    until    INTEGER NOT NULL,
+    set_by   TEXT NOT NULL
+);
+";
+
 /// Every migration, in order: applying the first `n` gives schema version `n`.
-pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub(crate) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
