@@ -218,52 +218,11 @@ fn list(args: ListArgs) -> Result<()> {
             ]
         })
         .collect();
-    let mut widths = header.map(display_width);
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(display_width(c));
-        }
-    }
-    let line = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-            s.push_str(&sanitize(c));
-            if i + 1 < cells.len() {
-                s.push_str(&" ".repeat(w - display_width(c) + 2));
-            }
-        }
-        writeln!(out, "{}", s.trim_end())
-    };
-    line(&mut out, &header)?;
-    for r in &rows {
-        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        line(&mut out, &cells)?;
-    }
+    crate::display::write_table(&mut out, header, &rows)?;
     if rows.is_empty() {
         writeln!(out, "(no alerts)")?;
     }
     Ok(())
-}
-
-/// Columns a string takes in a terminal: CJK characters take two.
-pub(crate) fn display_width(s: &str) -> usize {
-    s.chars()
-        .map(|c| {
-            let c = c as u32;
-            if (0x1100..=0x115f).contains(&c)
-                || (0x2e80..=0xa4cf).contains(&c)
-                || (0xac00..=0xd7a3).contains(&c)
-                || (0xf900..=0xfaff).contains(&c)
-                || (0xfe30..=0xfe4f).contains(&c)
-                || (0xff00..=0xff60).contains(&c)
-                || (0xffe0..=0xffe6).contains(&c)
-            {
-                2
-            } else {
-                1
-            }
-        })
-        .sum()
 }
 
 fn get(store: &SqliteStore, id: u64) -> Result<StoredAlert> {

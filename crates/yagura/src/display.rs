@@ -56,6 +56,58 @@ pub fn short_time(t: Timestamp) -> String {
     s.get(..19).map_or(s.clone(), |x| x.replacen('T', " ", 1))
 }
 
+/// Columns a string takes in a terminal: CJK characters take two.
+pub fn display_width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            let c = c as u32;
+            if (0x1100..=0x115f).contains(&c)
+                || (0x2e80..=0xa4cf).contains(&c)
+                || (0xac00..=0xd7a3).contains(&c)
+                || (0xf900..=0xfaff).contains(&c)
+                || (0xfe30..=0xfe4f).contains(&c)
+                || (0xff00..=0xff60).contains(&c)
+                || (0xffe0..=0xffe6).contains(&c)
+            {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// Write a table: `header`, then `rows`, in columns two spaces apart, each as wide as its
+/// widest cell as shown (sanitized, CJK characters two columns), trailing spaces trimmed.
+pub fn write_table<const N: usize>(
+    out: &mut dyn std::io::Write,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
+    let mut widths = header.map(|h| display_width(&sanitize(h)));
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(display_width(&sanitize(c)));
+        }
+    }
+    let line = |out: &mut dyn std::io::Write, cells: [&str; N]| -> std::io::Result<()> {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
+            let c = sanitize(c);
+            s.push_str(&c);
+            if i + 1 < N {
+                s.push_str(&" ".repeat(w - display_width(&c) + 2));
+            }
+        }
+        writeln!(out, "{}", s.trim_end())
+    };
+    line(out, header)?;
+    for r in rows {
+        line(out, r.each_ref().map(String::as_str))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

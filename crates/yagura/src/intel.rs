@@ -12,7 +12,7 @@ use yagura_detect::intel::import::{self, MAX_FILE_BYTES, MAX_INDICATORS, Parsed}
 use yagura_detect::intel::{Indicator, IndicatorKind};
 use yagura_store::SqliteStore;
 
-use crate::alerts::{LangArg, display_width};
+use crate::alerts::LangArg;
 use crate::assets::open;
 use crate::display::{sanitize, short_time};
 
@@ -246,28 +246,7 @@ fn list(a: ListArgs) -> Result<()> {
             ]
         })
         .collect();
-    let mut widths = header.map(display_width);
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(display_width(&sanitize(c)));
-        }
-    }
-    let line = |out: &mut dyn Write, cells: &[&str]| -> std::io::Result<()> {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-            let c = sanitize(c);
-            s.push_str(&c);
-            if i + 1 < cells.len() {
-                s.push_str(&" ".repeat(w - display_width(&c) + 2));
-            }
-        }
-        writeln!(out, "{}", s.trim_end())
-    };
-    line(&mut out, &header)?;
-    for r in &rows {
-        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
-        line(&mut out, &cells)?;
-    }
+    crate::display::write_table(&mut out, header, &rows)?;
     if rows.is_empty() {
         match lang {
             Lang::En => writeln!(
